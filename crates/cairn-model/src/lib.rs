@@ -1,0 +1,32 @@
+//! cairn's pure data model.
+//!
+//! Everything a cairn database, server or client must agree on, and nothing that does I/O:
+//!
+//! - [`Key`] and [`KeyPart`], with the order-preserving tuple codec of Deno KV ([`codec`]),
+//! - [`KvValue`], the three value encodings, and the V8 numbers that `sum` understands ([`v8`]),
+//! - [`Versionstamp`], the 10-byte commit identifier,
+//! - [`AtomicWrite`] with its checks, mutations and enqueues, and the pure mutation semantics
+//!   ([`mutation`]),
+//! - [`Limits`], every bound in one place ([`limits`]).
+//!
+//! This crate deliberately depends on no async runtime, no storage engine and no wire format.
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::indexing_slicing)]
+
+pub mod atomic;
+pub mod codec;
+pub mod key;
+pub mod limits;
+pub mod mutation;
+pub mod text;
+pub mod v8;
+pub mod value;
+pub mod versionstamp;
+
+pub use atomic::{AtomicWrite, Check, Enqueue, Mutation, MutationKind};
+pub use codec::{decode_key, encode_key, KeyDecodeError};
+pub use key::{Key, KeyPart};
+pub use limits::{LimitError, Limits};
+pub use mutation::MutationError;
+pub use value::{KvValue, ValueEncoding};
+pub use versionstamp::Versionstamp;

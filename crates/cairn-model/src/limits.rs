@@ -1,0 +1,283 @@
+//! Every bound in cairn, in one place.
+//!
+//! [`Limits`] holds the bounds a database enforces on requests; its defaults equal what the
+//! Deno runtime accepts (kv-connect.md §6), and a database may be configured more generously.
+//! The engine's own fixed bounds (batch sizes, queue depths) are the constants below.
+
+use crate::atomic::Enqueue;
+use crate::codec::decode_key;
+
+/// Most atomic writes the sequencer takes into one commit batch. The index within a batch is a
+/// u16 in the versionstamp, so this must stay below 65,536.
+pub const COMMIT_BATCH_WRITES_MAX: usize = 1024;
+/// Atomic writes that may wait for the sequencer before submitters are made to wait.
+pub const COMMIT_QUEUE_DEPTH: usize = 4096;
+/// Expired keys the sweeper removes in one commit.
+pub const EXPIRY_SWEEP_KEYS_MAX: usize = 512;
+/// How often the sweeper looks for expired keys, in milliseconds.
+pub const EXPIRY_SWEEP_INTERVAL_MS: u64 = 200;
+/// Changelog entries trimmed in one storage write.
+pub const CHANGELOG_TRIM_BATCH_MAX: usize = 4096;
+/// Default retention of the changelog: most recent commits kept.
+pub const CHANGELOG_RETENTION_ENTRIES_DEFAULT: u64 = 1_000_000;
+/// Default retention of the changelog by age, in milliseconds (one day).
+pub const CHANGELOG_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
+/// Default number of entries a list fetches from storage per batch.
+pub const LIST_BATCH_SIZE_DEFAULT: usize = 100;
+/// Longest a relaxed-durability database lets acknowledged writes sit unsynced, in ms.
+pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
+
+const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
+const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
+
+/// Bounds on requests, enforced before anything enters the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest encoded key in a write.
+    pub key_bytes_max: usize,
+    /// Largest range bound in a read (one more than a key, for the `0x00`/`0xFF` suffix).
+    pub range_key_bytes_max: usize,
+    /// Largest value, and largest enqueue payload.
+    pub value_bytes_max: usize,
+    /// Most ranges in one snapshot read.
+    pub ranges_per_read_max: usize,
+    /// Most entries one snapshot read returns (sum of its range limits).
+    pub entries_per_read_max: usize,
+    /// Most keys in one `get_many`.
+    pub get_many_keys_max: usize,
+    /// Most checks in one atomic write.
+    pub checks_per_write_max: usize,
+    /// Most mutations plus enqueues in one atomic write.
+    pub mutations_per_write_max: usize,
+    /// Largest atomic write: keys + values + undelivered keys + 4 × backoff entries.
+    pub write_bytes_max: usize,
+    /// Most key bytes in one atomic write.
+    pub write_key_bytes_max: usize,
+    /// Most keys in one watch.
+    pub watch_keys_max: usize,
+    /// Most `keys_if_undelivered` per enqueue.
+    pub keys_if_undelivered_max: usize,
+    /// Most intervals in a backoff schedule.
+    pub backoff_intervals_max: usize,
+    /// Longest single backoff interval, in milliseconds.
+    pub backoff_interval_ms_max: u32,
+    /// Furthest in the future a message may be scheduled, in milliseconds.
+    pub enqueue_delay_ms_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            key_bytes_max: 2048,
+            range_key_bytes_max: 2049,
+            value_bytes_max: 65_536,
+            ranges_per_read_max: 10,
+            entries_per_read_max: 1000,
+            get_many_keys_max: 10,
+            checks_per_write_max: 100,
+            mutations_per_write_max: 1000,
+            write_bytes_max: 819_200,
+            write_key_bytes_max: 81_920,
+            watch_keys_max: 10,
+            keys_if_undelivered_max: 10,
+            backoff_intervals_max: 10,
+            backoff_interval_ms_max: 3_600_000,
+            enqueue_delay_ms_max: 30 * 24 * 60 * 60 * 1000,
+        }
+    }
+}
+
+/// A request outside the bounds. Every message says which bound and by how much.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// Key larger than allowed.
+    #[error("key of {len} bytes exceeds the limit of {max} bytes")]
+    KeyTooLarge { len: usize, max: usize },
+    /// Empty key in a write.
+    #[error("key cannot be empty")]
+    EmptyKey,
+    /// Key bytes that are not a valid tuple encoding.
+    #[error("malformed key: {0}")]
+    MalformedKey(String),
+    /// Value larger than allowed.
+    #[error("value of {len} bytes exceeds the limit of {max} bytes")]
+    ValueTooLarge { len: usize, max: usize },
+    /// Too many checks.
+    #[error("too many checks: {count} (at most {max})")]
+    TooManyChecks { count: usize, max: usize },
+    /// Too many mutations and enqueues.
+    #[error("too many mutations: {count} (at most {max}, enqueues included)")]
+    TooManyMutations { count: usize, max: usize },
+    /// Atomic write too large in total.
+    #[error("total atomic write size of {len} bytes exceeds the limit of {max} bytes")]
+    WriteTooLarge { len: usize, max: usize },
+    /// Too many key bytes in one atomic write.
+    #[error("total key size of {len} bytes in one atomic write exceeds the limit of {max} bytes")]
+    WriteKeysTooLarge { len: usize, max: usize },
+    /// Too many ranges in one read.
+    #[error("too many ranges: {count} (at most {max})")]
+    TooManyRanges { count: usize, max: usize },
+    /// Too many entries requested by one read.
+    #[error("too many entries requested: {count} (at most {max})")]
+    TooManyEntries { count: usize, max: usize },
+    /// Too many keys in a get_many or watch.
+    #[error("too many keys: {count} (at most {max})")]
+    TooManyKeys { count: usize, max: usize },
+    /// Too many `keys_if_undelivered`.
+    #[error("too many keys_if_undelivered: {count} (at most {max})")]
+    TooManyUndeliveredKeys { count: usize, max: usize },
+    /// Backoff schedule too long, or an interval too large.
+    #[error("invalid backoff schedule: {0}")]
+    BackoffSchedule(String),
+    /// Enqueue scheduled too far in the future.
+    #[error("enqueue delay of {delay_ms} ms exceeds the limit of {max_ms} ms")]
+    DelayTooLong { delay_ms: u64, max_ms: u64 },
+}
+
+impl Limits {
+    /// Checks the counts of an atomic write.
+    pub fn check_write_shape(&self, checks: usize, mutations: usize) -> Result<(), LimitError> {
+        if checks > self.checks_per_write_max {
+            return Err(LimitError::TooManyChecks {
+                count: checks,
+                max: self.checks_per_write_max,
+            });
+        }
+        if mutations > self.mutations_per_write_max {
+            return Err(LimitError::TooManyMutations {
+                count: mutations,
+                max: self.mutations_per_write_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one key of a write: non-empty, within the size bound, and decodable.
+    pub fn check_write_key(&self, key: &[u8]) -> Result<(), LimitError> {
+        if key.is_empty() {
+            return Err(LimitError::EmptyKey);
+        }
+        if key.len() > self.key_bytes_max {
+            return Err(LimitError::KeyTooLarge {
+                len: key.len(),
+                max: self.key_bytes_max,
+            });
+        }
+        decode_key(key).map_err(|e| LimitError::MalformedKey(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Checks one range bound of a read (size only: bounds need not be whole keys).
+    pub fn check_range_key(&self, key: &[u8]) -> Result<(), LimitError> {
+        if key.len() > self.range_key_bytes_max {
+            return Err(LimitError::KeyTooLarge {
+                len: key.len(),
+                max: self.range_key_bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one value's size.
+    pub fn check_value(&self, len: usize) -> Result<(), LimitError> {
+        if len > self.value_bytes_max {
+            return Err(LimitError::ValueTooLarge {
+                len,
+                max: self.value_bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the totals of an atomic write.
+    pub fn check_write_totals(
+        &self,
+        key_bytes: usize,
+        total_bytes: usize,
+    ) -> Result<(), LimitError> {
+        if key_bytes > self.write_key_bytes_max {
+            return Err(LimitError::WriteKeysTooLarge {
+                len: key_bytes,
+                max: self.write_key_bytes_max,
+            });
+        }
+        if total_bytes > self.write_bytes_max {
+            return Err(LimitError::WriteTooLarge {
+                len: total_bytes,
+                max: self.write_bytes_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the shape of a snapshot read: range count and the sum of range limits.
+    pub fn check_read(&self, ranges: usize, entries: usize) -> Result<(), LimitError> {
+        if ranges > self.ranges_per_read_max {
+            return Err(LimitError::TooManyRanges {
+                count: ranges,
+                max: self.ranges_per_read_max,
+            });
+        }
+        if entries > self.entries_per_read_max {
+            return Err(LimitError::TooManyEntries {
+                count: entries,
+                max: self.entries_per_read_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the key count of a `get_many`.
+    pub fn check_get_many(&self, keys: usize) -> Result<(), LimitError> {
+        if keys > self.get_many_keys_max {
+            return Err(LimitError::TooManyKeys {
+                count: keys,
+                max: self.get_many_keys_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks one enqueue: payload size, undelivered keys, backoff schedule and delay.
+    pub fn check_enqueue(&self, enqueue: &Enqueue, now_ms: u64) -> Result<(), LimitError> {
+        self.check_value(enqueue.payload.len())?;
+        let count = enqueue.keys_if_undelivered.len();
+        if count > self.keys_if_undelivered_max {
+            return Err(LimitError::TooManyUndeliveredKeys {
+                count,
+                max: self.keys_if_undelivered_max,
+            });
+        }
+        for key in &enqueue.keys_if_undelivered {
+            self.check_write_key(key)?;
+        }
+        if let Some(schedule) = &enqueue.backoff_schedule {
+            if schedule.len() > self.backoff_intervals_max {
+                return Err(LimitError::BackoffSchedule(format!(
+                    "{} intervals (at most {})",
+                    schedule.len(),
+                    self.backoff_intervals_max
+                )));
+            }
+            if let Some(bad) = schedule
+                .iter()
+                .find(|ms| **ms > self.backoff_interval_ms_max)
+            {
+                return Err(LimitError::BackoffSchedule(format!(
+                    "interval of {bad} ms (at most {} ms)",
+                    self.backoff_interval_ms_max
+                )));
+            }
+        }
+        let delay_ms = enqueue.deadline_ms.saturating_sub(now_ms);
+        if delay_ms > self.enqueue_delay_ms_max {
+            return Err(LimitError::DelayTooLong {
+                delay_ms,
+                max_ms: self.enqueue_delay_ms_max,
+            });
+        }
+        Ok(())
+    }
+}

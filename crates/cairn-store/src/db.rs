@@ -1,0 +1,287 @@
+//! [`Database`]: opening, reads and writes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use cairn_model::codec::try_encode_key;
+use cairn_model::{AtomicWrite, Key, KvValue, Mutation, MutationKind, Versionstamp};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::oneshot;
+
+use crate::atomic::AtomicOperation;
+use crate::changelog::read_changelog;
+use crate::config::Config;
+use crate::error::{Result, StoreError};
+use crate::list::{ListIterator, ListOptions, ListSelector};
+use crate::meta;
+use crate::pipeline::{CommitResult, Pipeline, Published, Request, Shared};
+use crate::read::{self, Entry, RawEntry, ReadRange};
+use crate::record::ChangelogRecord;
+use crate::storage::{FjallStorage, MemoryStorage, Snapshot, Storage};
+use crate::sweeper::Sweeper;
+
+/// The path that opens an in-memory database, as in Deno.
+pub const MEMORY_PATH: &str = ":memory:";
+
+/// An open cairn database. Cheap to clone; every clone is a handle to the same database.
+/// The database closes when the last handle is dropped (or at [`Database::close`]): queued
+/// writes finish first.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use cairn_store::{Database, KvValue};
+/// use cairn_model::key;
+///
+/// let db = Database::open_in_memory()?;
+/// db.set(&key!["users", "alice"], KvValue::Bytes(b"hi".to_vec())).await?;
+/// let entry = db.get(&key!["users", "alice"]).await?.expect("just written");
+/// assert_eq!(entry.value, KvValue::Bytes(b"hi".to_vec()));
+/// # Ok::<(), cairn_store::StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// `None` once closed. Cloned per request, so closing cannot race a send.
+    sender: RwLock<Option<crossbeam_channel::Sender<Request>>>,
+    running: Mutex<Option<(Pipeline, Sweeper)>>,
+    database_id: [u8; 16],
+}
+
+impl Inner {
+    /// Stops the sweeper, lets the pipeline finish what is queued, and joins its threads.
+    fn shut_down(&self) {
+        self.sender.write().take();
+        if let Some((pipeline, sweeper)) = self.running.lock().take() {
+            sweeper.stop();
+            pipeline.shutdown();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.shut_down();
+    }
+}
+
+impl Database {
+    /// Opens (or creates) the database in directory `path`, or an in-memory one for
+    /// `":memory:"`, with the default [`Config`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with(path, Config::default())
+    }
+
+    /// Opens (or creates) a database with `config`.
+    pub fn open_with(path: impl AsRef<Path>, config: Config) -> Result<Database> {
+        let path = path.as_ref();
+        if path.as_os_str() == MEMORY_PATH {
+            return Self::open_in_memory_with(config);
+        }
+        let storage = FjallStorage::open(path, config.cache_bytes)?;
+        Self::open_storage(Arc::new(storage), config)
+    }
+
+    /// A new, empty in-memory database.
+    pub fn open_in_memory() -> Result<Database> {
+        Self::open_in_memory_with(Config::default())
+    }
+
+    /// A new, empty in-memory database with `config`.
+    pub fn open_in_memory_with(config: Config) -> Result<Database> {
+        Self::open_storage(Arc::new(MemoryStorage::new()), config)
+    }
+
+    /// Opens a database on any [`Storage`] (tests use this to inject faults).
+    pub fn open_storage(storage: Arc<dyn Storage>, config: Config) -> Result<Database> {
+        let meta = meta::load_or_init(storage.as_ref())?;
+        let published = ArcSwap::from_pointee(Published(storage.snapshot()));
+        let shared = Arc::new(Shared {
+            storage,
+            published,
+            poison: Default::default(),
+            config,
+        });
+        let io = |e: std::io::Error| {
+            StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
+        };
+        let (pipeline, sender) =
+            Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
+        let sweeper = Sweeper::start(shared.clone(), sender.clone()).map_err(io)?;
+        Ok(Database {
+            inner: Arc::new(Inner {
+                shared,
+                sender: RwLock::new(Some(sender)),
+                running: Mutex::new(Some((pipeline, sweeper))),
+                database_id: meta.database_id,
+            }),
+        })
+    }
+
+    /// Finishes queued writes and stops the database's threads. Other handles fail with
+    /// [`StoreError::Closed`] afterwards.
+    pub fn close(self) {
+        self.inner.shut_down();
+    }
+
+    /// The database's id, fixed at creation (a UUID).
+    pub fn database_id(&self) -> uuid::Uuid {
+        uuid::Uuid::from_bytes(self.inner.database_id)
+    }
+
+    fn snapshot(&self) -> Arc<dyn Snapshot> {
+        self.inner.shared.published.load().0.clone()
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.shared.config.clock.now_ms()
+    }
+
+    /// The entry of `key`, if it exists and has not expired.
+    pub async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let encoded = encode_key(key)?;
+        let raw = read::get(self.snapshot().as_ref(), &encoded, self.now_ms())?;
+        raw.map(|r| Entry::try_from(r).map_err(StoreError::from))
+            .transpose()
+    }
+
+    /// The entries of several keys, read from one snapshot.
+    pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        self.inner.shared.config.limits.check_get_many(keys.len())?;
+        let snapshot = self.snapshot();
+        let now_ms = self.now_ms();
+        keys.iter()
+            .map(|key| {
+                let raw = read::get(snapshot.as_ref(), &encode_key(key)?, now_ms)?;
+                raw.map(|r| Entry::try_from(r).map_err(StoreError::from))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// Lists entries; see [`ListSelector`] and [`ListOptions`].
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cairn_store::{Database, KvValue, ListOptions, ListSelector};
+    /// use cairn_model::key;
+    ///
+    /// let db = Database::open_in_memory()?;
+    /// for i in 0..3u64 {
+    ///     db.set(&key!["n", i], KvValue::U64(i)).await?;
+    /// }
+    /// let mut it = db.list(ListSelector::Prefix(key!["n"]), ListOptions { reverse: true, ..Default::default() })?;
+    /// let first = it.next().await.expect("three entries")?;
+    /// assert_eq!(first.value, KvValue::U64(2));
+    /// # Ok::<(), cairn_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        ListIterator::new(
+            self.snapshot(),
+            self.now_ms(),
+            &selector,
+            options,
+            &self.inner.shared.config.limits,
+        )
+    }
+
+    /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
+    pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let limits = &self.inner.shared.config.limits;
+        let entries = ranges.iter().map(|r| r.limit).sum();
+        limits.check_read(ranges.len(), entries)?;
+        for range in ranges {
+            limits.check_range_key(&range.start)?;
+            limits.check_range_key(&range.end)?;
+        }
+        Ok(read::snapshot_read(
+            &self.snapshot(),
+            ranges,
+            self.now_ms(),
+        )?)
+    }
+
+    /// Sets `key` to `value`; returns the commit's versionstamp.
+    pub async fn set(&self, key: &Key, value: KvValue) -> Result<Versionstamp> {
+        self.atomic().set(key, value).commit().await.map(committed)
+    }
+
+    /// Sets `key` to `value`, to expire `expire_in` from now.
+    pub async fn set_expiring(
+        &self,
+        key: &Key,
+        value: KvValue,
+        expire_in: Duration,
+    ) -> Result<Versionstamp> {
+        self.atomic()
+            .set_expiring(key, value, expire_in)
+            .commit()
+            .await
+            .map(committed)
+    }
+
+    /// Removes `key` (a no-op if absent).
+    pub async fn delete(&self, key: &Key) -> Result<Versionstamp> {
+        self.atomic().delete(key).commit().await.map(committed)
+    }
+
+    /// Starts an atomic operation; see [`AtomicOperation`].
+    pub fn atomic(&self) -> AtomicOperation {
+        AtomicOperation::new(self.clone())
+    }
+
+    /// Commits an atomic write of encoded keys (what the network server receives).
+    pub async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
+        let shared = &self.inner.shared;
+        write.validate(&shared.config.limits, self.now_ms())?;
+        shared.poison.check()?;
+        let (reply, answer) = oneshot::channel();
+        // A full queue blocks here briefly: that is the pipeline's back-pressure.
+        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
+        sender
+            .send(Request::Commit { write, reply })
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Changelog entries after `after` (exclusive), oldest first, at most `limit`.
+    pub fn changelog(
+        &self,
+        after: Option<Versionstamp>,
+        limit: usize,
+    ) -> Result<Vec<(Versionstamp, ChangelogRecord)>> {
+        read_changelog(self.snapshot().as_ref(), after, limit)
+    }
+
+    /// Why the database refuses writes, if it does.
+    pub fn poisoned(&self) -> Option<StoreError> {
+        self.inner.shared.poison.check().err()
+    }
+}
+
+fn committed(result: CommitResult) -> Versionstamp {
+    // A write without checks cannot fail its checks.
+    result.versionstamp().unwrap_or_default()
+}
+
+/// Encodes a key, refusing integer parts the codec cannot hold.
+pub(crate) fn encode_key(key: &Key) -> Result<Vec<u8>> {
+    try_encode_key(key).map_err(|e| StoreError::InvalidKey(e.to_string()))
+}
+
+/// Builds a mutation of an encoded key.
+pub(crate) fn mutation(key: Vec<u8>, kind: MutationKind, expire_at_ms: Option<u64>) -> Mutation {
+    Mutation {
+        key,
+        kind,
+        expire_at_ms,
+    }
+}

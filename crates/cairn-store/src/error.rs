@@ -1,0 +1,65 @@
+//! Errors of the embedded database.
+
+use cairn_model::{LimitError, MutationError};
+
+/// Errors from the storage engine below the pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The engine reported an I/O or internal failure.
+    #[error("storage engine failure: {0}")]
+    Engine(String),
+    /// Bytes on disk that cairn cannot decode.
+    #[error("corrupt record in keyspace {keyspace}: {reason}")]
+    Corrupt {
+        /// Which keyspace held the record.
+        keyspace: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl From<fjall::Error> for StorageError {
+    fn from(e: fjall::Error) -> Self {
+        StorageError::Engine(e.to_string())
+    }
+}
+
+/// Errors of database operations. Messages are meant for the person who must act on them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The request is outside a configured bound.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    /// A mutation could not be applied; the whole atomic write had no effect.
+    #[error(transparent)]
+    Mutation(#[from] MutationError),
+    /// A key could not be encoded (e.g. an integer part larger than 255 bytes).
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+    /// An invalid argument other than a limit (e.g. a malformed list cursor).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// An earlier durable sync failed. Nothing more will be acknowledged; reopen the database
+    /// to recover from what is on disk.
+    #[error("database is poisoned by an earlier failed sync ({0}); no further writes will be accepted; reopen it to recover")]
+    Poisoned(String),
+    /// The database was closed.
+    #[error("database is closed")]
+    Closed,
+    /// The data directory holds a format this version cannot read.
+    #[error("data directory has format version {found}, but this cairn reads at most version {supported}; upgrade cairn to open it")]
+    UnsupportedFormat {
+        /// Version on disk.
+        found: u32,
+        /// Newest version this build understands.
+        supported: u32,
+    },
+    /// The storage engine failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Shorthand for results of database operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,35 @@
+//! The embedded cairn database.
+//!
+//! A transactional, ordered key-value store with Deno KV's data model: tuple keys,
+//! versionstamps, atomic writes with checks and sum/min/max, listing, expiry. Open a
+//! directory with [`Database::open`] or a throwaway one with [`Database::open_in_memory`].
+//!
+//! Writes go through a group-commit pipeline ([`pipeline`]): many concurrent atomic writes
+//! share one storage write and one durable sync, and none is acknowledged before that sync.
+//! Reads use the last published snapshot and never wait for writes.
+#![forbid(unsafe_code)]
+
+mod atomic;
+pub mod changelog;
+mod clock;
+mod config;
+mod db;
+mod error;
+mod list;
+pub mod meta;
+pub mod pipeline;
+pub mod queue;
+mod read;
+pub mod record;
+pub mod storage;
+mod sweeper;
+
+pub use atomic::{AtomicOperation, EnqueueOptions};
+pub use cairn_model::{Key, KeyPart, KvValue, Versionstamp};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, Durability};
+pub use db::{Database, MEMORY_PATH};
+pub use error::{Result, StorageError, StoreError};
+pub use list::{ListIterator, ListOptions, ListSelector};
+pub use pipeline::CommitResult;
+pub use read::{Entry, RawEntry, ReadRange};

@@ -1,0 +1,116 @@
+//! The `meta` keyspace: format version, last commit version and database id.
+//!
+//! The format version is checked on open: a directory written by a newer cairn is refused
+//! with a clear error instead of being misread. The last commit version is written in the same
+//! storage batch as every commit, so versionstamps keep increasing across restarts.
+
+use crate::error::{Result, StoreError};
+use crate::record::Reader;
+use crate::storage::{Keyspace, Storage, WriteBatch};
+
+/// The on-disk format this build writes. Bump it with every incompatible layout change, and
+/// keep a fixture of the old format in tests.
+pub const FORMAT_VERSION: u32 = 1;
+
+const FORMAT_KEY: &[u8] = b"format_version";
+const COMMIT_VERSION_KEY: &[u8] = b"commit_version";
+const DATABASE_ID_KEY: &[u8] = b"database_id";
+
+/// What `meta` holds, read at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// The last commit version used; the next batch gets one more.
+    pub commit_version: u64,
+    /// A random id given at creation (a UUID's 16 bytes).
+    pub database_id: [u8; 16],
+}
+
+/// Reads `meta`, creating it in a new directory (synced before returning), and refuses
+/// unknown formats.
+pub fn load_or_init(storage: &dyn Storage) -> Result<Meta> {
+    match storage.get_latest(Keyspace::Meta, FORMAT_KEY)? {
+        Some(bytes) => {
+            let mut r = Reader::new(&bytes, "meta");
+            let found = r.u32()?;
+            if found > FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            let commit_version = match storage.get_latest(Keyspace::Meta, COMMIT_VERSION_KEY)? {
+                Some(bytes) => Reader::new(&bytes, "meta").u64()?,
+                None => 0,
+            };
+            let id = storage
+                .get_latest(Keyspace::Meta, DATABASE_ID_KEY)?
+                .ok_or_else(|| r.corrupt("database id missing"))?;
+            let database_id = Reader::new(&id, "meta").array()?;
+            Ok(Meta {
+                commit_version,
+                database_id,
+            })
+        }
+        None => {
+            let database_id = *uuid::Uuid::new_v4().as_bytes();
+            let mut batch = WriteBatch::default();
+            batch.put(
+                Keyspace::Meta,
+                FORMAT_KEY.to_vec(),
+                FORMAT_VERSION.to_be_bytes().to_vec(),
+            );
+            batch.put(
+                Keyspace::Meta,
+                DATABASE_ID_KEY.to_vec(),
+                database_id.to_vec(),
+            );
+            storage.apply(batch)?;
+            storage.sync()?;
+            Ok(Meta {
+                commit_version: 0,
+                database_id,
+            })
+        }
+    }
+}
+
+/// Adds the new last commit version to a commit's storage batch.
+pub fn put_commit_version(batch: &mut WriteBatch, commit_version: u64) {
+    batch.put(
+        Keyspace::Meta,
+        COMMIT_VERSION_KEY.to_vec(),
+        commit_version.to_be_bytes().to_vec(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemoryStorage;
+
+    #[test]
+    fn init_then_reload() {
+        let storage = MemoryStorage::new();
+        let first = load_or_init(&storage).ok();
+        let second = load_or_init(&storage).ok();
+        assert!(first.is_some());
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn newer_format_is_refused() {
+        let storage = MemoryStorage::new();
+        let mut batch = WriteBatch::default();
+        batch.put(
+            Keyspace::Meta,
+            FORMAT_KEY.to_vec(),
+            (FORMAT_VERSION + 1).to_be_bytes().to_vec(),
+        );
+        assert!(storage.apply(batch).is_ok());
+        let err = load_or_init(&storage)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("format version 2"), "{err}");
+    }
+}

@@ -1,0 +1,162 @@
+//! The commit pipeline: sequencer → evaluator → writer.
+//!
+//! ```text
+//!  callers ──Request──▶ [sequencer: bounded queue, batches]      evaluator thread
+//!                         │ one batch, next commit version
+//!                         ▼
+//!                       [evaluator: checks + mutations against the latest applied state
+//!                        plus this batch's overlay; builds one storage batch; applies it]
+//!                         │ Applied { snapshot, replies }
+//!                         ▼
+//!                       [writer: one durable sync for every batch waiting, then publish the
+//!                        snapshot to readers, then answer callers]           writer thread
+//! ```
+//!
+//! While the writer syncs batch N, the evaluator already evaluates batch N+1 against storage
+//! that contains N (applied, not yet durable): that is the speculative execution of the design
+//! brief. It is safe because nothing of N+1 is acknowledged or shown to readers before a sync
+//! that covers N+1, and a failed sync poisons the database so that nothing later is either.
+
+mod evaluator;
+mod sequencer;
+mod writer;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arc_swap::ArcSwap;
+use cairn_model::{AtomicWrite, Versionstamp};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::config::Config;
+use crate::error::{Result, StoreError};
+use crate::storage::{Snapshot, Storage};
+
+pub use sequencer::Sequencer;
+
+/// The result of an atomic write that was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitResult {
+    /// Every check held; every mutation and enqueue is durable.
+    Committed {
+        /// The write's versionstamp.
+        versionstamp: Versionstamp,
+    },
+    /// At least one check failed; nothing was written.
+    CheckFailed {
+        /// Indexes (into the write's checks) of the checks that failed.
+        failed_checks: Vec<u32>,
+    },
+}
+
+impl CommitResult {
+    /// The versionstamp, if committed.
+    pub fn versionstamp(&self) -> Option<Versionstamp> {
+        match self {
+            CommitResult::Committed { versionstamp } => Some(*versionstamp),
+            CommitResult::CheckFailed { .. } => None,
+        }
+    }
+
+    /// True if committed.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, CommitResult::Committed { .. })
+    }
+}
+
+/// The reply channel of one request.
+pub(crate) type Reply = oneshot::Sender<Result<CommitResult>>;
+
+/// A key the sweeper believes has expired: the data key and the expire-at its index entry has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpiryCandidate {
+    pub key: Vec<u8>,
+    pub expire_at_ms: u64,
+}
+
+/// What the pipeline is asked to do.
+pub(crate) enum Request {
+    /// An atomic write from a caller (already validated against the limits).
+    Commit { write: AtomicWrite, reply: Reply },
+    /// Physically remove expired keys, as a commit of its own.
+    Expire { candidates: Vec<ExpiryCandidate> },
+}
+
+/// A published snapshot; a newtype so it can live in an `ArcSwap`.
+pub(crate) struct Published(pub Arc<dyn Snapshot>);
+
+/// Set once, when a storage write or sync fails; never cleared in this process.
+#[derive(Default)]
+pub(crate) struct Poison {
+    flag: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Poison {
+    pub(crate) fn poison(&self, reason: String) {
+        tracing::error!(%reason, "database poisoned: no further writes will be acknowledged");
+        let mut slot = self.reason.lock();
+        if slot.is_none() {
+            *slot = Some(reason);
+        }
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// `Err(Poisoned)` once poisoned.
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.flag.load(Ordering::SeqCst) {
+            let reason = self.reason.lock().clone().unwrap_or_default();
+            return Err(StoreError::Poisoned(reason));
+        }
+        Ok(())
+    }
+}
+
+/// State shared by the pipeline threads and the readers.
+pub(crate) struct Shared {
+    pub storage: Arc<dyn Storage>,
+    pub published: ArcSwap<Published>,
+    pub poison: Poison,
+    pub config: Config,
+}
+
+/// The running pipeline threads.
+pub(crate) struct Pipeline {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the evaluator and writer threads.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        commit_version: u64,
+    ) -> std::io::Result<(Pipeline, crossbeam_channel::Sender<Request>)> {
+        let (sender, sequencer) = Sequencer::new(commit_version);
+        let (applied_tx, applied_rx) = crossbeam_channel::bounded(writer::APPLIED_QUEUE_DEPTH);
+        let evaluator = evaluator::Evaluator::new(shared.clone())?;
+        let evaluator_thread = std::thread::Builder::new()
+            .name("cairn-evaluator".into())
+            .spawn(move || evaluator.run(sequencer, applied_tx))?;
+        let writer = writer::Writer::new(shared);
+        let writer_thread = std::thread::Builder::new()
+            .name("cairn-writer".into())
+            .spawn(move || writer.run(applied_rx))?;
+        Ok((
+            Pipeline {
+                threads: vec![evaluator_thread, writer_thread],
+            },
+            sender,
+        ))
+    }
+
+    /// Waits for the threads, which finish every queued request once all senders are gone.
+    pub(crate) fn shutdown(self) {
+        for thread in self.threads {
+            // A panic in a pipeline thread has already failed its requests (their reply
+            // senders were dropped); nothing more can be done here.
+            let _ = thread.join();
+        }
+    }
+}

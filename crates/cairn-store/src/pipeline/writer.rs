@@ -1,0 +1,138 @@
+//! The writer: makes applied batches durable with one sync for all that are waiting, then
+//! publishes the newest synced snapshot to readers, then answers the callers.
+//!
+//! Order matters: publish before answering, so a caller that got its versionstamp always
+//! reads its own write; answer only after the sync, so nothing acknowledged can be lost.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cairn_model::limits::RELAXED_SYNC_INTERVAL_MS;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::{CommitResult, Published, Reply, Shared};
+use crate::config::Durability;
+use crate::error::{Result, StoreError};
+use crate::storage::Snapshot;
+
+/// Applied batches that may wait for the writer before the evaluator is made to wait.
+pub(crate) const APPLIED_QUEUE_DEPTH: usize = 64;
+
+/// One applied batch on its way to durability.
+pub(crate) struct Applied {
+    /// The storage state right after this batch was applied.
+    pub snapshot: Arc<dyn Snapshot>,
+    /// Each caller's answer, to be sent once the batch is durable.
+    pub replies: Vec<(Reply, Result<CommitResult>)>,
+    /// Whether the batch changed storage (an all-failed batch needs no sync).
+    pub wrote: bool,
+}
+
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Writer { shared }
+    }
+
+    pub(crate) fn run(self, applied: Receiver<Applied>) {
+        let relaxed = self.shared.config.durability == Durability::Relaxed;
+        let interval = Duration::from_millis(RELAXED_SYNC_INTERVAL_MS);
+        let mut unsynced_since: Option<Instant> = None;
+        loop {
+            let first = if relaxed && unsynced_since.is_some() {
+                let deadline =
+                    unsynced_since.map_or(Duration::ZERO, |t| interval.saturating_sub(t.elapsed()));
+                match applied.recv_timeout(deadline) {
+                    Ok(job) => job,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.sync(&mut Vec::new());
+                        unsynced_since = None;
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else {
+                match applied.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            };
+            let mut jobs = vec![first];
+            jobs.extend(applied.try_iter());
+            if relaxed {
+                self.flush_relaxed(&mut jobs);
+                unsynced_since.get_or_insert_with(Instant::now);
+                if unsynced_since.is_some_and(|t| t.elapsed() >= interval) {
+                    self.sync(&mut Vec::new());
+                    unsynced_since = None;
+                }
+            } else {
+                self.sync(&mut jobs);
+            }
+            self.finish(jobs);
+        }
+        // Shutting down: whatever was acknowledged unsynced in relaxed mode is synced now.
+        if relaxed && unsynced_since.is_some() {
+            self.sync(&mut Vec::new());
+        }
+    }
+
+    /// One durable sync for every job; on failure poison and fail them all.
+    fn sync(&self, jobs: &mut [Applied]) {
+        if self.shared.poison.check().is_ok() && (jobs.is_empty() || jobs.iter().any(|j| j.wrote)) {
+            if let Err(e) = self.shared.storage.sync() {
+                // Never retry: after a failed fsync the kernel may already have dropped the
+                // dirty pages, so a later "successful" sync would prove nothing.
+                self.shared
+                    .poison
+                    .poison(format!("durable sync failed: {e}"));
+            }
+        }
+        self.fail_if_poisoned(jobs);
+    }
+
+    /// Relaxed mode: hand the batches to the OS (survives a process crash), no disk wait.
+    fn flush_relaxed(&self, jobs: &mut [Applied]) {
+        if self.shared.poison.check().is_ok() {
+            if let Err(e) = self.shared.storage.flush() {
+                self.shared
+                    .poison
+                    .poison(format!("write to the operating system failed: {e}"));
+            }
+        }
+        self.fail_if_poisoned(jobs);
+    }
+
+    fn fail_if_poisoned(&self, jobs: &mut [Applied]) {
+        if let Err(StoreError::Poisoned(reason)) = self.shared.poison.check() {
+            for job in jobs.iter_mut() {
+                for (_, outcome) in job.replies.iter_mut() {
+                    if outcome.as_ref().is_ok_and(CommitResult::is_committed) {
+                        *outcome = Err(StoreError::Poisoned(reason.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Publishes the newest snapshot (unless poisoned) and answers every caller.
+    fn finish(&self, jobs: Vec<Applied>) {
+        let poisoned = self.shared.poison.check().is_err();
+        if !poisoned {
+            if let Some(last) = jobs.last() {
+                self.shared
+                    .published
+                    .store(Arc::new(Published(last.snapshot.clone())));
+            }
+        }
+        for job in jobs {
+            for (reply, outcome) in job.replies {
+                // A caller that stopped waiting is fine: its write is durable regardless.
+                let _ = reply.send(outcome);
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Snapshot reads. Readers use the snapshot the writer last published (everything durable and
+//! acknowledged, nothing more) and never wait for the pipeline. Expired entries are filtered
+//! out here, so they are invisible the moment their time passes, before the sweeper removes
+//! them physically.
+
+use std::sync::Arc;
+
+use cairn_model::{decode_key, Key, KvValue, Versionstamp};
+
+use crate::error::{Result, StorageError};
+use crate::record::DataRecord;
+use crate::storage::{Keyspace, Scan, Snapshot};
+
+/// An entry as stored: encoded key (what the network server sends on).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEntry {
+    /// Encoded key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: KvValue,
+    /// The commit that wrote it.
+    pub versionstamp: Versionstamp,
+}
+
+/// An entry with its key decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The key.
+    pub key: Key,
+    /// The value.
+    pub value: KvValue,
+    /// The commit that wrote it.
+    pub versionstamp: Versionstamp,
+}
+
+impl TryFrom<RawEntry> for Entry {
+    type Error = StorageError;
+
+    fn try_from(raw: RawEntry) -> std::result::Result<Self, StorageError> {
+        let key = decode_key(&raw.key).map_err(|e| StorageError::Corrupt {
+            keyspace: "data",
+            reason: format!("stored key: {e}"),
+        })?;
+        Ok(Entry {
+            key,
+            value: raw.value,
+            versionstamp: raw.versionstamp,
+        })
+    }
+}
+
+/// One range of a snapshot read, as KV Connect's `ReadRange`: `[start, end)`, at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadRange {
+    /// Inclusive start (encoded).
+    pub start: Vec<u8>,
+    /// Exclusive end (encoded).
+    pub end: Vec<u8>,
+    /// Most entries returned.
+    pub limit: usize,
+    /// Descending order when true.
+    pub reverse: bool,
+}
+
+/// The live entry of `key` in `snapshot`, if any.
+pub(crate) fn get(snapshot: &dyn Snapshot, key: &[u8], now_ms: u64) -> Result<Option<RawEntry>> {
+    let Some(bytes) = snapshot.get(Keyspace::Data, key)? else {
+        return Ok(None);
+    };
+    let record = DataRecord::decode(&bytes)?;
+    if record.is_expired(now_ms) {
+        return Ok(None);
+    }
+    Ok(Some(RawEntry {
+        key: key.to_vec(),
+        value: record.value,
+        versionstamp: record.versionstamp,
+    }))
+}
+
+/// Up to `range.limit` live entries of the range, skipping expired ones.
+pub(crate) fn read_range(
+    snapshot: &dyn Snapshot,
+    range: &ReadRange,
+    now_ms: u64,
+) -> Result<Vec<RawEntry>> {
+    let mut out = Vec::with_capacity(range.limit.min(1024));
+    let mut start = range.start.clone();
+    let mut end = range.end.clone();
+    while out.len() < range.limit {
+        let want = range.limit - out.len();
+        let scan = Scan {
+            start: &start,
+            end: &end,
+            reverse: range.reverse,
+            limit: want,
+        };
+        let chunk = snapshot.scan(Keyspace::Data, scan)?;
+        let exhausted = chunk.len() < want;
+        let last_key = chunk.last().map(|(k, _)| k.clone());
+        for (key, bytes) in chunk {
+            let record = DataRecord::decode(&bytes)?;
+            if !record.is_expired(now_ms) {
+                out.push(RawEntry {
+                    key,
+                    value: record.value,
+                    versionstamp: record.versionstamp,
+                });
+            }
+        }
+        match last_key {
+            // Expired entries were skipped: continue after the last key seen.
+            Some(last) if !exhausted => {
+                if range.reverse {
+                    end = last;
+                } else {
+                    start = last;
+                    start.push(0);
+                }
+            }
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A consistent multi-range read on one snapshot.
+pub(crate) fn snapshot_read(
+    snapshot: &Arc<dyn Snapshot>,
+    ranges: &[ReadRange],
+    now_ms: u64,
+) -> Result<Vec<Vec<RawEntry>>> {
+    ranges
+        .iter()
+        .map(|r| read_range(snapshot.as_ref(), r, now_ms))
+        .collect()
+}

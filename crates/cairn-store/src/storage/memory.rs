@@ -1,0 +1,96 @@
+//! In-memory storage for `:memory:` databases and tests: persistent ordered maps, so a
+//! snapshot is an O(1) clone that later writes never disturb.
+
+use std::sync::Arc;
+
+use imbl::OrdMap;
+use parking_lot::RwLock;
+
+use super::{KeyValue, Keyspace, Op, Scan, Snapshot, Storage, WriteBatch};
+use crate::error::StorageError;
+
+type Map = OrdMap<Vec<u8>, Vec<u8>>;
+
+#[derive(Clone, Default)]
+struct Maps([Map; Keyspace::ALL.len()]);
+
+impl Maps {
+    fn map(&self, keyspace: Keyspace) -> &Map {
+        // The array is indexed by the enum's discriminant; `ALL` fixes its length.
+        &self.0[keyspace.index()]
+    }
+}
+
+/// Storage that lives and dies with the process.
+#[derive(Default)]
+pub struct MemoryStorage {
+    maps: RwLock<Maps>,
+}
+
+impl MemoryStorage {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Storage for MemoryStorage {
+    fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut maps = self.maps.write();
+        for op in batch.ops {
+            match op {
+                Op::Put(ks, k, v) => {
+                    maps.0[ks.index()].insert(k, v);
+                }
+                Op::Delete(ks, k) => {
+                    maps.0[ks.index()].remove(&k);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
+    fn get_latest(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.maps.read().map(keyspace).get(key).cloned())
+    }
+
+    fn snapshot(&self) -> Arc<dyn Snapshot> {
+        Arc::new(MemorySnapshot(self.maps.read().clone()))
+    }
+}
+
+struct MemorySnapshot(Maps);
+
+impl Snapshot for MemorySnapshot {
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.0.map(keyspace).get(key).cloned())
+    }
+
+    fn scan(&self, keyspace: Keyspace, scan: Scan<'_>) -> Result<Vec<KeyValue>, StorageError> {
+        if scan.start >= scan.end {
+            return Ok(Vec::new());
+        }
+        let range = self.0.map(keyspace).range::<_, [u8]>((
+            std::ops::Bound::Included(scan.start),
+            std::ops::Bound::Excluded(scan.end),
+        ));
+        let pairs = |it: &mut dyn Iterator<Item = (&Vec<u8>, &Vec<u8>)>| {
+            it.take(scan.limit)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        Ok(if scan.reverse {
+            pairs(&mut range.rev())
+        } else {
+            pairs(&mut { range })
+        })
+    }
+}

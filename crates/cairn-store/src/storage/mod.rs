@@ -1,0 +1,171 @@
+//! The storage seam: everything the pipeline and the readers need from a storage engine.
+//!
+//! The pipeline applies one [`WriteBatch`] per commit batch (atomically, visible to later
+//! [`Storage::get_latest`] calls but not yet durable), then makes everything applied durable
+//! with one [`Storage::sync`]. Readers never see the latest state: they read a [`Snapshot`]
+//! that the pipeline publishes only after the sync that covers it.
+//!
+//! Keeping `apply` and `sync` apart is what lets a test layer drop unsynced writes or fail the
+//! Nth sync without touching the pipeline.
+
+mod fjall_storage;
+mod memory;
+
+pub use fjall_storage::FjallStorage;
+pub use memory::MemoryStorage;
+
+use std::sync::Arc;
+
+use crate::error::StorageError;
+
+/// The keyspaces of a database (the storage layout of the design brief).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Keyspace {
+    /// Encoded key → record header + value.
+    Data,
+    /// expire-at (u64 BE) ‖ encoded key → empty.
+    Expiry,
+    /// ready-at (u64 BE) ‖ message id → queue message.
+    Queue,
+    /// Messages handed to a listener, by deadline.
+    QueueRunning,
+    /// Versionstamp → what the commit applied.
+    Changelog,
+    /// Format version, last commit version, database id.
+    Meta,
+}
+
+impl Keyspace {
+    /// Every keyspace, in a fixed order.
+    pub const ALL: [Keyspace; 6] = [
+        Keyspace::Data,
+        Keyspace::Expiry,
+        Keyspace::Queue,
+        Keyspace::QueueRunning,
+        Keyspace::Changelog,
+        Keyspace::Meta,
+    ];
+
+    /// Stable name, used for on-disk keyspace names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Keyspace::Data => "data",
+            Keyspace::Expiry => "expiry",
+            Keyspace::Queue => "queue",
+            Keyspace::QueueRunning => "queue_running",
+            Keyspace::Changelog => "changelog",
+            Keyspace::Meta => "meta",
+        }
+    }
+
+    /// Position in [`Keyspace::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One change of a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Insert or replace.
+    Put(Keyspace, Vec<u8>, Vec<u8>),
+    /// Remove.
+    Delete(Keyspace, Vec<u8>),
+}
+
+/// Changes applied atomically: after a crash, all of a batch is present or none of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// The changes, applied in order.
+    pub ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// Adds an insert.
+    pub fn put(&mut self, keyspace: Keyspace, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(Op::Put(keyspace, key, value));
+    }
+
+    /// Adds a removal.
+    pub fn delete(&mut self, keyspace: Keyspace, key: Vec<u8>) {
+        self.ops.push(Op::Delete(keyspace, key));
+    }
+
+    /// True when the batch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// A key and its stored bytes.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
+/// A range scan request: `[start, end)`, in either direction, at most `limit` pairs.
+#[derive(Debug, Clone, Copy)]
+pub struct Scan<'a> {
+    /// Inclusive lower bound.
+    pub start: &'a [u8],
+    /// Exclusive upper bound.
+    pub end: &'a [u8],
+    /// Descending order when true.
+    pub reverse: bool,
+    /// Most pairs returned.
+    pub limit: usize,
+}
+
+/// A consistent, immutable view of every keyspace.
+pub trait Snapshot: Send + Sync {
+    /// The stored bytes of `key`.
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// Pairs in `[scan.start, scan.end)` in key order (descending if `scan.reverse`).
+    fn scan(&self, keyspace: Keyspace, scan: Scan<'_>) -> Result<Vec<KeyValue>, StorageError>;
+
+    /// Number of keys in the keyspace (a full scan; for open-time bookkeeping only).
+    fn count(&self, keyspace: Keyspace) -> Result<u64, StorageError> {
+        const CHUNK: usize = 4096;
+        let end = [0xFFu8; 64];
+        let mut start = Vec::new();
+        let mut count = 0u64;
+        loop {
+            let chunk = self.scan(
+                keyspace,
+                Scan {
+                    start: &start,
+                    end: &end,
+                    reverse: false,
+                    limit: CHUNK,
+                },
+            )?;
+            count += chunk.len() as u64;
+            match chunk.last() {
+                Some((key, _)) if chunk.len() == CHUNK => {
+                    start = key.clone();
+                    start.push(0);
+                }
+                _ => return Ok(count),
+            }
+        }
+    }
+}
+
+/// A storage engine. Only the pipeline's writer thread calls `apply` and `sync`.
+pub trait Storage: Send + Sync {
+    /// Applies a batch atomically. Visible to `get_latest` and later snapshots at once;
+    /// durable only after the next successful `sync`.
+    fn apply(&self, batch: WriteBatch) -> Result<(), StorageError>;
+
+    /// Hands applied batches to the operating system without waiting for the disk, so that
+    /// they survive a crash of the process (not of the machine).
+    fn flush(&self) -> Result<(), StorageError>;
+
+    /// Makes every applied batch durable. A failure is final: the caller must poison the
+    /// database and never retry (the kernel may have dropped the dirty pages already).
+    fn sync(&self) -> Result<(), StorageError>;
+
+    /// Reads the latest applied state, durable or not (the evaluator's view).
+    fn get_latest(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+
+    /// A snapshot of everything applied so far.
+    fn snapshot(&self) -> Arc<dyn Snapshot>;
+}

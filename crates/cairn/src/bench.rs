@@ -1,0 +1,225 @@
+//! `cairn bench`: the embedded workloads, on a fresh database of 1,000,000 keys.
+//!
+//! The workloads are defined identically in `bench/deno_local.ts`, which runs them on Deno's
+//! own local KV, so the two sets of figures can stand side by side:
+//!
+//! - `atomic_c1` / `atomic_c64`: durable atomic writes, each one check (must not exist) and
+//!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers;
+//! - `get`: random point reads of the preloaded keys, one thread;
+//! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
+//!   latencies per batch.
+//!
+//! Output: one line per workload, `<workload> <ops_per_s> p50_us=<n> p99_us=<n>`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use cairn_model::{key, KvValue};
+use cairn_store::{CommitResult, Config, Database, Durability, ListOptions, ListSelector};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use tokio::task::JoinSet;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Directory for the benchmark database (a fresh temporary one by default). It must not
+    /// hold a database already.
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// Keys preloaded.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: u64,
+    /// Multiplies every workload's operation count (0.1 for a quick run).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Workloads to run, comma-separated.
+    #[arg(long, default_value = "atomic_c1,atomic_c64,get,list")]
+    workloads: String,
+    /// Acknowledge writes before they are synced (see the README on durability modes).
+    #[arg(long)]
+    relaxed: bool,
+}
+
+const VALUE_BYTES: usize = 100;
+const LOAD_BATCH: u64 = 1000;
+
+fn value() -> KvValue {
+    KvValue::Bytes(vec![0x5a; VALUE_BYTES])
+}
+
+/// Latencies of one workload, in nanoseconds.
+struct Figures {
+    ops: u64,
+    elapsed: Duration,
+    latencies_ns: Vec<u64>,
+}
+
+impl Figures {
+    fn print(mut self, name: &str) {
+        self.latencies_ns.sort_unstable();
+        let pct = |p: f64| -> u64 {
+            let n = self.latencies_ns.len();
+            if n == 0 {
+                return 0;
+            }
+            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+            self.latencies_ns.get(i).copied().unwrap_or(0) / 1000
+        };
+        let rate = self.ops as f64 / self.elapsed.as_secs_f64();
+        println!("{name} {rate:.0} p50_us={} p99_us={}", pct(0.50), pct(0.99));
+    }
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let temp;
+    let path = match &args.path {
+        Some(p) => p.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let durability = if args.relaxed {
+        Durability::Relaxed
+    } else {
+        Durability::Sync
+    };
+    let db = Database::open_with(&path, Config::default().durability(durability))
+        .with_context(|| format!("opening {}", path.display()))?;
+    let started = Instant::now();
+    load(&db, args.keys).await?;
+    eprintln!(
+        "# loaded {} keys in {:.1} s",
+        args.keys,
+        started.elapsed().as_secs_f64()
+    );
+
+    let scaled = |n: u64| ((n as f64 * args.scale) as u64).max(1);
+    for workload in args.workloads.split(',').map(str::trim) {
+        let figures = match workload {
+            "atomic_c1" => atomic(&db, 1, scaled(5_000)).await?,
+            "atomic_c64" => atomic(&db, 64, scaled(200_000)).await?,
+            "get" => get(&db, args.keys, scaled(500_000)).await?,
+            "list" => list(&db, args.keys).await?,
+            other => anyhow::bail!("unknown workload {other:?}"),
+        };
+        figures.print(workload);
+    }
+    db.close();
+    Ok(())
+}
+
+/// Preloads `["bench", i]` for every i below `keys`, several large atomic writes at a time.
+async fn load(db: &Database, keys: u64) -> anyhow::Result<()> {
+    let mut tasks = JoinSet::new();
+    let batches = keys.div_ceil(LOAD_BATCH);
+    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for _ in 0..8 {
+        let (db, next) = (db.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= batches {
+                    return anyhow::Ok(());
+                }
+                let mut op = db.atomic();
+                for i in b * LOAD_BATCH..((b + 1) * LOAD_BATCH).min(keys) {
+                    op = op.set(&key!["bench", i], value());
+                }
+                ensure!(op.commit().await?.is_committed(), "preload write failed");
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    Ok(())
+}
+
+/// `writers` tasks commit check-absent + set of fresh random keys, `ops` in total.
+async fn atomic(db: &Database, writers: u64, ops: u64) -> anyhow::Result<Figures> {
+    let per_writer = ops.div_ceil(writers);
+    let started = Instant::now();
+    let mut tasks = JoinSet::new();
+    for w in 0..writers {
+        let db = db.clone();
+        tasks.spawn(async move {
+            let mut rng = SmallRng::seed_from_u64(rand::random::<u64>() ^ w);
+            let mut latencies = Vec::with_capacity(per_writer as usize);
+            for _ in 0..per_writer {
+                let k = key!["bench_w", rng.random::<u64>()];
+                let t = Instant::now();
+                let result = db
+                    .atomic()
+                    .check(&k, None)
+                    .set(&k, value())
+                    .commit()
+                    .await?;
+                latencies.push(t.elapsed().as_nanos() as u64);
+                ensure!(
+                    matches!(result, CommitResult::Committed { .. }),
+                    "check failed on a fresh key"
+                );
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies_ns = Vec::with_capacity(ops as usize);
+    while let Some(r) = tasks.join_next().await {
+        latencies_ns.extend(r??);
+    }
+    Ok(Figures {
+        ops: per_writer * writers,
+        elapsed: started.elapsed(),
+        latencies_ns,
+    })
+}
+
+/// Random point reads of the preloaded keys from one task.
+async fn get(db: &Database, keys: u64, ops: u64) -> anyhow::Result<Figures> {
+    let mut rng = SmallRng::seed_from_u64(42);
+    let mut latencies_ns = Vec::with_capacity(ops as usize);
+    let started = Instant::now();
+    for _ in 0..ops {
+        let k = key!["bench", rng.random_range(0..keys)];
+        let t = Instant::now();
+        let entry = db.get(&k).await?;
+        latencies_ns.push(t.elapsed().as_nanos() as u64);
+        ensure!(entry.is_some(), "preloaded key {k} missing");
+    }
+    Ok(Figures {
+        ops,
+        elapsed: started.elapsed(),
+        latencies_ns,
+    })
+}
+
+/// The whole preloaded prefix in batches of 100; latency per batch.
+async fn list(db: &Database, keys: u64) -> anyhow::Result<Figures> {
+    const BATCH: u64 = 100;
+    let options = ListOptions {
+        batch_size: BATCH as usize,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mut it = db.list(ListSelector::Prefix(key!["bench"]), options)?;
+    let mut latencies_ns = Vec::with_capacity((keys / BATCH) as usize);
+    let mut count = 0u64;
+    let mut t = Instant::now();
+    while let Some(entry) = it.next().await {
+        entry?;
+        count += 1;
+        if count % BATCH == 0 {
+            latencies_ns.push(t.elapsed().as_nanos() as u64);
+            t = Instant::now();
+        }
+    }
+    ensure!(count == keys, "listed {count} of {keys} keys");
+    Ok(Figures {
+        ops: count,
+        elapsed: started.elapsed(),
+        latencies_ns,
+    })
+}

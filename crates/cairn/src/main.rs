@@ -1,0 +1,117 @@
+//! `cairn`: data commands on a database directory, and the embedded benchmark.
+
+mod bench;
+mod data;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cairn",
+    version,
+    about = "A transactional, ordered key-value database with Deno KV's data model"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the database is.
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// Database directory (created if missing), or ":memory:".
+    #[arg(long, env = "CAIRN_PATH", default_value = "cairn-data")]
+    path: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the entry of a key.
+    Get {
+        #[command(flatten)]
+        target: Target,
+        /// The key, e.g. '["users", "alice", 42n]'.
+        key: String,
+    },
+    /// Set a key.
+    Set {
+        #[command(flatten)]
+        target: Target,
+        /// The key, e.g. '["users", "alice"]'.
+        key: String,
+        /// The value: text stored as bytes, or a number with --u64.
+        value: String,
+        /// Store the value as a u64 (Deno.KvU64) instead of bytes.
+        #[arg(long)]
+        u64: bool,
+        /// Expire the key this many milliseconds from now.
+        #[arg(long)]
+        expire_in_ms: Option<u64>,
+    },
+    /// Delete a key.
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// The key.
+        key: String,
+    },
+    /// List entries under a prefix (or between --start and --end).
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// The prefix, e.g. '["users"]'. Omit with --start/--end.
+        prefix: Option<String>,
+        /// Inclusive start key.
+        #[arg(long)]
+        start: Option<String>,
+        /// Exclusive end key.
+        #[arg(long)]
+        end: Option<String>,
+        /// Most entries.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Descending order.
+        #[arg(long)]
+        reverse: bool,
+        /// Resume from a cursor printed by an earlier listing.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Run the embedded benchmark workloads on a fresh database.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Get { target, key } => data::get(&target.path, &key).await,
+            Command::Set {
+                target,
+                key,
+                value,
+                u64,
+                expire_in_ms,
+            } => data::set(&target.path, &key, &value, u64, expire_in_ms).await,
+            Command::Delete { target, key } => data::delete(&target.path, &key).await,
+            Command::List {
+                target,
+                prefix,
+                start,
+                end,
+                limit,
+                reverse,
+                cursor,
+            } => {
+                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                data::list(&target.path, selector, limit, reverse, cursor).await
+            }
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}
