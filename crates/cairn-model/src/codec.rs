@@ -28,10 +28,10 @@
 //! fits in 8 bytes). Every client encodes them that way, and accepting other forms would let two
 //! different byte strings name the same logical key, which would then be stored twice.
 //!
-//! Floats are not checked: every 8-byte pattern is some `f64`, and clients do not agree on NaN
-//! (denokv keeps the sign of a NaN, the `@deno/kv` npm client writes NaN's bits unflipped), so
-//! refusing their NaNs would refuse keys real clients send. Consequently `encode_key(decode_key(b))`
-//! equals `b` for every accepted `b` except those holding a non-canonical NaN.
+//! Floats are not checked: every 8-byte pattern is some `f64`, and Deno's own encoder (denokv)
+//! keeps the sign of a NaN, so a NaN computed at run time can arrive as `21 00 07 FF … FF`;
+//! refusing it would refuse a key a real client sends. Consequently `encode_key(decode_key(b))`
+//! equals `b` for every accepted `b` except those holding a NaN other than the canonical one.
 //!
 //! # Integers beyond 255 bytes
 //!
@@ -292,7 +292,7 @@ fn encode_int(int: &BigInt, out: &mut Vec<u8>) {
 }
 
 /// Maps a float to 8 bytes whose unsigned order is the float's total order:
-/// -NaN… < -inf < … < -0.0 < 0.0 < … < inf < NaN (and NaN is made canonical first).
+/// -inf < … < -0.0 < 0.0 < … < inf < NaN, with every NaN made canonical first.
 fn float_to_ordered_bytes(float: f64) -> [u8; 8] {
     let bits = if float.is_nan() {
         CANONICAL_NAN_BITS

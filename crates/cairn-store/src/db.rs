@@ -146,21 +146,29 @@ impl Database {
     /// The entry of `key`, if it exists and has not expired.
     pub async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let encoded = encode_key(key)?;
-        let raw = read::get(self.snapshot().as_ref(), &encoded, self.now_ms())?;
-        raw.map(|r| Entry::try_from(r).map_err(StoreError::from))
-            .transpose()
+        let published = self.inner.shared.published.load();
+        let raw = read::get(published.0.as_ref(), &encoded, self.now_ms())?;
+        // The caller's key is the stored key: no need to decode it back.
+        Ok(raw.map(|r| Entry {
+            key: key.clone(),
+            value: r.value,
+            versionstamp: r.versionstamp,
+        }))
     }
 
     /// The entries of several keys, read from one snapshot.
     pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
         self.inner.shared.config.limits.check_get_many(keys.len())?;
-        let snapshot = self.snapshot();
+        let published = self.inner.shared.published.load();
         let now_ms = self.now_ms();
         keys.iter()
             .map(|key| {
-                let raw = read::get(snapshot.as_ref(), &encode_key(key)?, now_ms)?;
-                raw.map(|r| Entry::try_from(r).map_err(StoreError::from))
-                    .transpose()
+                let raw = read::get(published.0.as_ref(), &encode_key(key)?, now_ms)?;
+                Ok(raw.map(|r| Entry {
+                    key: key.clone(),
+                    value: r.value,
+                    versionstamp: r.versionstamp,
+                }))
             })
             .collect()
     }
@@ -201,11 +209,7 @@ impl Database {
             limits.check_range_key(&range.start)?;
             limits.check_range_key(&range.end)?;
         }
-        Ok(read::snapshot_read(
-            &self.snapshot(),
-            ranges,
-            self.now_ms(),
-        )?)
+        read::snapshot_read(&self.snapshot(), ranges, self.now_ms())
     }
 
     /// Sets `key` to `value`; returns the commit's versionstamp.

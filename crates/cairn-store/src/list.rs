@@ -22,14 +22,14 @@ use crate::storage::Snapshot;
 pub enum ListSelector {
     /// Every key that starts with the prefix (the prefix key itself excluded).
     Prefix(Key),
-    /// Keys with the prefix, from `start` (inclusive).
+    /// Keys with the prefix, from `start` (inclusive; a key under the prefix).
     PrefixStart {
         /// The prefix.
         prefix: Key,
         /// Inclusive start.
         start: Key,
     },
-    /// Keys with the prefix, up to `end` (exclusive).
+    /// Keys with the prefix, up to `end` (exclusive; a key under the prefix).
     PrefixEnd {
         /// The prefix.
         prefix: Key,
@@ -57,10 +57,14 @@ impl ListSelector {
         Ok(match self {
             ListSelector::Prefix(p) => (with(p, 0x00)?, with(p, 0xFF)?, enc(p)?),
             ListSelector::PrefixStart { prefix, start } => {
-                (enc(start)?, with(prefix, 0xFF)?, enc(prefix)?)
+                let (p, s) = (enc(prefix)?, enc(start)?);
+                strictly_under(&p, &s, "start")?;
+                (s, with(prefix, 0xFF)?, p)
             }
             ListSelector::PrefixEnd { prefix, end } => {
-                (with(prefix, 0x00)?, enc(end)?, enc(prefix)?)
+                let (p, e) = (enc(prefix)?, enc(end)?);
+                strictly_under(&p, &e, "end")?;
+                (with(prefix, 0x00)?, e, p)
             }
             ListSelector::Range { start, end } => {
                 let (s, e) = (enc(start)?, enc(end)?);
@@ -73,6 +77,18 @@ impl ListSelector {
                 (s, e, common)
             }
         })
+    }
+}
+
+/// Deno's rule for a start or end key given with a prefix: it must lie strictly under the
+/// prefix, or the listing would reach keys outside it.
+fn strictly_under(prefix: &[u8], key: &[u8], which: &str) -> Result<()> {
+    if key.len() > prefix.len() && key.starts_with(prefix) {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidArgument(format!(
+            "{which} key is not in the keyspace defined by prefix"
+        )))
     }
 }
 

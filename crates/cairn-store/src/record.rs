@@ -132,9 +132,11 @@ impl DataRecord {
         })
     }
 
-    /// True when the record has expired at `now_ms`.
+    /// True when the record has expired at `now_ms`. An expire-at of 0 means "never", as on
+    /// the wire and in [`DataRecord::encode`], so a record reads the same before and after a
+    /// round trip through storage.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at_ms.is_some_and(|at| at <= now_ms)
+        self.expire_at_ms.is_some_and(|at| at != 0 && at <= now_ms)
     }
 }
 
@@ -266,6 +268,54 @@ impl ChangelogRecord {
     }
 }
 
+/// Encodes a [`ChangelogRecord`] directly from the records a commit wrote, without building
+/// the intermediate [`ChangeOp`]s (this runs once per commit on the evaluator thread).
+pub struct ChangelogEncoder {
+    out: Vec<u8>,
+    count: u32,
+}
+
+impl ChangelogEncoder {
+    /// Starts a record for a commit at `committed_at_ms` with about `capacity` changes.
+    pub fn new(committed_at_ms: u64, capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(13 + capacity * 32);
+        out.push(CHANGELOG_RECORD_V1);
+        out.extend_from_slice(&committed_at_ms.to_be_bytes());
+        out.extend_from_slice(&0u32.to_be_bytes());
+        ChangelogEncoder { out, count: 0 }
+    }
+
+    /// Adds the new state of `key`: a record, or `None` for a removal.
+    pub fn push(&mut self, key: &[u8], record: Option<&DataRecord>) {
+        self.count += 1;
+        match record {
+            Some(r) => {
+                self.out.push(1);
+                put_bytes(&mut self.out, key);
+                self.out.push(r.value.encoding() as u8);
+                self.out
+                    .extend_from_slice(&r.expire_at_ms.unwrap_or(0).to_be_bytes());
+                match &r.value {
+                    KvValue::V8(b) | KvValue::Bytes(b) => put_bytes(&mut self.out, b),
+                    KvValue::U64(n) => put_bytes(&mut self.out, &n.to_le_bytes()),
+                }
+            }
+            None => {
+                self.out.push(2);
+                put_bytes(&mut self.out, key);
+            }
+        }
+    }
+
+    /// The encoded record.
+    pub fn finish(mut self) -> Vec<u8> {
+        if let Some(slot) = self.out.get_mut(9..13) {
+            slot.copy_from_slice(&self.count.to_be_bytes());
+        }
+        self.out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,6 +374,32 @@ mod tests {
         for len in 0..bytes.len() {
             assert!(ChangelogRecord::decode(&bytes[..len]).is_err());
         }
+    }
+
+    #[test]
+    fn encoder_matches_record_encoding() {
+        let rec = DataRecord {
+            versionstamp: Versionstamp::new(1, 0),
+            value: KvValue::U64(3),
+            expire_at_ms: Some(5),
+        };
+        let mut enc = ChangelogEncoder::new(42, 2);
+        enc.push(b"k1", Some(&rec));
+        enc.push(b"k2", None);
+        let expected = ChangelogRecord {
+            committed_at_ms: 42,
+            ops: vec![
+                ChangeOp::Set {
+                    key: b"k1".to_vec(),
+                    value: KvValue::U64(3),
+                    expire_at_ms: Some(5),
+                },
+                ChangeOp::Delete {
+                    key: b"k2".to_vec(),
+                },
+            ],
+        };
+        assert_eq!(enc.finish(), expected.encode());
     }
 
     #[test]

@@ -211,7 +211,7 @@ async fn list(db: &Database, keys: u64) -> anyhow::Result<Figures> {
     while let Some(entry) = it.next().await {
         entry?;
         count += 1;
-        if count % BATCH == 0 {
+        if count.is_multiple_of(BATCH) {
             latencies_ns.push(t.elapsed().as_nanos() as u64);
             t = Instant::now();
         }

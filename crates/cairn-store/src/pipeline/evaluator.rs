@@ -5,6 +5,12 @@
 //! Each write is all or nothing: its mutations first go to a write-local change set that is
 //! merged into the batch only if every check held and every mutation succeeded. A failing
 //! write therefore leaves no trace and does not disturb the others in its batch.
+//!
+//! The expiry index may hold stale entries: a plain `set` does not read the key's old record
+//! (that read would cost as much as the rest of the write), so the old record's index entry
+//! stays until its time comes and the sweeper finds the record no longer matches it. Where
+//! the old record is known anyway (read by a check or a sum, or written earlier in the batch)
+//! its entry is removed at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,11 +28,14 @@ use crate::changelog::ChangelogTrimmer;
 use crate::error::{Result, StoreError};
 use crate::meta;
 use crate::queue::{queue_key, QueueMessage};
-use crate::record::{expiry_key, ChangeOp, ChangelogRecord, DataRecord};
+use crate::record::{expiry_key, ChangelogEncoder, DataRecord};
 use crate::storage::{Keyspace, WriteBatch};
 
 /// How long the evaluator waits for work before doing housekeeping.
 const IDLE_TICK: Duration = Duration::from_millis(250);
+
+/// Change sets up to this size are searched linearly; larger ones get a hash index.
+const CHANGES_LINEAR_MAX: usize = 16;
 
 pub(crate) struct Evaluator {
     shared: Arc<Shared>,
@@ -39,6 +48,8 @@ struct BatchState {
     now_ms: u64,
     /// Physical state of every data key touched by accepted writes of this batch.
     overlay: HashMap<Vec<u8>, Option<DataRecord>>,
+    /// Records read from storage during this batch (before any write of the batch).
+    reads: HashMap<Vec<u8>, Option<DataRecord>>,
     /// Keys of `overlay` in first-touch order, so the storage batch is deterministic.
     touched: Vec<Vec<u8>>,
     /// Final put (true) or delete (false) of each expiry index entry touched.
@@ -49,17 +60,53 @@ struct BatchState {
     accepted: u16,
 }
 
+impl BatchState {
+    /// The physical record of `key` if this batch already knows it.
+    fn known(&self, key: &[u8]) -> Option<&Option<DataRecord>> {
+        self.overlay.get(key).or_else(|| self.reads.get(key))
+    }
+}
+
 /// The change set of one write, discarded if the write fails.
 #[derive(Default)]
 struct WriteChanges {
-    states: HashMap<Vec<u8>, Option<DataRecord>>,
-    order: Vec<Vec<u8>>,
+    entries: Vec<(Vec<u8>, Option<DataRecord>)>,
+    /// Position of each key in `entries`, once there are too many to search.
+    index: HashMap<Vec<u8>, usize>,
 }
 
 impl WriteChanges {
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        if self.entries.len() <= CHANGES_LINEAR_MAX {
+            self.entries.iter().position(|(k, _)| k == key)
+        } else {
+            self.index.get(key).copied()
+        }
+    }
+
+    fn get(&self, key: &[u8]) -> Option<&Option<DataRecord>> {
+        self.position(key)
+            .and_then(|i| self.entries.get(i))
+            .map(|(_, r)| r)
+    }
+
     fn set(&mut self, key: Vec<u8>, state: Option<DataRecord>) {
-        if self.states.insert(key.clone(), state).is_none() {
-            self.order.push(key);
+        if let Some(slot) = self.position(&key).and_then(|i| self.entries.get_mut(i)) {
+            slot.1 = state;
+            return;
+        }
+        self.entries.push((key, state));
+        if self.entries.len() > CHANGES_LINEAR_MAX {
+            if self.index.is_empty() {
+                let pairs = self
+                    .entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (k, _))| (k.clone(), i));
+                self.index.extend(pairs);
+            } else if let Some((k, _)) = self.entries.last() {
+                self.index.insert(k.clone(), self.entries.len() - 1);
+            }
         }
     }
 }
@@ -76,7 +123,13 @@ impl Evaluator {
             let requests = match sequencer.next_batch(IDLE_TICK) {
                 Next::Batch(requests) => requests,
                 Next::Idle => {
-                    self.housekeeping_only();
+                    // Idle trimming goes through the writer like a commit: synced, then
+                    // published, so readers see the changelog within its bound.
+                    if let Some(job) = self.housekeeping_only() {
+                        if applied.send(job).is_err() {
+                            return;
+                        }
+                    }
                     continue;
                 }
                 Next::Closed => return,
@@ -104,6 +157,7 @@ impl Evaluator {
             commit_version,
             now_ms: self.shared.config.clock.now_ms(),
             overlay: HashMap::new(),
+            reads: HashMap::new(),
             touched: Vec::new(),
             expiry_ops: HashMap::new(),
             unique_puts: Vec::new(),
@@ -127,15 +181,17 @@ impl Evaluator {
         (batch, replies)
     }
 
-    /// The physical record of `key`: this batch's overlay first, then storage.
-    fn current(&self, state: &BatchState, key: &[u8]) -> Result<Option<DataRecord>> {
-        if let Some(record) = state.overlay.get(key) {
+    /// The physical record of `key`: this batch's overlay, then its read cache, then storage.
+    fn current(&self, state: &mut BatchState, key: &[u8]) -> Result<Option<DataRecord>> {
+        if let Some(record) = state.known(key) {
             return Ok(record.clone());
         }
-        match self.shared.storage.get_latest(Keyspace::Data, key)? {
-            Some(bytes) => Ok(Some(DataRecord::decode(&bytes)?)),
-            None => Ok(None),
-        }
+        let record = match self.shared.storage.get_latest(Keyspace::Data, key)? {
+            Some(bytes) => Some(DataRecord::decode(&bytes)?),
+            None => None,
+        };
+        state.reads.insert(key.to_vec(), record.clone());
+        Ok(record)
     }
 
     fn evaluate_write(
@@ -145,10 +201,9 @@ impl Evaluator {
     ) -> Result<CommitResult> {
         let mut failed_checks = Vec::new();
         for (i, check) in write.checks.iter().enumerate() {
-            let current = self
-                .current(state, &check.key)?
-                .filter(|r| !r.is_expired(state.now_ms));
-            if current.map(|r| r.versionstamp) != check.versionstamp {
+            let current = self.current(state, &check.key)?;
+            let live = current.filter(|r| !r.is_expired(state.now_ms));
+            if live.map(|r| r.versionstamp) != check.versionstamp {
                 failed_checks.push(u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
@@ -167,15 +222,6 @@ impl Evaluator {
                 }
                 _ => mutation.key.clone(),
             };
-            let visible = |this: &Self, changes: &WriteChanges| -> Result<Option<KvValue>> {
-                let record = match changes.states.get(&key) {
-                    Some(state) => state.clone(),
-                    None => this.current(state, &key)?,
-                };
-                Ok(record
-                    .filter(|r| !r.is_expired(state.now_ms))
-                    .map(|r| r.value))
-            };
             let new_value = match &mutation.kind {
                 MutationKind::Set(v) | MutationKind::SetSuffixVersionstampedKey(v) => {
                     Some(v.clone())
@@ -187,7 +233,7 @@ impl Evaluator {
                     max,
                     clamp,
                 } => {
-                    let existing = visible(self, &changes)?;
+                    let existing = self.visible(state, &changes, &key)?;
                     Some(apply_sum(
                         existing.as_ref(),
                         value,
@@ -196,8 +242,12 @@ impl Evaluator {
                         *clamp,
                     )?)
                 }
-                MutationKind::Min(v) => Some(apply_min(visible(self, &changes)?.as_ref(), v)?),
-                MutationKind::Max(v) => Some(apply_max(visible(self, &changes)?.as_ref(), v)?),
+                MutationKind::Min(v) => {
+                    Some(apply_min(self.visible(state, &changes, &key)?.as_ref(), v)?)
+                }
+                MutationKind::Max(v) => {
+                    Some(apply_max(self.visible(state, &changes, &key)?.as_ref(), v)?)
+                }
             };
             let record = new_value.map(|value| DataRecord {
                 versionstamp,
@@ -207,58 +257,51 @@ impl Evaluator {
             changes.set(key, record);
         }
 
-        // Read every old state before staging anything, so that a storage read error cannot
-        // leave half a write staged.
-        let olds = changes
-            .order
-            .iter()
-            .map(|key| self.current(state, key))
-            .collect::<Result<Vec<_>>>()?;
-
         // Every check held and every mutation succeeded: the write is accepted.
         state.accepted += 1;
-        let mut log = Vec::with_capacity(changes.order.len());
-        for (key, old) in changes.order.into_iter().zip(olds) {
-            let new = changes.states.remove(&key).flatten();
-            stage_data(state, key.clone(), old, new.clone());
-            log.push(match new {
-                Some(r) => ChangeOp::Set {
-                    key,
-                    value: r.value,
-                    expire_at_ms: r.expire_at_ms,
-                },
-                None => ChangeOp::Delete { key },
-            });
+        let mut log = ChangelogEncoder::new(state.now_ms, changes.entries.len());
+        for (key, new) in changes.entries {
+            log.push(&key, new.as_ref());
+            stage_data(state, key, new);
         }
         for (i, enqueue) in write.enqueues.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
             let message = QueueMessage::from(enqueue);
             let ready_at = enqueue.deadline_ms.max(state.now_ms);
-            state.unique_puts.push((
-                Keyspace::Queue,
-                queue_key(ready_at, versionstamp, index),
-                message.encode(),
-            ));
+            let key = queue_key(ready_at, versionstamp, index);
+            state
+                .unique_puts
+                .push((Keyspace::Queue, key, message.encode()));
         }
         self.stage_changelog(state, versionstamp, log);
         Ok(CommitResult::Committed { versionstamp })
+    }
+
+    /// The live value of `key` as this write sees it: its own earlier mutations first.
+    fn visible(
+        &self,
+        state: &mut BatchState,
+        changes: &WriteChanges,
+        key: &[u8],
+    ) -> Result<Option<KvValue>> {
+        let record = match changes.get(key) {
+            Some(record) => record.clone(),
+            None => self.current(state, key)?,
+        };
+        Ok(record
+            .filter(|r| !r.is_expired(state.now_ms))
+            .map(|r| r.value))
     }
 
     fn stage_changelog(
         &mut self,
         state: &mut BatchState,
         versionstamp: Versionstamp,
-        ops: Vec<ChangeOp>,
+        log: ChangelogEncoder,
     ) {
-        let record = ChangelogRecord {
-            committed_at_ms: state.now_ms,
-            ops,
-        };
-        state.unique_puts.push((
-            Keyspace::Changelog,
-            versionstamp.0.to_vec(),
-            record.encode(),
-        ));
+        state
+            .unique_puts
+            .push((Keyspace::Changelog, versionstamp.0.to_vec(), log.finish()));
         self.trimmer.appended(1);
     }
 
@@ -268,28 +311,27 @@ impl Evaluator {
         state: &mut BatchState,
         candidates: &[ExpiryCandidate],
     ) -> Result<()> {
-        let mut log = Vec::new();
+        let mut log = ChangelogEncoder::new(state.now_ms, candidates.len());
+        let mut removed = 0usize;
         for candidate in candidates {
             let current = self.current(state, &candidate.key)?;
+            let index_key = expiry_key(candidate.expire_at_ms, &candidate.key);
             match current {
                 Some(r) if r.expire_at_ms == Some(candidate.expire_at_ms) => {
                     if r.is_expired(state.now_ms) {
-                        stage_data(state, candidate.key.clone(), Some(r), None);
-                        log.push(ChangeOp::Delete {
-                            key: candidate.key.clone(),
-                        });
+                        log.push(&candidate.key, None);
+                        stage_data(state, candidate.key.clone(), None);
+                        state.expiry_ops.insert(index_key, false);
+                        removed += 1;
                     }
                 }
-                // The key was rewritten or removed since the sweeper looked: its index entry
-                // is stale. (The evaluator keeps the index exact, so this is only defensive.)
+                // The key was rewritten or removed since this entry was made: it is stale.
                 _ => {
-                    state
-                        .expiry_ops
-                        .insert(expiry_key(candidate.expire_at_ms, &candidate.key), false);
+                    state.expiry_ops.insert(index_key, false);
                 }
             }
         }
-        if !log.is_empty() {
+        if removed > 0 {
             let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
             state.accepted += 1;
             self.stage_changelog(state, versionstamp, log);
@@ -303,9 +345,15 @@ impl Evaluator {
         if state.accepted == 0 && state.expiry_ops.is_empty() {
             return batch;
         }
+        batch
+            .ops
+            .reserve(state.touched.len() + state.expiry_ops.len() + state.unique_puts.len() + 1);
         for key in state.touched {
             match state.overlay.remove(&key).flatten() {
-                Some(record) => batch.put(Keyspace::Data, key, record.encode()),
+                Some(record) => {
+                    let bytes = record.encode();
+                    batch.put(Keyspace::Data, key, bytes);
+                }
                 None => batch.delete(Keyspace::Data, key),
             }
         }
@@ -346,61 +394,48 @@ impl Evaluator {
         }
     }
 
-    fn housekeeping_only(&mut self) {
+    /// Trims the changelog while no writes arrive; the writer syncs and publishes the result.
+    fn housekeeping_only(&mut self) -> Option<Applied> {
         if self.shared.poison.check().is_err() {
-            return;
+            return None;
         }
         let mut batch = WriteBatch::default();
         self.trimmer
             .trim_into(&self.shared, &mut batch, self.shared.config.clock.now_ms());
-        if !batch.is_empty() {
-            if let Err(e) = self.shared.storage.apply(batch) {
-                self.shared
-                    .poison
-                    .poison(format!("storage write failed: {e}"));
-            }
-        }
+        (!batch.is_empty()).then(|| self.apply(batch, Vec::new()))
     }
 }
 
-/// Records the new physical state of a data key, keeping the expiry index exact.
-fn stage_data(
-    state: &mut BatchState,
-    key: Vec<u8>,
-    old: Option<DataRecord>,
-    new: Option<DataRecord>,
-) {
-    let old_expiry = old
-        .and_then(|r| r.expire_at_ms)
-        .map(|at| expiry_key(at, &key));
-    let new_expiry = new
-        .as_ref()
-        .and_then(|r| r.expire_at_ms)
-        .map(|at| expiry_key(at, &key));
+/// Records the new physical state of a data key and its expiry index entry; removes the old
+/// record's index entry when the batch knows the old record.
+fn stage_data(state: &mut BatchState, key: Vec<u8>, new: Option<DataRecord>) {
+    let old_expiry = state
+        .known(&key)
+        .and_then(|r| r.as_ref())
+        .and_then(|r| r.expire_at_ms);
+    let new_expiry = new.as_ref().and_then(|r| r.expire_at_ms);
     if old_expiry != new_expiry {
-        if let Some(k) = old_expiry {
-            state.expiry_ops.insert(k, false);
+        if let Some(at) = old_expiry {
+            state.expiry_ops.insert(expiry_key(at, &key), false);
         }
-        if let Some(k) = new_expiry {
-            state.expiry_ops.insert(k, true);
+        if let Some(at) = new_expiry {
+            state.expiry_ops.insert(expiry_key(at, &key), true);
         }
     }
-    if state.overlay.insert(key.clone(), new).is_none() {
-        state.touched.push(key);
+    if !state.overlay.contains_key(&key) {
+        state.touched.push(key.clone());
     }
+    state.overlay.insert(key, new);
 }
 
 fn fail_all(requests: Vec<Request>, error: &StoreError) {
-    for request in requests {
-        if let Request::Commit { reply, .. } = request {
-            let _ = reply.send(Err(StoreError::Poisoned(poison_reason(error))));
-        }
-    }
-}
-
-fn poison_reason(error: &StoreError) -> String {
-    match error {
+    let reason = match error {
         StoreError::Poisoned(reason) => reason.clone(),
         other => other.to_string(),
+    };
+    for request in requests {
+        if let Request::Commit { reply, .. } = request {
+            let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
+        }
     }
 }
