@@ -26,6 +26,9 @@ pub const CHANGELOG_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
 pub const LIST_BATCH_SIZE_DEFAULT: usize = 100;
 /// Longest a relaxed-durability database lets acknowledged writes sit unsynced, in ms.
 pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
+/// Size of one transaction-log segment file. A record larger than a segment still goes in one
+/// segment (the file grows); at each switch of segment the engine's own files are synced.
+pub const TLOG_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
 
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);

@@ -837,8 +837,16 @@ fn run(ops: &[Op], dir: Option<PathBuf>) {
     });
 }
 
+/// Cases per property: the default, or `CAIRN_MODEL_CASES` for longer runs on demand.
+fn cases(default: u32) -> u32 {
+    std::env::var("CAIRN_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn in_memory_database_matches_the_model(ops in vec(op(), 1..60)) {
@@ -847,7 +855,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(128) / 8, ..ProptestConfig::default() })]
 
     #[test]
     fn fjall_database_matches_the_model(ops in vec(op(), 1..40)) {

@@ -37,6 +37,9 @@ pub struct BenchArgs {
     /// Workloads to run, comma-separated.
     #[arg(long, default_value = "atomic_c1,atomic_c64,get,list")]
     workloads: String,
+    /// Seconds to wait after loading, for background compaction to finish.
+    #[arg(long, default_value_t = 5)]
+    settle_s: u64,
     /// Acknowledge writes before they are synced (see the README on durability modes).
     #[arg(long)]
     relaxed: bool,

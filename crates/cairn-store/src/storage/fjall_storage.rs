@@ -1,25 +1,39 @@
 //! On-disk storage on fjall: one fjall keyspace per cairn keyspace, one fjall write batch per
-//! commit batch (atomic across keyspaces through fjall's journal), and `fdatasync` of the
-//! journal as the durable sync.
+//! commit batch (atomic across keyspaces through fjall's journal), and cairn's transaction
+//! log ([`super::tlog`]) as the durability point.
+//!
+//! Every batch gets a log sequence number (LSN), written both into the log record and, in the
+//! same fjall batch, into `meta["applied_lsn"]`. Recovery on open: fjall recovers a prefix of
+//! its batches (whatever of its unsynced journal reached the disk); the log then supplies every
+//! batch with a higher LSN. A batch fjall already has is never applied twice, which could
+//! undo part of a later batch.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use cairn_model::limits::TLOG_SEGMENT_BYTES;
 use fjall::{Database as FjallDb, KeyspaceCreateOptions, PersistMode, Readable};
 
+use super::tlog::Tlog;
 use super::{KeyValue, Keyspace, Op, Scan, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
+use crate::meta::APPLIED_LSN_KEY;
+use crate::record::Reader;
 
-/// A database directory managed by fjall.
+/// A database directory: fjall's files under `engine/`, the transaction log under `tlog/`.
 pub struct FjallStorage {
     db: FjallDb,
     keyspaces: Arc<[fjall::Keyspace; Keyspace::ALL.len()]>,
+    tlog: Tlog,
+    /// The LSN of the next batch. Only the pipeline's evaluator thread applies batches.
+    next_lsn: AtomicU64,
 }
 
 impl FjallStorage {
-    /// Opens or creates the directory.
+    /// Opens or creates the directory, recovering from the transaction log.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
-        let db = FjallDb::builder(path)
+        let db = FjallDb::builder(path.join("engine"))
             // cairn decides when the journal is synced: once per commit batch.
             .manual_journal_persist(true)
             .cache_size(cache_bytes)
@@ -33,10 +47,25 @@ impl FjallStorage {
             open(Keyspace::Changelog)?,
             open(Keyspace::Meta)?,
         ];
+        let keyspaces = Arc::new(keyspaces);
+        let tlog_dir = path.join("tlog");
+        let last_lsn = replay(&db, &keyspaces, &tlog_dir)?;
+        let tlog = Tlog::start(&tlog_dir, TLOG_SEGMENT_BYTES).map_err(io_error)?;
         Ok(FjallStorage {
             db,
-            keyspaces: Arc::new(keyspaces),
+            keyspaces,
+            tlog,
+            next_lsn: AtomicU64::new(last_lsn + 1),
         })
+    }
+
+    fn write_log(&self, durable: bool) -> Result<(), StorageError> {
+        let checkpoint = || {
+            self.db
+                .persist(PersistMode::SyncData)
+                .map_err(std::io::Error::other)
+        };
+        self.tlog.write(durable, &checkpoint).map_err(io_error)
     }
 
     fn keyspace(&self, ks: Keyspace) -> &fjall::Keyspace {
@@ -45,26 +74,27 @@ impl FjallStorage {
 }
 
 impl Storage for FjallStorage {
-    fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        let mut b = self.db.batch();
-        for op in batch.ops {
-            match op {
-                Op::Put(ks, k, v) => b.insert(self.keyspace(ks), k, v),
-                Op::Delete(ks, k) => b.remove(self.keyspace(ks), k),
-            }
-        }
-        b.commit()?;
+    fn apply(&self, mut batch: WriteBatch) -> Result<(), StorageError> {
+        let lsn = self.next_lsn.fetch_add(1, Ordering::Relaxed);
+        batch.put(
+            Keyspace::Meta,
+            APPLIED_LSN_KEY.to_vec(),
+            lsn.to_be_bytes().to_vec(),
+        );
+        // Into fjall first: a record in the log must already be in fjall, so that a
+        // checkpoint (fjall synced) covers every record of the segment it retires.
+        let payload = batch.encode();
+        commit(&self.db, &self.keyspaces, batch)?;
+        self.tlog.append(payload);
         Ok(())
     }
 
     fn flush(&self) -> Result<(), StorageError> {
-        self.db.persist(PersistMode::Buffer)?;
-        Ok(())
+        self.write_log(false)
     }
 
     fn sync(&self) -> Result<(), StorageError> {
-        self.db.persist(PersistMode::SyncData)?;
-        Ok(())
+        self.write_log(true)
     }
 
     fn get_latest(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -77,6 +107,60 @@ impl Storage for FjallStorage {
             keyspaces: self.keyspaces.clone(),
         })
     }
+}
+
+fn io_error(e: std::io::Error) -> StorageError {
+    StorageError::Engine(format!("transaction log: {e}"))
+}
+
+fn commit(
+    db: &FjallDb,
+    keyspaces: &[fjall::Keyspace; Keyspace::ALL.len()],
+    batch: WriteBatch,
+) -> Result<(), StorageError> {
+    let mut b = db.batch();
+    for op in batch.ops {
+        match op {
+            Op::Put(ks, k, v) => b.insert(&keyspaces[ks.index()], k, v),
+            Op::Delete(ks, k) => b.remove(&keyspaces[ks.index()], k),
+        }
+    }
+    b.commit()?;
+    Ok(())
+}
+
+/// Applies the logged batches fjall does not have, then makes them durable in fjall, so the
+/// log can start over. Returns the last LSN used.
+fn replay(
+    db: &FjallDb,
+    keyspaces: &[fjall::Keyspace; Keyspace::ALL.len()],
+    dir: &Path,
+) -> Result<u64, StorageError> {
+    let meta = &keyspaces[Keyspace::Meta.index()];
+    let mut applied = match meta.get(APPLIED_LSN_KEY)? {
+        Some(bytes) => Reader::new(&bytes, "meta").u64()?,
+        None => 0,
+    };
+    let mut replayed = 0usize;
+    for payload in Tlog::recover(dir).map_err(io_error)? {
+        let batch = WriteBatch::decode(&payload)?;
+        let lsn = batch
+            .meta_u64(APPLIED_LSN_KEY)
+            .ok_or_else(|| StorageError::Corrupt {
+                keyspace: "tlog",
+                reason: "record without a log sequence number".into(),
+            })?;
+        if lsn > applied {
+            commit(db, keyspaces, batch)?;
+            applied = lsn;
+            replayed += 1;
+        }
+    }
+    if replayed > 0 {
+        db.persist(PersistMode::SyncData)?;
+        tracing::info!(replayed, "recovered batches from the transaction log");
+    }
+    Ok(applied)
 }
 
 struct FjallSnapshot {

@@ -10,6 +10,7 @@
 
 mod fjall_storage;
 mod memory;
+mod tlog;
 
 pub use fjall_storage::FjallStorage;
 pub use memory::MemoryStorage;
@@ -17,6 +18,7 @@ pub use memory::MemoryStorage;
 use std::sync::Arc;
 
 use crate::error::StorageError;
+use crate::record::{put_bytes, Reader};
 
 /// The keyspaces of a database (the storage layout of the design brief).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,6 +96,68 @@ impl WriteBatch {
     /// True when the batch changes nothing.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Layout: `count u32 | op*`, op = `01 | keyspace u8 | key | value` (put) or
+    /// `02 | keyspace u8 | key` (delete), keys and values u32-length-prefixed.
+    pub fn encode(&self) -> Vec<u8> {
+        let size: usize = self
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(_, k, v) => 10 + k.len() + v.len(),
+                Op::Delete(_, k) => 6 + k.len(),
+            })
+            .sum();
+        let mut out = Vec::with_capacity(4 + size);
+        let count = u32::try_from(self.ops.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&count.to_be_bytes());
+        for op in &self.ops {
+            match op {
+                Op::Put(ks, k, v) => {
+                    out.extend_from_slice(&[1, ks.index() as u8]);
+                    put_bytes(&mut out, k);
+                    put_bytes(&mut out, v);
+                }
+                Op::Delete(ks, k) => {
+                    out.extend_from_slice(&[2, ks.index() as u8]);
+                    put_bytes(&mut out, k);
+                }
+            }
+        }
+        out
+    }
+
+    /// Decodes [`WriteBatch::encode`]'s output.
+    pub fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
+        let mut r = Reader::new(bytes, "tlog");
+        let count = r.u32()?;
+        let mut ops = Vec::with_capacity((count as usize).min(bytes.len() / 6));
+        for _ in 0..count {
+            let tag = r.u8()?;
+            let ks_index = r.u8()?;
+            let ks = *Keyspace::ALL
+                .get(usize::from(ks_index))
+                .ok_or_else(|| r.corrupt(format!("unknown keyspace {ks_index}")))?;
+            let key = r.bytes()?.to_vec();
+            ops.push(match tag {
+                1 => Op::Put(ks, key, r.bytes()?.to_vec()),
+                2 => Op::Delete(ks, key),
+                other => return Err(r.corrupt(format!("unknown op {other}"))),
+            });
+        }
+        r.finish()?;
+        Ok(WriteBatch { ops })
+    }
+
+    /// The last u64 this batch puts under `key` in `meta`, if any.
+    pub fn meta_u64(&self, key: &[u8]) -> Option<u64> {
+        self.ops.iter().rev().find_map(|op| match op {
+            Op::Put(Keyspace::Meta, k, v) if k.as_slice() == key => {
+                Reader::new(v, "meta").u64().ok()
+            }
+            _ => None,
+        })
     }
 }
 
