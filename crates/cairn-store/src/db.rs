@@ -101,11 +101,15 @@ impl Database {
     /// Opens a database on any [`Storage`] (tests use this to inject faults).
     pub fn open_storage(storage: Arc<dyn Storage>, config: Config) -> Result<Database> {
         let meta = meta::load_or_init(storage.as_ref())?;
-        let published = ArcSwap::from_pointee(Published(storage.snapshot()));
+        let published = ArcSwap::from_pointee(Published {
+            snapshot: storage.snapshot(),
+            seq: 0,
+        });
         let shared = Arc::new(Shared {
             storage,
             published,
             poison: Default::default(),
+            writer_busy: Default::default(),
             config,
         });
         let io = |e: std::io::Error| {
@@ -136,7 +140,7 @@ impl Database {
     }
 
     fn snapshot(&self) -> Arc<dyn Snapshot> {
-        self.inner.shared.published.load().0.clone()
+        self.inner.shared.published.load().snapshot.clone()
     }
 
     pub(crate) fn now_ms(&self) -> u64 {
@@ -147,7 +151,7 @@ impl Database {
     pub async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
-        let raw = read::get(published.0.as_ref(), &encoded, self.now_ms())?;
+        let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
         // The caller's key is the stored key: no need to decode it back.
         Ok(raw.map(|r| Entry {
             key: key.clone(),
@@ -163,7 +167,7 @@ impl Database {
         let now_ms = self.now_ms();
         keys.iter()
             .map(|key| {
-                let raw = read::get(published.0.as_ref(), &encode_key(key)?, now_ms)?;
+                let raw = read::get(published.snapshot.as_ref(), &encode_key(key)?, now_ms)?;
                 Ok(raw.map(|r| Entry {
                     key: key.clone(),
                     value: r.value,

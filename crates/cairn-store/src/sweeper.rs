@@ -64,7 +64,7 @@ fn run(shared: &Shared, requests: &Sender<Request>, stopped: &Receiver<()>) {
 /// Index entries whose time has come, earliest first, at most one sweep's worth.
 pub(crate) fn find_expired(shared: &Shared) -> Result<Vec<ExpiryCandidate>> {
     let now_ms = shared.config.clock.now_ms();
-    let snapshot = shared.published.load().0.clone();
+    let snapshot = shared.published.load().snapshot.clone();
     // Entries with expire-at <= now sort before (now + 1) as 8 big-endian bytes.
     let end = now_ms.saturating_add(1).to_be_bytes();
     let scan = Scan {

@@ -84,8 +84,11 @@ pub(crate) enum Request {
     Expire { candidates: Vec<ExpiryCandidate> },
 }
 
-/// A published snapshot; a newtype so it can live in an `ArcSwap`.
-pub(crate) struct Published(pub Arc<dyn Snapshot>);
+/// The snapshot readers use, and the sequence number of the last batch it contains.
+pub(crate) struct Published {
+    pub snapshot: Arc<dyn Snapshot>,
+    pub seq: u64,
+}
 
 /// Set once, when a storage write or sync fails; never cleared in this process.
 #[derive(Default)]
@@ -120,6 +123,9 @@ pub(crate) struct Shared {
     pub published: ArcSwap<Published>,
     pub poison: Poison,
     pub config: Config,
+    /// True while the writer thread is completing batches; the evaluator completes a batch
+    /// itself only when the writer is idle.
+    pub writer_busy: AtomicBool,
 }
 
 /// The running pipeline threads.

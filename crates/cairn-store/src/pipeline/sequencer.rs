@@ -57,6 +57,11 @@ impl Sequencer {
         Next::Batch(batch)
     }
 
+    /// True when no request is waiting.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.receiver.is_empty()
+    }
+
     /// The commit version for the batch about to be applied. Versions are only consumed by
     /// batches that write something, and never reused: the last one is stored with each batch.
     pub(crate) fn next_commit_version(&mut self) -> u64 {

@@ -4,6 +4,7 @@
 //! Order matters: publish before answering, so a caller that got its versionstamp always
 //! reads its own write; answer only after the sync, so nothing acknowledged can be lost.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,8 @@ pub(crate) struct Applied {
     pub replies: Vec<(Reply, Result<CommitResult>)>,
     /// Whether the batch changed storage (an all-failed batch needs no sync).
     pub wrote: bool,
+    /// Order of the batch among all applied batches.
+    pub seq: u64,
 }
 
 pub(crate) struct Writer {
@@ -48,7 +51,7 @@ impl Writer {
                 match applied.recv_timeout(deadline) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => {
-                        self.sync(&mut Vec::new());
+                        sync(&self.shared, &mut Vec::new());
                         unsynced_since = None;
                         continue;
                     }
@@ -60,79 +63,95 @@ impl Writer {
                     Err(_) => break,
                 }
             };
+            self.shared.writer_busy.store(true, Ordering::SeqCst);
             let mut jobs = vec![first];
             jobs.extend(applied.try_iter());
             if relaxed {
-                self.flush_relaxed(&mut jobs);
+                flush_relaxed(&self.shared, &mut jobs);
                 unsynced_since.get_or_insert_with(Instant::now);
                 if unsynced_since.is_some_and(|t| t.elapsed() >= interval) {
-                    self.sync(&mut Vec::new());
+                    sync(&self.shared, &mut Vec::new());
                     unsynced_since = None;
                 }
             } else {
-                self.sync(&mut jobs);
+                sync(&self.shared, &mut jobs);
             }
-            self.finish(jobs);
+            finish(&self.shared, jobs);
+            self.shared.writer_busy.store(false, Ordering::SeqCst);
         }
         // Shutting down: whatever was acknowledged unsynced in relaxed mode is synced now.
         if relaxed && unsynced_since.is_some() {
-            self.sync(&mut Vec::new());
+            sync(&self.shared, &mut Vec::new());
         }
     }
+}
 
-    /// One durable sync for every job; on failure poison and fail them all.
-    fn sync(&self, jobs: &mut [Applied]) {
-        if self.shared.poison.check().is_ok() && (jobs.is_empty() || jobs.iter().any(|j| j.wrote)) {
-            if let Err(e) = self.shared.storage.sync() {
-                // Never retry: after a failed fsync the kernel may already have dropped the
-                // dirty pages, so a later "successful" sync would prove nothing.
-                self.shared
-                    .poison
-                    .poison(format!("durable sync failed: {e}"));
-            }
+/// One durable sync for every job; on failure poison and fail them all.
+pub(crate) fn sync(shared: &Shared, jobs: &mut [Applied]) {
+    if shared.poison.check().is_ok() && (jobs.is_empty() || jobs.iter().any(|j| j.wrote)) {
+        if let Err(e) = shared.storage.sync() {
+            // Never retry: after a failed fsync the kernel may already have dropped the
+            // dirty pages, so a later "successful" sync would prove nothing.
+            shared.poison.poison(format!("durable sync failed: {e}"));
         }
-        self.fail_if_poisoned(jobs);
     }
+    fail_if_poisoned(shared, jobs);
+}
 
-    /// Relaxed mode: hand the batches to the OS (survives a process crash), no disk wait.
-    fn flush_relaxed(&self, jobs: &mut [Applied]) {
-        if self.shared.poison.check().is_ok() {
-            if let Err(e) = self.shared.storage.flush() {
-                self.shared
-                    .poison
-                    .poison(format!("write to the operating system failed: {e}"));
-            }
+/// Relaxed mode: hand the batches to the OS (survives a process crash), no disk wait.
+fn flush_relaxed(shared: &Shared, jobs: &mut [Applied]) {
+    if shared.poison.check().is_ok() {
+        if let Err(e) = shared.storage.flush() {
+            shared
+                .poison
+                .poison(format!("write to the operating system failed: {e}"));
         }
-        self.fail_if_poisoned(jobs);
     }
+    fail_if_poisoned(shared, jobs);
+}
 
-    fn fail_if_poisoned(&self, jobs: &mut [Applied]) {
-        if let Err(StoreError::Poisoned(reason)) = self.shared.poison.check() {
-            for job in jobs.iter_mut() {
-                for (_, outcome) in job.replies.iter_mut() {
-                    if outcome.as_ref().is_ok_and(CommitResult::is_committed) {
-                        *outcome = Err(StoreError::Poisoned(reason.clone()));
-                    }
+fn fail_if_poisoned(shared: &Shared, jobs: &mut [Applied]) {
+    if let Err(StoreError::Poisoned(reason)) = shared.poison.check() {
+        for job in jobs.iter_mut() {
+            for (_, outcome) in job.replies.iter_mut() {
+                if outcome.as_ref().is_ok_and(CommitResult::is_committed) {
+                    *outcome = Err(StoreError::Poisoned(reason.clone()));
                 }
             }
         }
     }
+}
 
-    /// Publishes the newest snapshot (unless poisoned) and answers every caller.
-    fn finish(&self, jobs: Vec<Applied>) {
-        let poisoned = self.shared.poison.check().is_err();
-        if !poisoned {
-            if let Some(last) = jobs.last() {
-                self.shared
-                    .published
-                    .store(Arc::new(Published(last.snapshot.clone())));
-            }
+/// Completes one batch on the calling thread: sync, publish, answer.
+pub(crate) fn complete(shared: &Shared, job: Applied) {
+    let mut jobs = vec![job];
+    sync(shared, &mut jobs);
+    finish(shared, jobs);
+}
+
+/// Publishes the newest snapshot (unless poisoned) and answers every caller.
+pub(crate) fn finish(shared: &Shared, jobs: Vec<Applied>) {
+    let poisoned = shared.poison.check().is_err();
+    if !poisoned {
+        if let Some(last) = jobs.last() {
+            // The evaluator may complete a batch itself while this thread completes older
+            // ones, so publish only forward: readers never go back in time.
+            shared.published.rcu(|current| {
+                if current.seq < last.seq {
+                    Arc::new(Published {
+                        snapshot: last.snapshot.clone(),
+                        seq: last.seq,
+                    })
+                } else {
+                    current.clone()
+                }
+            });
         }
-        for job in jobs {
-            for (reply, outcome) in job.replies {
-                // A caller that stopped waiting is fine: its write is durable regardless.
-                let _ = reply.send(outcome);
-            }
+    }
+    for job in jobs {
+        for (reply, outcome) in job.replies {
+            // A caller that stopped waiting is fine: its write is durable regardless.
+            let _ = reply.send(outcome);
         }
     }
 }
