@@ -11,6 +11,7 @@
 //!
 //! This crate deliberately depends on no async runtime, no storage engine and no wire format.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
 
 pub mod atomic;

@@ -94,6 +94,7 @@ impl Default for Limits {
 /// A request outside the bounds. Every message says which bound and by how much.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
+#[expect(missing_docs, reason = "the fields are the size or count found and the bound it broke")]
 pub enum LimitError {
     /// Key larger than allowed.
     #[error("key of {len} bytes exceeds the limit of {max} bytes")]

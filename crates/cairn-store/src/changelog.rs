@@ -15,6 +15,8 @@ use crate::storage::{Keyspace, Scan, WriteBatch};
 
 /// How often (clock ms) the evaluator looks for changelog entries past their age.
 const AGE_CHECK_INTERVAL_MS: u64 = 1000;
+/// Changelog entries read at a time while trimming.
+const TRIM_SCAN_CHUNK: usize = 64;
 
 /// Tracks the changelog's length and trims it.
 pub(crate) struct ChangelogTrimmer {
@@ -37,11 +39,13 @@ impl ChangelogTrimmer {
 
     /// Adds deletions of entries beyond the retention bounds to `batch`, at most
     /// [`CHANGELOG_TRIM_BATCH_MAX`] at a time (the rest goes with later batches).
+    ///
+    /// Reads the oldest entries in small chunks and stops at the first one that is kept:
+    /// a changelog entry can be as large as a whole atomic write, so reading a fixed number
+    /// of them on every check would stall the evaluator.
     pub(crate) fn trim_into(&mut self, shared: &Shared, batch: &mut WriteBatch, now_ms: u64) {
         let config = &shared.config;
-        let excess = self
-            .count
-            .saturating_sub(config.changelog_retention_entries);
+        let excess = self.count.saturating_sub(config.changelog_retention_entries);
         let age_due = now_ms.saturating_sub(self.last_age_check_ms) >= AGE_CHECK_INTERVAL_MS;
         if excess == 0 && !age_due {
             return;
@@ -50,39 +54,34 @@ impl ChangelogTrimmer {
             self.last_age_check_ms = now_ms;
         }
         let oldest_kept_ms = now_ms.saturating_sub(config.changelog_retention_ms);
-        // Between age checks only the excess is read, so a full changelog costs each batch
-        // about as much trimming as the batch appended.
-        let limit = if age_due {
-            CHANGELOG_TRIM_BATCH_MAX
-        } else {
-            usize::try_from(excess)
-                .unwrap_or(usize::MAX)
-                .min(CHANGELOG_TRIM_BATCH_MAX)
-        };
+        let snapshot = shared.storage.snapshot();
         let end = [0xFFu8; Versionstamp::LEN + 1];
-        let scan = Scan {
-            start: &[],
-            end: &end,
-            reverse: false,
-            limit,
-        };
-        let oldest = match shared.storage.snapshot().scan(Keyspace::Changelog, scan) {
-            Ok(entries) => entries,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the changelog for trimming");
-                return;
-            }
-        };
+        let mut start = Vec::new();
         let mut removed = 0u64;
-        for (key, value) in oldest {
-            let too_many = removed < excess;
-            let too_old =
-                ChangelogRecord::decode(&value).is_ok_and(|r| r.committed_at_ms < oldest_kept_ms);
-            if !too_many && !too_old {
+        'chunks: while removed < CHANGELOG_TRIM_BATCH_MAX as u64 {
+            let scan = Scan { start: &start, end: &end, reverse: false, limit: TRIM_SCAN_CHUNK };
+            let chunk = match snapshot.scan(Keyspace::Changelog, scan) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the changelog for trimming");
+                    break;
+                }
+            };
+            let full = chunk.len() == TRIM_SCAN_CHUNK;
+            for (key, value) in chunk {
+                let too_many = removed < excess;
+                let too_old = ChangelogRecord::committed_at_ms(&value).is_some_and(|at| at < oldest_kept_ms);
+                if !too_many && !too_old || removed >= CHANGELOG_TRIM_BATCH_MAX as u64 {
+                    break 'chunks;
+                }
+                start.clone_from(&key);
+                start.push(0);
+                batch.delete(Keyspace::Changelog, key);
+                removed += 1;
+            }
+            if !full {
                 break;
             }
-            batch.delete(Keyspace::Changelog, key);
-            removed += 1;
         }
         self.count = self.count.saturating_sub(removed);
     }

@@ -8,6 +8,7 @@
 //! share one storage write and one durable sync, and none is acknowledged before that sync.
 //! Reads use the last published snapshot and never wait for writes.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod atomic;
 pub mod changelog;

@@ -225,6 +225,14 @@ impl ChangelogRecord {
         out
     }
 
+    /// The commit time of an encoded record, read without decoding the rest.
+    pub fn committed_at_ms(bytes: &[u8]) -> Option<u64> {
+        match bytes {
+            [CHANGELOG_RECORD_V1, rest @ ..] => Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
+            _ => None,
+        }
+    }
+
     /// Decodes a record written by [`ChangelogRecord::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
         let mut r = Reader::new(bytes, "changelog");
