@@ -94,7 +94,10 @@ impl Default for Limits {
 /// A request outside the bounds. Every message says which bound and by how much.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-#[expect(missing_docs, reason = "the fields are the size or count found and the bound it broke")]
+#[expect(
+    missing_docs,
+    reason = "the fields are the size or count found and the bound it broke"
+)]
 pub enum LimitError {
     /// Key larger than allowed.
     #[error("key of {len} bytes exceeds the limit of {max} bytes")]
@@ -228,6 +231,17 @@ impl Limits {
             return Err(LimitError::TooManyEntries {
                 count: entries,
                 max: self.entries_per_read_max,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks the key count of a watch.
+    pub fn check_watch(&self, keys: usize) -> Result<(), LimitError> {
+        if keys > self.watch_keys_max {
+            return Err(LimitError::TooManyKeys {
+                count: keys,
+                max: self.watch_keys_max,
             });
         }
         Ok(())

@@ -45,7 +45,9 @@ impl ChangelogTrimmer {
     /// of them on every check would stall the evaluator.
     pub(crate) fn trim_into(&mut self, shared: &Shared, batch: &mut WriteBatch, now_ms: u64) {
         let config = &shared.config;
-        let excess = self.count.saturating_sub(config.changelog_retention_entries);
+        let excess = self
+            .count
+            .saturating_sub(config.changelog_retention_entries);
         let age_due = now_ms.saturating_sub(self.last_age_check_ms) >= AGE_CHECK_INTERVAL_MS;
         if excess == 0 && !age_due {
             return;
@@ -59,7 +61,12 @@ impl ChangelogTrimmer {
         let mut start = Vec::new();
         let mut removed = 0u64;
         'chunks: while removed < CHANGELOG_TRIM_BATCH_MAX as u64 {
-            let scan = Scan { start: &start, end: &end, reverse: false, limit: TRIM_SCAN_CHUNK };
+            let scan = Scan {
+                start: &start,
+                end: &end,
+                reverse: false,
+                limit: TRIM_SCAN_CHUNK,
+            };
             let chunk = match snapshot.scan(Keyspace::Changelog, scan) {
                 Ok(entries) => entries,
                 Err(e) => {
@@ -70,7 +77,8 @@ impl ChangelogTrimmer {
             let full = chunk.len() == TRIM_SCAN_CHUNK;
             for (key, value) in chunk {
                 let too_many = removed < excess;
-                let too_old = ChangelogRecord::committed_at_ms(&value).is_some_and(|at| at < oldest_kept_ms);
+                let too_old =
+                    ChangelogRecord::committed_at_ms(&value).is_some_and(|at| at < oldest_kept_ms);
                 if !too_many && !too_old || removed >= CHANGELOG_TRIM_BATCH_MAX as u64 {
                     break 'chunks;
                 }

@@ -21,6 +21,7 @@ use crate::read::{self, Entry, RawEntry, ReadRange};
 use crate::record::ChangelogRecord;
 use crate::storage::{FjallStorage, MemoryStorage, Snapshot, Storage};
 use crate::sweeper::Sweeper;
+use crate::watch::Watch;
 
 /// The path that opens an in-memory database, as in Deno.
 pub const MEMORY_PATH: &str = ":memory:";
@@ -110,6 +111,7 @@ impl Database {
             published,
             poison: Default::default(),
             writer_busy: Default::default(),
+            watch: Default::default(),
             config,
         });
         let io = |e: std::io::Error| {
@@ -267,6 +269,39 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(Versionstamp, ChangelogRecord)>> {
         read_changelog(self.snapshot().as_ref(), after, limit)
+    }
+
+    /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their
+    /// entries at once, each later one when a commit (or an expiry removal) changed one.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cairn_store::{Database, KvValue};
+    /// use cairn_model::key;
+    ///
+    /// let db = Database::open_in_memory()?;
+    /// let mut watch = db.watch(vec![key!["light"]])?;
+    /// assert_eq!(watch.next().await?[0], None);
+    /// db.set(&key!["light"], KvValue::Bytes(b"on".to_vec())).await?;
+    /// let now = watch.next().await?;
+    /// assert_eq!(now[0].as_ref().map(|e| &e.value), Some(&KvValue::Bytes(b"on".to_vec())));
+    /// # Ok::<(), cairn_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn watch(&self, keys: Vec<Key>) -> Result<Watch> {
+        Watch::new(self.clone(), keys)
+    }
+
+    pub(crate) fn watch_hub(&self) -> &crate::watch::WatchHub {
+        &self.inner.shared.watch
+    }
+
+    pub(crate) fn limits(&self) -> &cairn_model::Limits {
+        &self.inner.shared.config.limits
+    }
+
+    pub(crate) fn published_snapshot(&self) -> Arc<dyn Snapshot> {
+        self.snapshot()
     }
 
     /// Why the database refuses writes, if it does.

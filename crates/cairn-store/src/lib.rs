@@ -24,6 +24,7 @@ mod read;
 pub mod record;
 pub mod storage;
 mod sweeper;
+mod watch;
 
 pub use atomic::{AtomicOperation, EnqueueOptions};
 pub use cairn_model::{Key, KeyPart, KvValue, Versionstamp};
@@ -34,3 +35,4 @@ pub use error::{Result, StorageError, StoreError};
 pub use list::{ListIterator, ListOptions, ListSelector};
 pub use pipeline::CommitResult;
 pub use read::{Entry, RawEntry, ReadRange};
+pub use watch::Watch;

@@ -228,7 +228,9 @@ impl ChangelogRecord {
     /// The commit time of an encoded record, read without decoding the rest.
     pub fn committed_at_ms(bytes: &[u8]) -> Option<u64> {
         match bytes {
-            [CHANGELOG_RECORD_V1, rest @ ..] => Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?)),
+            [CHANGELOG_RECORD_V1, rest @ ..] => {
+                Some(u64::from_be_bytes(rest.get(..8)?.try_into().ok()?))
+            }
             _ => None,
         }
     }

@@ -48,6 +48,8 @@ pub(crate) struct Evaluator {
     trimmer: ChangelogTrimmer,
     /// Sequence number of the last applied batch.
     seq: u64,
+    /// Keys changed by the batch being built, for watchers.
+    changed: Vec<Vec<u8>>,
 }
 
 /// The state of one batch being evaluated.
@@ -127,6 +129,7 @@ impl Evaluator {
             shared,
             trimmer,
             seq: 0,
+            changed: Vec::new(),
         })
     }
 
@@ -373,6 +376,9 @@ impl Evaluator {
         batch
             .ops
             .reserve(state.touched.len() + state.expiry_ops.len() + state.unique_puts.len() + 1);
+        if self.shared.watch.is_active() {
+            self.changed.extend(state.touched.iter().cloned());
+        }
         for key in state.touched {
             match state.overlay.remove(&key).flatten() {
                 Some(record) => {
@@ -415,6 +421,7 @@ impl Evaluator {
         self.seq += 1;
         Applied {
             seq: self.seq,
+            changed: std::mem::take(&mut self.changed),
             snapshot: self.shared.storage.snapshot(),
             replies,
             wrote,

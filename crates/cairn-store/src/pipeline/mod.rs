@@ -126,6 +126,8 @@ pub(crate) struct Shared {
     /// True while the writer thread is completing batches; the evaluator completes a batch
     /// itself only when the writer is idle.
     pub writer_busy: AtomicBool,
+    /// Watchers to wake after commits.
+    pub watch: crate::watch::WatchHub,
 }
 
 /// The running pipeline threads.

@@ -29,6 +29,8 @@ pub(crate) struct Applied {
     pub wrote: bool,
     /// Order of the batch among all applied batches.
     pub seq: u64,
+    /// Data keys the batch changed, collected only while someone watches.
+    pub changed: Vec<Vec<u8>>,
 }
 
 pub(crate) struct Writer {
@@ -147,6 +149,12 @@ pub(crate) fn finish(shared: &Shared, jobs: Vec<Applied>) {
                 }
             });
         }
+    }
+    if !poisoned && shared.watch.is_active() {
+        shared.watch.changed(
+            jobs.iter()
+                .flat_map(|j| j.changed.iter().map(Vec::as_slice)),
+        );
     }
     for job in jobs {
         for (reply, outcome) in job.replies {
