@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod data;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -86,6 +87,8 @@ enum Command {
     },
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
+    /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -125,6 +128,7 @@ fn main() -> anyhow::Result<()> {
                 data::list(&target.path, selector, limit, reverse, cursor).await
             }
             Command::Bench(args) => bench::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     })
 }

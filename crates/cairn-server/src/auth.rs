@@ -1,0 +1,199 @@
+//! Access tokens and the short-lived data-path tokens the metadata exchange hands out.
+//!
+//! A data-path token is `base64url(payload ‖ HMAC-SHA256(secret, payload))`, payload =
+//! `version u8 | expires_at_ms u64 | access u8 | grant index u16 | database name`. The secret
+//! lives in the data directory (`server.secret`, created once), so tokens stay valid across a
+//! restart until they expire. Every comparison of secrets is constant-time.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::config::{Access, TokenGrant};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const TOKEN_VERSION: u8 = 1;
+const MAC_LEN: usize = 32;
+
+/// A request's credentials, once checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Position of the access token in the configuration (for per-token limits).
+    pub index: u16,
+    /// What it may do.
+    pub access: Access,
+}
+
+/// Checks tokens.
+pub struct Auth {
+    grants: Vec<TokenGrant>,
+    secret: [u8; 32],
+}
+
+impl Auth {
+    /// Loads (or creates) the server secret in `data_dir`.
+    pub fn new(grants: Vec<TokenGrant>, data_dir: &Path) -> std::io::Result<Auth> {
+        let path = data_dir.join("server.secret");
+        let secret = match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => bytes.try_into().unwrap_or([0; 32]),
+            Ok(_) => {
+                return Err(std::io::Error::other(format!(
+                    "{} is not 32 bytes",
+                    path.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut secret = [0u8; 32];
+                secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+                std::fs::create_dir_all(data_dir)?;
+                std::fs::write(&path, secret)?;
+                secret
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Auth { grants, secret })
+    }
+
+    /// The grant of an access token for database `name`. Every configured token is compared,
+    /// in constant time, whatever matches, so timing does not reveal how close a guess was.
+    pub fn access_token(&self, presented: &str, name: &str) -> Option<Grant> {
+        let mut found = None;
+        for (index, grant) in self.grants.iter().enumerate() {
+            let equal: bool = grant.token.as_bytes().ct_eq(presented.as_bytes()).into();
+            if equal && found.is_none() && grant.opens(name) {
+                found = Some(Grant {
+                    index: u16::try_from(index).unwrap_or(u16::MAX),
+                    access: grant.access,
+                });
+            }
+        }
+        found
+    }
+
+    /// A data-path token for `grant` on database `name`, valid until `expires_at_ms`.
+    pub fn issue(&self, grant: &Grant, name: &str, expires_at_ms: u64) -> String {
+        let mut payload = vec![TOKEN_VERSION];
+        payload.extend_from_slice(&expires_at_ms.to_be_bytes());
+        payload.push(match grant.access {
+            Access::ReadWrite => 1,
+            Access::ReadOnly => 2,
+        });
+        payload.extend_from_slice(&grant.index.to_be_bytes());
+        payload.extend_from_slice(name.as_bytes());
+        let mac = self.mac(&payload);
+        payload.extend_from_slice(&mac);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
+    }
+
+    /// The grant of a data-path token for database `name`, if it is genuine and unexpired.
+    pub fn data_token(&self, presented: &str, name: &str, now_ms: u64) -> Option<Grant> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(presented)
+            .ok()?;
+        let split = bytes.len().checked_sub(MAC_LEN)?;
+        let (payload, mac) = bytes.split_at(split);
+        let expected = self.mac(payload);
+        if !bool::from(expected.as_slice().ct_eq(mac)) {
+            return None;
+        }
+        let (&version, rest) = payload.split_first()?;
+        if version != TOKEN_VERSION || rest.len() < 11 {
+            return None;
+        }
+        let (expiry, rest) = rest.split_at(8);
+        let expires_at_ms = u64::from_be_bytes(expiry.try_into().ok()?);
+        let (&access, rest) = rest.split_first()?;
+        let (index, db) = rest.split_at(2);
+        if expires_at_ms <= now_ms || db != name.as_bytes() {
+            return None;
+        }
+        let access = match access {
+            1 => Access::ReadWrite,
+            2 => Access::ReadOnly,
+            _ => return None,
+        };
+        Some(Grant {
+            index: u16::from_be_bytes(index.try_into().ok()?),
+            access,
+        })
+    }
+
+    fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
+        // HMAC accepts keys of any length; the fallback is unreachable.
+        let Ok(mut mac) = HmacSha256::new_from_slice(&self.secret) else {
+            return [0; MAC_LEN];
+        };
+        mac.update(payload);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> (Auth, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let grants = vec![
+            TokenGrant::read_write_all("rw"),
+            TokenGrant {
+                token: "app-ro".into(),
+                databases: vec!["app".into()],
+                access: Access::ReadOnly,
+            },
+        ];
+        (Auth::new(grants, dir.path()).expect("auth"), dir)
+    }
+
+    #[test]
+    fn access_tokens_are_bound_to_databases_and_access() {
+        let (auth, _dir) = auth();
+        assert_eq!(
+            auth.access_token("rw", "any").map(|g| g.access),
+            Some(Access::ReadWrite)
+        );
+        assert_eq!(
+            auth.access_token("app-ro", "app").map(|g| g.access),
+            Some(Access::ReadOnly)
+        );
+        assert_eq!(auth.access_token("app-ro", "other"), None);
+        assert_eq!(auth.access_token("rw2", "any"), None);
+        assert_eq!(auth.access_token("", "any"), None);
+    }
+
+    #[test]
+    fn data_tokens_expire_and_cannot_be_forged_or_moved() {
+        let (auth, dir) = auth();
+        let grant = Grant {
+            index: 0,
+            access: Access::ReadWrite,
+        };
+        let token = auth.issue(&grant, "app", 2_000);
+        assert_eq!(auth.data_token(&token, "app", 1_000), Some(grant.clone()));
+        assert_eq!(auth.data_token(&token, "app", 2_000), None, "expired");
+        assert_eq!(
+            auth.data_token(&token, "other", 1_000),
+            None,
+            "another database"
+        );
+        let mut forged = token.clone().into_bytes();
+        forged[3] ^= 1;
+        assert_eq!(
+            auth.data_token(&String::from_utf8_lossy(&forged), "app", 1_000),
+            None
+        );
+        assert_eq!(
+            auth.data_token("rw", "app", 1_000),
+            None,
+            "the access token is not a data token"
+        );
+        // The secret persists: a restarted server accepts its earlier tokens.
+        let again = Auth::new(vec![], dir.path()).expect("reload");
+        assert_eq!(again.data_token(&token, "app", 1_000), Some(grant));
+    }
+}

@@ -1,0 +1,166 @@
+//! Server configuration: flags, environment and an optional TOML file all end up here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cairn_model::Limits;
+use cairn_store::Durability;
+use serde::Deserialize;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Reads and writes.
+    ReadWrite,
+    /// Reads only; writes are refused with `AW_WRITE_DISABLED`.
+    ReadOnly,
+}
+
+/// An access token and what it grants.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TokenGrant {
+    /// The bearer token clients send (`DENO_KV_ACCESS_TOKEN`).
+    pub token: String,
+    /// Database names it opens; `["*"]` (the default) for every database.
+    #[serde(default = "all_databases")]
+    pub databases: Vec<String>,
+    /// Read-write (default) or read-only.
+    #[serde(default = "read_write")]
+    pub access: Access,
+}
+
+fn all_databases() -> Vec<String> {
+    vec!["*".into()]
+}
+
+fn read_write() -> Access {
+    Access::ReadWrite
+}
+
+impl TokenGrant {
+    /// A read-write token for every database.
+    pub fn read_write_all(token: impl Into<String>) -> Self {
+        TokenGrant {
+            token: token.into(),
+            databases: all_databases(),
+            access: Access::ReadWrite,
+        }
+    }
+
+    /// A read-only token for every database.
+    pub fn read_only_all(token: impl Into<String>) -> Self {
+        TokenGrant {
+            token: token.into(),
+            databases: all_databases(),
+            access: Access::ReadOnly,
+        }
+    }
+
+    /// True if the token opens database `name`.
+    pub fn opens(&self, name: &str) -> bool {
+        self.databases.iter().any(|d| d == "*" || d == name)
+    }
+}
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Directory holding one subdirectory per database.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Access tokens.
+    pub tokens: Vec<TokenGrant>,
+    /// Durability of every database.
+    pub durability: Durability,
+    /// Request limits of every database.
+    pub limits: Limits,
+    /// Lifetime of data-path tokens handed out by the metadata exchange, in seconds.
+    pub data_token_ttl_s: u64,
+    /// Concurrent watch streams one access token may hold.
+    pub watches_per_token_max: usize,
+    /// Largest request body, in bytes.
+    pub body_bytes_max: usize,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            data_dir: data_dir.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 4512)),
+            tokens: Vec::new(),
+            durability: Durability::Sync,
+            limits: Limits::default(),
+            data_token_ttl_s: 15 * 60,
+            watches_per_token_max: 64,
+            // The largest atomic write (819,200 bytes of payload) plus protobuf framing.
+            body_bytes_max: 1024 * 1024,
+        }
+    }
+}
+
+/// The TOML file (`--config`). Every field is optional; flags override the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Data directory.
+    pub data_dir: Option<PathBuf>,
+    /// Listen address, e.g. "127.0.0.1:4512".
+    pub listen: Option<SocketAddr>,
+    /// "sync" or "relaxed".
+    pub durability: Option<String>,
+    /// Access tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenGrant>,
+    /// Lifetime of data-path tokens, seconds.
+    pub data_token_ttl_s: Option<u64>,
+    /// Concurrent watches per token.
+    pub watches_per_token_max: Option<usize>,
+}
+
+impl FileConfig {
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<FileConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    }
+}
+
+/// Parses a durability mode name.
+pub fn parse_durability(text: &str) -> Result<Durability, String> {
+    match text {
+        "sync" => Ok(Durability::Sync),
+        "relaxed" => Ok(Durability::Relaxed),
+        other => Err(format!(
+            "durability must be \"sync\" or \"relaxed\", not {other:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_config_parses_tokens_with_defaults() {
+        let text = r#"
+            listen = "127.0.0.1:9000"
+            durability = "relaxed"
+            [[tokens]]
+            token = "admin"
+            [[tokens]]
+            token = "reader"
+            databases = ["app"]
+            access = "read-only"
+        "#;
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.tokens[0], TokenGrant::read_write_all("admin"));
+        assert!(config.tokens[1].opens("app") && !config.tokens[1].opens("other"));
+        assert_eq!(config.tokens[1].access, Access::ReadOnly);
+        assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+}

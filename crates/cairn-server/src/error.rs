@@ -1,0 +1,113 @@
+//! Errors of the HTTP layer, and the one function that maps every error to a status.
+//!
+//! The rule that matters: a problem with the request is a 4xx with a plain-text reason. Deno's
+//! clients retry 5xx forever, so a 5xx is reserved for faults of the server itself.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cairn_proto::ProtoError;
+use cairn_store::StoreError;
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No token, or a token this server does not know.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// A valid token for another database, or a read-only token asking to write.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// A malformed or unacceptable request.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The body is larger than the limit.
+    #[error("request body larger than {0} bytes")]
+    TooLarge(usize),
+    /// Too many concurrent watches for this token.
+    #[error("too many concurrent watches for this token (at most {0})")]
+    TooManyWatches(usize),
+    /// No such route or database.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A protobuf or protocol-level problem with the request.
+    #[error(transparent)]
+    Proto(#[from] ProtoError),
+    /// The database refused or failed the operation.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The status of an error. Every error the server returns goes through here.
+pub fn status(error: &ApiError) -> StatusCode {
+    match error {
+        ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+        ApiError::BadRequest(_) | ApiError::Proto(_) => StatusCode::BAD_REQUEST,
+        ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::TooManyWatches(_) => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::Store(e) => store_status(e),
+    }
+}
+
+fn store_status(error: &StoreError) -> StatusCode {
+    match error {
+        StoreError::Limit(_)
+        | StoreError::Mutation(_)
+        | StoreError::InvalidKey(_)
+        | StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        // The server's own faults: the client may retry (after an operator reopened the
+        // database, or once shutdown finished).
+        StoreError::Poisoned(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status(&self);
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(error = %self, %status, "request refused");
+        }
+        (
+            status,
+            [("content-type", "text/plain; charset=utf-8")],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::{LimitError, MutationError};
+
+    #[test]
+    fn bad_input_is_never_a_server_error() {
+        let bad = [
+            ApiError::BadRequest("x".into()),
+            ApiError::Store(StoreError::Limit(LimitError::EmptyKey)),
+            ApiError::Store(StoreError::InvalidKey("k".into())),
+            ApiError::Store(StoreError::InvalidArgument("a".into())),
+            ApiError::TooLarge(1),
+            ApiError::TooManyWatches(1),
+            ApiError::Unauthorized("no token"),
+        ];
+        for e in &bad {
+            assert!(status(e).is_client_error(), "{e}: {}", status(e));
+        }
+        let mutation = MutationError::NonU64Value { op: "sum" };
+        assert_eq!(
+            status(&ApiError::Store(StoreError::Mutation(mutation))),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(&ApiError::Store(StoreError::Poisoned("eio".into()))),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! `atomic_write`: checks, mutations and enqueues, all or nothing.
+
+use axum::response::Response;
+use cairn_proto::messages as pb;
+use cairn_store::{Clock, CommitResult};
+
+use super::{protobuf, DataRequest};
+use crate::config::Access;
+use crate::error::ApiError;
+
+pub(crate) async fn handle(request: DataRequest) -> Result<Response, ApiError> {
+    let write: pb::AtomicWrite = cairn_proto::decode(&request.body)?;
+    if request.grant.access == Access::ReadOnly {
+        // The protocol's own refusal, which clients report as a failed write, never as success.
+        return Ok(protobuf(&cairn_proto::atomic_write_output_write_disabled()));
+    }
+    let now_ms = request.app.clock.now_ms();
+    let write = cairn_proto::atomic_write_from_proto(write, now_ms)?;
+    let output = match request.db.atomic_write(write).await? {
+        CommitResult::Committed { versionstamp } => {
+            cairn_proto::atomic_write_output_committed(versionstamp)
+        }
+        CommitResult::CheckFailed { failed_checks } => {
+            cairn_proto::atomic_write_output_check_failed(failed_checks)
+        }
+    };
+    Ok(protobuf(&output))
+}

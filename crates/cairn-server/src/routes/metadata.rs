@@ -1,0 +1,80 @@
+//! The metadata exchange (kv-connect.md §1): access token in, data-path token and endpoint out.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use cairn_store::Clock;
+use serde::Deserialize;
+
+use super::bearer;
+use crate::error::ApiError;
+use crate::registry::DEFAULT_DATABASE;
+use crate::time::rfc3339_ms;
+use crate::App;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request {
+    supported_versions: Vec<u64>,
+}
+
+pub(crate) async fn default_database(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    exchange(&app, DEFAULT_DATABASE, "/data", &headers, &body)
+}
+
+pub(crate) async fn named_database(
+    State(app): State<Arc<App>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let endpoint = format!("/db/{name}/data");
+    exchange(&app, &name, &endpoint, &headers, &body)
+}
+
+fn exchange(
+    app: &App,
+    name: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    crate::registry::validate_name(name)?;
+    let token = bearer(headers)?;
+    let grant = app
+        .auth
+        .access_token(token, name)
+        .ok_or(ApiError::Unauthorized("unknown access token"))?;
+    let request: Request = serde_json::from_slice(body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "metadata request must be JSON {{\"supportedVersions\": [..]}}: {e}"
+        ))
+    })?;
+    let version = [3, 2]
+        .into_iter()
+        .find(|v| request.supported_versions.contains(v))
+        .ok_or_else(|| {
+            ApiError::BadRequest("no supported protocol version: this server speaks 2 and 3".into())
+        })?;
+    let db = app.registry.get(name)?;
+    let expires_at_ms = app
+        .clock
+        .now_ms()
+        .saturating_add(app.config.data_token_ttl_s.saturating_mul(1000));
+    let response = serde_json::json!({
+        "version": version,
+        "databaseId": db.database_id().to_string(),
+        "endpoints": [{ "url": endpoint, "consistency": "strong" }],
+        "token": app.auth.issue(&grant, name, expires_at_ms),
+        "expiresAt": rfc3339_ms(expires_at_ms),
+    });
+    // `@deno/kv` insists on exactly this content type.
+    Ok(([("content-type", "application/json")], response.to_string()).into_response())
+}

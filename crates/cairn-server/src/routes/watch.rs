@@ -1,0 +1,126 @@
+//! `watch`: a never-ending stream of frames (u32 little-endian length, then a `WatchOutput`).
+//! The first frame reports every key; later frames report changes; an empty frame every
+//! [`KEEPALIVE`] keeps proxies from closing an idle stream.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use cairn_model::{decode_key, Versionstamp};
+use cairn_proto::messages as pb;
+use cairn_proto::WatchKeyChange;
+use cairn_store::{Entry, Watch};
+use parking_lot::Mutex;
+
+use super::DataRequest;
+use crate::error::ApiError;
+use crate::App;
+
+/// Interval between keep-alive frames on an idle stream.
+pub(crate) const KEEPALIVE: Duration = Duration::from_secs(5);
+
+/// Open watch streams per access token.
+#[derive(Default)]
+pub(crate) struct WatchCounter {
+    open: Mutex<HashMap<u16, usize>>,
+}
+
+/// One open stream; counted down when the stream ends (the client went away).
+struct Slot {
+    app: Arc<App>,
+    token: u16,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut open = self.app.watches.open.lock();
+        if let Some(n) = open.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+fn take_slot(app: &Arc<App>, token: u16) -> Result<Slot, ApiError> {
+    let max = app.config.watches_per_token_max;
+    let mut open = app.watches.open.lock();
+    let n = open.entry(token).or_default();
+    if *n >= max {
+        return Err(ApiError::TooManyWatches(max));
+    }
+    *n += 1;
+    Ok(Slot {
+        app: app.clone(),
+        token,
+    })
+}
+
+struct Stream {
+    watch: Watch,
+    encoded: Vec<Vec<u8>>,
+    last: Option<Vec<Option<Versionstamp>>>,
+    _slot: Slot,
+}
+
+pub(crate) fn handle(request: DataRequest) -> Result<Response, ApiError> {
+    let watch: pb::Watch = cairn_proto::decode(&request.body)?;
+    let encoded = cairn_proto::watch_from_proto(watch, &request.app.config.limits)?;
+    let keys = encoded
+        .iter()
+        .map(|k| decode_key(k).map_err(|e| ApiError::BadRequest(format!("watch key: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let slot = take_slot(&request.app, request.grant.index)?;
+    let watch = request.db.watch(keys)?;
+    let state = Stream {
+        watch,
+        encoded,
+        last: None,
+        _slot: slot,
+    };
+    let frames = futures_util::stream::unfold(state, |mut state| async move {
+        let frame = tokio::select! {
+            next = state.watch.next() => match next {
+                Ok(entries) => output_frame(&mut state, entries),
+                Err(e) => {
+                    tracing::warn!(error = %e, "watch stream ended");
+                    return None;
+                }
+            },
+            () = tokio::time::sleep(KEEPALIVE) => Bytes::from_static(&cairn_proto::WATCH_KEEPALIVE_FRAME),
+        };
+        Some((Ok::<_, Infallible>(frame), state))
+    });
+    Ok((
+        [("content-type", "application/octet-stream")],
+        Body::from_stream(frames),
+    )
+        .into_response())
+}
+
+/// The frame for a new report: every key on the first, the changed ones afterwards.
+fn output_frame(state: &mut Stream, entries: Vec<Option<Entry>>) -> Bytes {
+    let stamps: Vec<_> = entries
+        .iter()
+        .map(|e| e.as_ref().map(|e| e.versionstamp))
+        .collect();
+    let changes = entries
+        .into_iter()
+        .zip(&state.encoded)
+        .enumerate()
+        .map(|(i, (entry, key))| {
+            let before = state.last.as_ref().and_then(|l| l.get(i).copied());
+            let now = entry.as_ref().map(|e| e.versionstamp);
+            if state.last.is_some() && before == Some(now) {
+                WatchKeyChange::Unchanged
+            } else {
+                WatchKeyChange::Changed(entry.map(|e| (key.clone(), e.value, e.versionstamp)))
+            }
+        })
+        .collect();
+    state.last = Some(stamps);
+    Bytes::from(cairn_proto::encode_watch_frame(&cairn_proto::watch_output(
+        changes,
+    )))
+}

@@ -1,0 +1,122 @@
+//! `cairn serve`: flags, environment and config file into a `ServerConfig`, logging, signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use cairn_server::config::{parse_durability, FileConfig};
+use cairn_server::{ServerConfig, TokenGrant};
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// Directory holding the databases (one subdirectory each). [default: cairn-data]
+    #[arg(long, env = "CAIRN_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on. [default: 127.0.0.1:4512]
+    #[arg(long, env = "CAIRN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// A read-write access token for every database (repeatable). DENO_KV_ACCESS_TOKEN is
+    /// honoured too, so cairn can stand in for the reference server with the same environment.
+    #[arg(long = "access-token")]
+    access_tokens: Vec<String>,
+    /// A read-only access token for every database (repeatable).
+    #[arg(long = "read-only-token")]
+    read_only_tokens: Vec<String>,
+    /// TOML configuration file (see the README); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// "sync" (default: acknowledged writes survive power loss) or "relaxed".
+    #[arg(long)]
+    durability: Option<String>,
+    /// Log format on stderr: text or json.
+    #[arg(long, default_value = "text")]
+    log_format: String,
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log_format)?;
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("cairn-data"));
+    let mut config = ServerConfig::new(data_dir);
+    if let Some(listen) = args.listen.or(file.listen) {
+        config.listen = listen;
+    }
+    if let Some(mode) = args.durability.or(file.durability) {
+        config.durability = parse_durability(&mode).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(ttl) = file.data_token_ttl_s {
+        config.data_token_ttl_s = ttl;
+    }
+    if let Some(max) = file.watches_per_token_max {
+        config.watches_per_token_max = max;
+    }
+    config.tokens = file.tokens;
+    config.tokens.extend(
+        args.access_tokens
+            .into_iter()
+            .map(TokenGrant::read_write_all),
+    );
+    config.tokens.extend(
+        args.read_only_tokens
+            .into_iter()
+            .map(TokenGrant::read_only_all),
+    );
+    if let Ok(token) = std::env::var("DENO_KV_ACCESS_TOKEN") {
+        config.tokens.push(TokenGrant::read_write_all(token));
+    }
+    if config.tokens.is_empty() {
+        bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "cairn serving");
+    // Scripts and tests wait for this line to know the server is ready (and which port it got).
+    println!("listening on http://{addr}");
+    cairn_server::serve(config, listener, shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.unwrap_or(());
+    tracing::info!("shutting down: finishing in-flight requests and commits");
+}
+
+fn init_logging(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "text" => builder.init(),
+        "json" => builder.json().init(),
+        other => bail!("--log-format must be text or json, not {other:?}"),
+    }
+    Ok(())
+}
