@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The body is larger than the limit.
     #[error("request body larger than {0} bytes")]
     TooLarge(usize),
+    /// The body did not arrive in time.
+    #[error("request body not received within the time limit")]
+    BodyTimeout,
     /// Too many concurrent watches for this token.
     #[error("too many concurrent watches for this token (at most {0})")]
     TooManyWatches(usize),
@@ -45,6 +48,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
         ApiError::BadRequest(_) | ApiError::Proto(_) => StatusCode::BAD_REQUEST,
         ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::TooManyWatches(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Store(e) => store_status(e),

@@ -17,14 +17,28 @@ mod time;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use axum::Router;
 use cairn_store::{Config, SystemClock};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
+
+/// Longest a client may take to send a request's headers.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once.
+pub const CONNECTIONS_MAX: usize = 4096;
+/// Longest shutdown waits for in-flight requests (watch streams end at once).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// State every handler shares.
 pub(crate) struct App {
@@ -33,6 +47,8 @@ pub(crate) struct App {
     pub registry: registry::Registry,
     pub watches: routes::watch::WatchCounter,
     pub clock: SystemClock,
+    /// Set to true when shutdown begins: watch streams end so their connections can close.
+    pub closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -43,12 +59,22 @@ fn router(app: Arc<App>) -> Router {
         .route("/db/{name}", post(routes::metadata::named_database))
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            routes::read_body,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(app)
 }
 
-/// Serves until `shutdown` completes, then finishes in-flight requests and closes every
-/// database (queued commits finish; nothing acknowledged is lost).
+/// Serves until `shutdown` completes, then finishes in-flight requests (for at most
+/// [`SHUTDOWN_GRACE`]) and closes every database (queued commits finish; nothing acknowledged
+/// is lost).
+///
+/// Connections speak HTTP/1.1 or HTTP/2 without TLS (h2c, by prior knowledge). Request
+/// headers must arrive within [`HEADER_TIMEOUT`] and bodies within [`BODY_TIMEOUT`], so a
+/// client that trickles bytes cannot hold a connection; at most [`CONNECTIONS_MAX`]
+/// connections are served at once, further ones wait in the kernel's accept queue.
 pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,
@@ -62,11 +88,56 @@ pub async fn serve(
         registry: registry::Registry::new(config.data_dir.clone(), store_config),
         watches: routes::watch::WatchCounter::default(),
         clock: SystemClock,
+        closing: tokio::sync::watch::Sender::new(false),
         config,
     });
-    let result = axum::serve(listener, router(app.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = router(app.clone());
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.map_err(std::io::Error::other)?,
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: log, pause, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    app.closing.send_replace(true);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within the shutdown grace period");
+    }
     app.registry.close_all();
-    result
+    Ok(())
 }

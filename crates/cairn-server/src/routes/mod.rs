@@ -19,6 +19,41 @@ use crate::error::ApiError;
 use crate::registry::DEFAULT_DATABASE;
 use crate::App;
 
+/// Reads the whole body before any handler runs, within [`crate::BODY_TIMEOUT`] and the
+/// size limit. A `Content-Length` over the limit is refused before a byte of the body is
+/// read; a body that stalls is cut off instead of holding the connection.
+pub(crate) async fn read_body(
+    State(limit): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    if headers.contains_key("content-length") && headers.contains_key("transfer-encoding") {
+        // Two framings that may disagree: the classic request-smuggling shape.
+        return Err(ApiError::BadRequest(
+            "both Content-Length and Transfer-Encoding given".into(),
+        ));
+    }
+    let announced = headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let bytes = tokio::time::timeout(crate::BODY_TIMEOUT, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::BodyTimeout)?
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    Ok(next
+        .run(axum::extract::Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes),
+        ))
+        .await)
+}
+
 /// The bearer token of a request.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
     let value = headers

@@ -59,6 +59,7 @@ fn take_slot(app: &Arc<App>, token: u16) -> Result<Slot, ApiError> {
 
 struct Stream {
     watch: Watch,
+    closing: tokio::sync::watch::Receiver<bool>,
     encoded: Vec<Vec<u8>>,
     last: Option<Vec<Option<Versionstamp>>>,
     _slot: Slot,
@@ -75,20 +76,26 @@ pub(crate) fn handle(request: DataRequest) -> Result<Response, ApiError> {
     let watch = request.db.watch(keys)?;
     let state = Stream {
         watch,
+        closing: request.app.closing.subscribe(),
         encoded,
         last: None,
         _slot: slot,
     };
     let frames = futures_util::stream::unfold(state, |mut state| async move {
-        let frame = tokio::select! {
-            next = state.watch.next() => match next {
-                Ok(entries) => output_frame(&mut state, entries),
-                Err(e) => {
-                    tracing::warn!(error = %e, "watch stream ended");
-                    return None;
-                }
-            },
-            () = tokio::time::sleep(KEEPALIVE) => Bytes::from_static(&cairn_proto::WATCH_KEEPALIVE_FRAME),
+        let event = tokio::select! {
+            next = state.watch.next() => Event::Report(next),
+            () = tokio::time::sleep(KEEPALIVE) => Event::KeepAlive,
+            _ = state.closing.wait_for(|closing| *closing) => Event::Closing,
+        };
+        let frame = match event {
+            Event::Report(Ok(entries)) => output_frame(&mut state, entries),
+            Event::Report(Err(e)) => {
+                tracing::warn!(error = %e, "watch stream ended");
+                return None;
+            }
+            Event::KeepAlive => Bytes::from_static(&cairn_proto::WATCH_KEEPALIVE_FRAME),
+            // The server is shutting down: end the stream (the client reconnects elsewhere).
+            Event::Closing => return None,
         };
         Some((Ok::<_, Infallible>(frame), state))
     });
@@ -97,6 +104,13 @@ pub(crate) fn handle(request: DataRequest) -> Result<Response, ApiError> {
         Body::from_stream(frames),
     )
         .into_response())
+}
+
+/// What woke a watch stream.
+enum Event {
+    Report(cairn_store::Result<Vec<Option<Entry>>>),
+    KeepAlive,
+    Closing,
 }
 
 /// The frame for a new report: every key on the first, the changed ones afterwards.
