@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test cairn has, as CI runs them: formatting, lints, then the whole test suite
-# (unit, property, model-based, crash and doc tests). Long variants are opt-in through
+# (unit, property, model-based, crash, end-to-end and doc tests). Long variants are opt-in through
 # environment variables documented in the README (e.g. CAIRN_CRASH_CYCLES=1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,11 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== tools/install.sh (the pinned Deno runtime and @deno/kv for the end-to-end tests)"
+# Installs into tools/node_modules when missing or stale (needs Node.js with npm); prints the
+# deno binary's path, which the tests find again themselves.
+tools/install.sh >/dev/null
 
 echo "== cargo test"
 cargo test --workspace --locked

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
-use cairn_model::{decode_key, Versionstamp};
+use cairn_model::decode_key;
 use cairn_proto::messages as pb;
 use cairn_proto::WatchKeyChange;
 use cairn_store::{Entry, Watch};
@@ -61,7 +61,6 @@ struct Stream {
     watch: Watch,
     closing: tokio::sync::watch::Receiver<bool>,
     encoded: Vec<Vec<u8>>,
-    last: Option<Vec<Option<Versionstamp>>>,
     _slot: Slot,
 }
 
@@ -78,7 +77,6 @@ pub(crate) fn handle(request: DataRequest) -> Result<Response, ApiError> {
         watch,
         closing: request.app.closing.subscribe(),
         encoded,
-        last: None,
         _slot: slot,
     };
     let frames = futures_util::stream::unfold(state, |mut state| async move {
@@ -113,28 +111,17 @@ enum Event {
     Closing,
 }
 
-/// The frame for a new report: every key on the first, the changed ones afterwards.
+/// The frame for a new report: every key with its current entry.
+///
+/// Every frame reports every key as changed. The protocol allows `changed: false` for the
+/// keys that did not change, but the Deno runtime (2.9) turns such a key into `null`, which
+/// its watch stream then reports as deleted; both clients skip entries whose versionstamp
+/// they have already seen, so full frames cost only bytes.
 fn output_frame(state: &mut Stream, entries: Vec<Option<Entry>>) -> Bytes {
-    let stamps: Vec<_> = entries
-        .iter()
-        .map(|e| e.as_ref().map(|e| e.versionstamp))
-        .collect();
     let changes = entries
         .into_iter()
         .zip(&state.encoded)
-        .enumerate()
-        .map(|(i, (entry, key))| {
-            let before = state.last.as_ref().and_then(|l| l.get(i).copied());
-            let now = entry.as_ref().map(|e| e.versionstamp);
-            if state.last.is_some() && before == Some(now) {
-                WatchKeyChange::Unchanged
-            } else {
-                WatchKeyChange::Changed(entry.map(|e| (key.clone(), e.value, e.versionstamp)))
-            }
-        })
+        .map(|(entry, key)| WatchKeyChange::Changed(entry.map(|e| (key.clone(), e.value, e.versionstamp))))
         .collect();
-    state.last = Some(stamps);
-    Bytes::from(cairn_proto::encode_watch_frame(&cairn_proto::watch_output(
-        changes,
-    )))
+    Bytes::from(cairn_proto::encode_watch_frame(&cairn_proto::watch_output(changes)))
 }
