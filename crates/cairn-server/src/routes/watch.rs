@@ -121,7 +121,11 @@ fn output_frame(state: &mut Stream, entries: Vec<Option<Entry>>) -> Bytes {
     let changes = entries
         .into_iter()
         .zip(&state.encoded)
-        .map(|(entry, key)| WatchKeyChange::Changed(entry.map(|e| (key.clone(), e.value, e.versionstamp))))
+        .map(|(entry, key)| {
+            WatchKeyChange::Changed(entry.map(|e| (key.clone(), e.value, e.versionstamp)))
+        })
         .collect();
-    Bytes::from(cairn_proto::encode_watch_frame(&cairn_proto::watch_output(changes)))
+    Bytes::from(cairn_proto::encode_watch_frame(&cairn_proto::watch_output(
+        changes,
+    )))
 }
