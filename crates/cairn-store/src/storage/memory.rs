@@ -1,10 +1,15 @@
 //! In-memory storage for `:memory:` databases and tests: persistent ordered maps, so a
 //! snapshot is an O(1) clone that later writes never disturb.
+//!
+//! It also models a disk's durability: [`Storage::sync`] records the state as durable, and
+//! [`MemoryStorage::power_loss`] returns what a machine would find after losing power at that
+//! moment — only what was synced. That is what a SIGKILL cannot test: the kernel keeps a killed
+//! process's unsynced writes.
 
 use std::sync::Arc;
 
 use imbl::OrdMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use super::{KeyValue, Keyspace, Op, Scan, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
@@ -25,12 +30,24 @@ impl Maps {
 #[derive(Default)]
 pub struct MemoryStorage {
     maps: RwLock<Maps>,
+    /// The state at the last sync.
+    durable: Mutex<Maps>,
 }
 
 impl MemoryStorage {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new store holding exactly what was durable (synced) at this moment: the state a
+    /// power loss now would leave behind. This store goes on unaffected.
+    pub fn power_loss(&self) -> MemoryStorage {
+        let durable = self.durable.lock().clone();
+        MemoryStorage {
+            maps: RwLock::new(durable.clone()),
+            durable: Mutex::new(durable),
+        }
     }
 }
 
@@ -55,6 +72,9 @@ impl Storage for MemoryStorage {
     }
 
     fn sync(&self) -> Result<(), StorageError> {
+        // O(1): the maps are persistent, so the clone shares their structure.
+        let current = self.maps.read().clone();
+        *self.durable.lock() = current;
         Ok(())
     }
 

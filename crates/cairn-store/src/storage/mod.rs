@@ -8,10 +8,12 @@
 //! Keeping `apply` and `sync` apart is what lets a test layer drop unsynced writes or fail the
 //! Nth sync without touching the pipeline.
 
+mod fault;
 mod fjall_storage;
 mod memory;
 mod tlog;
 
+pub use fault::FaultStorage;
 pub use fjall_storage::FjallStorage;
 pub use memory::MemoryStorage;
 

@@ -1,0 +1,97 @@
+//! A fault-injecting layer over any [`Storage`], for tests: fail the Nth write or sync with an
+//! I/O error, or pretend to sync without doing it (the negative control of the crash tests: a
+//! harness that cannot catch a missing sync proves nothing).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::{Keyspace, Snapshot, Storage, WriteBatch};
+use crate::error::StorageError;
+
+/// Wraps a storage and injects faults into it.
+pub struct FaultStorage<S> {
+    inner: S,
+    applies: AtomicU64,
+    syncs: AtomicU64,
+    fail_apply_at: AtomicU64,
+    fail_sync_at: AtomicU64,
+    skip_syncs: AtomicBool,
+}
+
+impl<S: Storage> FaultStorage<S> {
+    /// No faults until one is armed.
+    pub fn new(inner: S) -> Self {
+        FaultStorage {
+            inner,
+            applies: AtomicU64::new(0),
+            syncs: AtomicU64::new(0),
+            fail_apply_at: AtomicU64::new(u64::MAX),
+            fail_sync_at: AtomicU64::new(u64::MAX),
+            skip_syncs: AtomicBool::new(false),
+        }
+    }
+
+    /// The wrapped storage.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// The `n`th apply from now on (1 = the next) fails, and every later one.
+    pub fn fail_apply_after(&self, n: u64) {
+        let at = self.applies.load(Ordering::SeqCst) + n;
+        self.fail_apply_at.store(at, Ordering::SeqCst);
+    }
+
+    /// The `n`th sync from now on (1 = the next) fails, and every later one.
+    pub fn fail_sync_after(&self, n: u64) {
+        let at = self.syncs.load(Ordering::SeqCst) + n;
+        self.fail_sync_at.store(at, Ordering::SeqCst);
+    }
+
+    /// When true, `sync` reports success without syncing.
+    pub fn skip_syncs(&self, skip: bool) {
+        self.skip_syncs.store(skip, Ordering::SeqCst);
+    }
+
+    /// Syncs that were asked for so far.
+    pub fn sync_count(&self) -> u64 {
+        self.syncs.load(Ordering::SeqCst)
+    }
+}
+
+fn injected(what: &str, n: u64) -> StorageError {
+    StorageError::Engine(format!("injected I/O error on {what} #{n}"))
+}
+
+impl<S: Storage> Storage for FaultStorage<S> {
+    fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
+        if n >= self.fail_apply_at.load(Ordering::SeqCst) {
+            return Err(injected("write", n));
+        }
+        self.inner.apply(batch)
+    }
+
+    fn flush(&self) -> Result<(), StorageError> {
+        self.inner.flush()
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        if n >= self.fail_sync_at.load(Ordering::SeqCst) {
+            return Err(injected("sync", n));
+        }
+        if self.skip_syncs.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.sync()
+    }
+
+    fn get_latest(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get_latest(keyspace, key)
+    }
+
+    fn snapshot(&self) -> Arc<dyn Snapshot> {
+        self.inner.snapshot()
+    }
+}
