@@ -1,4 +1,4 @@
-//! The data commands: get, set, delete, list on a database directory.
+//! The data commands: get, set, delete, list and watch on a database directory.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,6 +7,22 @@ use anyhow::{bail, Context};
 use cairn_model::text::parse_key;
 use cairn_model::{Key, KvValue};
 use cairn_store::{Database, Entry, ListOptions, ListSelector};
+use serde_json::json;
+
+use crate::values;
+
+/// How `set` reads its value argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ValueKind {
+    /// A JavaScript string.
+    String,
+    /// JSON, stored as the JavaScript value it describes.
+    Json,
+    /// The text's UTF-8 bytes, as a `Uint8Array`.
+    Bytes,
+    /// An unsigned 64-bit integer (`Deno.KvU64`).
+    U64,
+}
 
 fn key(text: &str) -> anyhow::Result<Key> {
     Ok(parse_key(text)?)
@@ -16,35 +32,29 @@ fn open(path: &Path) -> anyhow::Result<Database> {
     Database::open(path).with_context(|| format!("opening database {}", path.display()))
 }
 
-/// How a value is shown to a person.
-pub fn show_value(value: &KvValue) -> String {
-    match value {
-        KvValue::U64(n) => format!("{n}n (u64)"),
-        KvValue::Bytes(b) => match std::str::from_utf8(b) {
-            Ok(text) => format!("{text:?} (bytes)"),
-            Err(_) => format!("0x{} (bytes)", hex(b)),
-        },
-        KvValue::V8(b) => format!("0x{} (v8)", hex(b)),
+fn print_entry(entry: &Entry, json_output: bool) {
+    if json_output {
+        let line = json!({
+            "key": entry.key.to_string(),
+            "value": values::to_json(&entry.value),
+            "versionstamp": entry.versionstamp.to_string(),
+        });
+        println!("{line}");
+    } else {
+        println!(
+            "{} = {}  @{}",
+            entry.key,
+            values::show(&entry.value),
+            entry.versionstamp
+        );
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn print_entry(entry: &Entry) {
-    println!(
-        "{} = {}  @{}",
-        entry.key,
-        show_value(&entry.value),
-        entry.versionstamp
-    );
-}
-
-pub async fn get(path: &Path, key_text: &str) -> anyhow::Result<()> {
+pub async fn get(path: &Path, key_text: &str, json_output: bool) -> anyhow::Result<()> {
     let db = open(path)?;
     match db.get(&key(key_text)?).await? {
-        Some(entry) => print_entry(&entry),
+        Some(entry) => print_entry(&entry, json_output),
+        None if json_output => println!("null"),
         None => println!("{key_text}: not found"),
     }
     Ok(())
@@ -54,19 +64,20 @@ pub async fn set(
     path: &Path,
     key_text: &str,
     value: &str,
-    u64: bool,
+    kind: ValueKind,
     expire_in_ms: Option<u64>,
 ) -> anyhow::Result<()> {
     let db = open(path)?;
     let k = key(key_text)?;
-    let value = if u64 {
-        KvValue::U64(
+    let value = match kind {
+        ValueKind::String => values::string_value(value)?,
+        ValueKind::Json => values::json_value(value)?,
+        ValueKind::Bytes => KvValue::Bytes(value.as_bytes().to_vec()),
+        ValueKind::U64 => KvValue::U64(
             value
                 .parse()
                 .with_context(|| format!("{value:?} is not a u64"))?,
-        )
-    } else {
-        KvValue::Bytes(value.as_bytes().to_vec())
+        ),
     };
     let versionstamp = match expire_in_ms {
         Some(ms) => {
@@ -106,28 +117,56 @@ pub fn selector(
     )
 }
 
-pub async fn list(
-    path: &Path,
-    selector: ListSelector,
-    limit: Option<usize>,
-    reverse: bool,
-    cursor: Option<String>,
-) -> anyhow::Result<()> {
+/// What `list` was asked for besides the selector.
+pub struct ListArgs {
+    pub limit: Option<usize>,
+    pub reverse: bool,
+    pub cursor: Option<String>,
+    pub json: bool,
+}
+
+pub async fn list(path: &Path, selector: ListSelector, args: ListArgs) -> anyhow::Result<()> {
     let db = open(path)?;
     let options = ListOptions {
-        limit,
-        reverse,
-        cursor,
+        limit: args.limit,
+        reverse: args.reverse,
+        cursor: args.cursor,
         ..Default::default()
     };
     let mut entries = db.list(selector, options)?;
     let mut count = 0usize;
     while let Some(entry) = entries.next().await {
-        print_entry(&entry?);
+        print_entry(&entry?, args.json);
         count += 1;
     }
-    if limit.is_some_and(|l| count == l) {
-        println!("# cursor: {}", entries.cursor());
+    if args.limit.is_some_and(|l| count == l) {
+        // On stderr with --json, so that stdout stays one JSON document per line.
+        if args.json {
+            eprintln!("cursor: {}", entries.cursor());
+        } else {
+            println!("# cursor: {}", entries.cursor());
+        }
     }
     Ok(())
+}
+
+pub async fn watch(path: &Path, key_texts: &[String], json_output: bool) -> anyhow::Result<()> {
+    let db = open(path)?;
+    let keys = key_texts
+        .iter()
+        .map(|k| key(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut watch = db.watch(keys.clone())?;
+    loop {
+        let entries = watch.next().await?;
+        for (k, entry) in keys.iter().zip(&entries) {
+            match entry {
+                Some(entry) => print_entry(entry, json_output),
+                None if json_output => {
+                    println!("{}", json!({ "key": k.to_string(), "value": null }))
+                }
+                None => println!("{k}: not found"),
+            }
+        }
+    }
 }

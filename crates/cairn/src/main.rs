@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod data;
 mod serve;
+mod values;
 
 use std::path::PathBuf;
 
@@ -40,6 +41,9 @@ enum Command {
         target: Target,
         /// The key, e.g. '["users", "alice", 42n]'.
         key: String,
+        /// One JSON document per entry.
+        #[arg(long)]
+        json: bool,
     },
     /// Set a key.
     Set {
@@ -47,11 +51,11 @@ enum Command {
         target: Target,
         /// The key, e.g. '["users", "alice"]'.
         key: String,
-        /// The value: text stored as bytes, or a number with --u64.
+        /// The value (read as --type says).
         value: String,
-        /// Store the value as a u64 (Deno.KvU64) instead of bytes.
-        #[arg(long)]
-        u64: bool,
+        /// How to read the value: a JavaScript string (default), JSON, bytes or a u64.
+        #[arg(long = "type", value_enum, default_value = "string")]
+        kind: data::ValueKind,
         /// Expire the key this many milliseconds from now.
         #[arg(long)]
         expire_in_ms: Option<u64>,
@@ -84,6 +88,20 @@ enum Command {
         /// Resume from a cursor printed by an earlier listing.
         #[arg(long)]
         cursor: Option<String>,
+        /// One JSON document per entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the entries of keys now and each time one changes (until interrupted).
+    Watch {
+        #[command(flatten)]
+        target: Target,
+        /// Up to 10 keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// One JSON document per entry.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
@@ -106,14 +124,14 @@ fn main() -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Get { target, key } => data::get(&target.path, &key).await,
+            Command::Get { target, key, json } => data::get(&target.path, &key, json).await,
             Command::Set {
                 target,
                 key,
                 value,
-                u64,
+                kind,
                 expire_in_ms,
-            } => data::set(&target.path, &key, &value, u64, expire_in_ms).await,
+            } => data::set(&target.path, &key, &value, kind, expire_in_ms).await,
             Command::Delete { target, key } => data::delete(&target.path, &key).await,
             Command::List {
                 target,
@@ -123,10 +141,22 @@ fn main() -> anyhow::Result<()> {
                 limit,
                 reverse,
                 cursor,
+                json,
             } => {
                 let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
-                data::list(&target.path, selector, limit, reverse, cursor).await
+                data::list(
+                    &target.path,
+                    selector,
+                    data::ListArgs {
+                        limit,
+                        reverse,
+                        cursor,
+                        json,
+                    },
+                )
+                .await
             }
+            Command::Watch { target, keys, json } => data::watch(&target.path, &keys, json).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Serve(args) => serve::run(args).await,
         }
