@@ -12,6 +12,8 @@
 //
 // Deliberately no imports: the bench must run offline with nothing but the pinned binary.
 
+import { randomIndex, report } from "./_measure.ts";
+
 type Workload = "atomic_c1" | "atomic_c64" | "get" | "list";
 
 // Default sizes. `list` has no count of its own: it always walks the whole preloaded prefix.
@@ -119,23 +121,6 @@ function parseArgs(args: string[]): Options {
 // ---------------------------------------------------------------------------------------
 // Measurement helpers
 
-/** Nearest-rank percentile (the smallest sample with at least p of the samples <= it). */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil(p * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-/** Prints the one contract line for a workload. Latencies are in ms (performance.now()). */
-function report(name: Workload, ops: number, elapsedMs: number, latenciesMs: Float64Array) {
-  const sorted = latenciesMs.slice().sort();
-  const us = (ms: number) => Math.round(ms * 1000);
-  const opsPerS = Math.round(ops / (elapsedMs / 1000));
-  const p50 = us(percentile(sorted, 0.5));
-  const p99 = us(percentile(sorted, 0.99));
-  console.log(`${name} ${opsPerS} p50_us=${p50} p99_us=${p99}`);
-}
-
 /**
  * Random unsigned 64-bit keys, drawn in bulk: getRandomValues is capped at 64 KiB per call,
  * and calling it once per op would put crypto overhead inside the timed loop.
@@ -146,10 +131,6 @@ function* randomU64(): Generator<bigint, never> {
     crypto.getRandomValues(buf);
     yield* buf;
   }
-}
-
-function randomIndex(n: number): number {
-  return Math.floor(Math.random() * n);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@
 //
 // Deliberately no imports: the bench must run offline with nothing but the pinned binary.
 
+import { randomIndex, report } from "./_measure.ts";
+
 type Workload = "set" | "get" | "atomic" | "sum" | "list";
 const ALL_WORKLOADS: Workload[] = ["set", "get", "atomic", "sum", "list"];
 
@@ -130,24 +132,7 @@ function parseArgs(args: string[]): Options {
 }
 
 // ---------------------------------------------------------------------------------------
-// Measurement helpers (same definitions as bench/deno_local.ts)
-
-/** Nearest-rank percentile (the smallest sample with at least p of the samples <= it). */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return 0;
-  const rank = Math.ceil(p * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
-}
-
-/** Prints the one contract line for a workload. Latencies are in ms (performance.now()). */
-function report(name: Workload, ops: number, elapsedMs: number, latenciesMs: Float64Array) {
-  const sorted = latenciesMs.slice().sort();
-  const us = (ms: number) => Math.round(ms * 1000);
-  const opsPerS = Math.round(ops / (elapsedMs / 1000));
-  const p50 = us(percentile(sorted, 0.5));
-  const p99 = us(percentile(sorted, 0.99));
-  console.log(`${name} ${opsPerS} p50_us=${p50} p99_us=${p99}`);
-}
+// Measurement helpers (the shared ones are in bench/_measure.ts)
 
 /**
  * CPU seconds (user + system, all threads) a process has used so far, from /proc/<pid>/stat;
@@ -163,10 +148,6 @@ function cpuSeconds(pid: number | "self"): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function randomIndex(n: number): number {
-  return Math.floor(Math.random() * n);
 }
 
 /** Grows by doubling so a duration-bound run needs no size guess up front. */
