@@ -165,11 +165,17 @@ impl Database {
     /// The entries of several keys, read from one snapshot.
     pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
         self.inner.shared.config.limits.check_get_many(keys.len())?;
+        self.read_entries(keys)
+    }
+
+    /// The live entries of `keys` from one snapshot (shared by `get_many` and watches).
+    pub(crate) fn read_entries(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
         let published = self.inner.shared.published.load();
         let now_ms = self.now_ms();
         keys.iter()
             .map(|key| {
                 let raw = read::get(published.snapshot.as_ref(), &encode_key(key)?, now_ms)?;
+                // The caller's key is the stored key: no need to decode it back.
                 Ok(raw.map(|r| Entry {
                     key: key.clone(),
                     value: r.value,
@@ -298,10 +304,6 @@ impl Database {
 
     pub(crate) fn limits(&self) -> &cairn_model::Limits {
         &self.inner.shared.config.limits
-    }
-
-    pub(crate) fn published_snapshot(&self) -> Arc<dyn Snapshot> {
-        self.snapshot()
     }
 
     /// Why the database refuses writes, if it does.

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use crate::db::{encode_key, Database};
 use crate::error::Result;
-use crate::read::{self, Entry};
+use crate::read::Entry;
 
 /// Every watcher's subscription, by encoded key.
 #[derive(Default)]
@@ -114,20 +114,7 @@ impl Watch {
     }
 
     fn read(&self) -> Result<Vec<Option<Entry>>> {
-        let snapshot = self.db.published_snapshot();
-        let now_ms = self.db.now_ms();
-        self.keys
-            .iter()
-            .zip(&self.encoded)
-            .map(|(key, encoded)| {
-                let raw = read::get(snapshot.as_ref(), encoded, now_ms)?;
-                Ok(raw.map(|r| Entry {
-                    key: key.clone(),
-                    value: r.value,
-                    versionstamp: r.versionstamp,
-                }))
-            })
-            .collect()
+        self.db.read_entries(&self.keys)
     }
 }
 
