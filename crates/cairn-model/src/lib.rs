@@ -7,9 +7,13 @@
 //! - [`Versionstamp`], the 10-byte commit identifier,
 //! - [`AtomicWrite`] with its checks, mutations and enqueues, and the pure mutation semantics
 //!   ([`mutation`]),
-//! - [`Limits`], every bound in one place ([`limits`]).
+//! - [`Limits`], every bound in one place ([`limits`]),
+//! - the database API both the embedded database and the network client implement: the
+//!   [`Kv`] trait ([`kv`]), the [`AtomicOperation`] builder ([`operation`]) and listing
+//!   ([`list`]).
 //!
-//! This crate deliberately depends on no async runtime, no storage engine and no wire format.
+//! This crate deliberately depends on no async runtime (the trait's futures are plain `std`
+//! futures), no storage engine and no wire format.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -17,8 +21,11 @@
 pub mod atomic;
 pub mod codec;
 pub mod key;
+pub mod kv;
 pub mod limits;
+pub mod list;
 pub mod mutation;
+pub mod operation;
 pub mod text;
 pub mod v8;
 pub mod value;
@@ -27,7 +34,10 @@ pub mod versionstamp;
 pub use atomic::{AtomicWrite, Check, Enqueue, Mutation, MutationKind};
 pub use codec::{decode_key, encode_key, KeyDecodeError};
 pub use key::{Key, KeyPart};
+pub use kv::{CommitResult, Entry, Kv, KvList, KvWatch, RequestError};
 pub use limits::{LimitError, Limits};
+pub use list::{ListOptions, ListPager, ListSelector, ReadRange};
 pub use mutation::MutationError;
+pub use operation::{AtomicOperation, EnqueueOptions};
 pub use value::{KvValue, ValueEncoding};
 pub use versionstamp::Versionstamp;

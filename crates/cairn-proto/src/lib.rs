@@ -45,7 +45,7 @@ pub use convert::{
     kv_value_from_proto, kv_value_to_proto, snapshot_read_from_proto, snapshot_read_output,
     snapshot_read_output_read_disabled, snapshot_read_to_proto, value_from_proto, value_to_proto,
     watch_from_proto, watch_output, watch_output_read_disabled, watch_to_proto, EntryParts,
-    ReadRangeRequest, WatchKeyChange,
+    WatchKeyChange,
 };
 pub use error::{ProtoError, ValueError};
 pub use frame::{

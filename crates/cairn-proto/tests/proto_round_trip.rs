@@ -2,13 +2,13 @@
 //! `*_to_proto`, protobuf encoding, decoding and `*_from_proto`, and come out equal.
 
 use cairn_model::{
-    AtomicWrite, Check, Enqueue, KvValue, Limits, Mutation, MutationKind, Versionstamp,
+    AtomicWrite, Check, Enqueue, KvValue, Limits, Mutation, MutationKind, ReadRange, Versionstamp,
 };
 use cairn_proto::messages as pb;
 use cairn_proto::{
     atomic_write_from_proto, atomic_write_to_proto, decode, kv_entry_from_proto,
     snapshot_read_from_proto, snapshot_read_output, snapshot_read_to_proto, watch_from_proto,
-    watch_to_proto, EntryParts, Message, ReadRangeRequest,
+    watch_to_proto, EntryParts, Message,
 };
 use proptest::prelude::*;
 
@@ -105,9 +105,9 @@ proptest! {
     fn snapshot_read_round_trips(
         ranges in proptest::collection::vec((bytes(16), bytes(16), 1usize..=100, any::<bool>()), 0..=10)
     ) {
-        let ranges: Vec<ReadRangeRequest> = ranges
+        let ranges: Vec<ReadRange> = ranges
             .into_iter()
-            .map(|(start, end, limit, reverse)| ReadRangeRequest { start, end, limit, reverse })
+            .map(|(start, end, limit, reverse)| ReadRange { start, end, limit, reverse })
             .collect();
         let body = snapshot_read_to_proto(ranges.clone()).encode_to_vec();
         let request: pb::SnapshotRead = decode(&body).expect("our own encoding decodes");

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cairn_model::{key, AtomicWrite, KvValue, Mutation, MutationKind};
+use cairn_model::{key, AtomicWrite, KvValue, Mutation, MutationKind, ReadRange};
 use cairn_proto::messages as pb;
-use cairn_proto::{Message, ReadRangeRequest};
+use cairn_proto::Message;
 use cairn_server::{ServerConfig, TokenGrant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -164,7 +164,7 @@ fn set_request(k: &cairn_model::Key, v: &[u8]) -> Vec<u8> {
 fn get_request(k: &cairn_model::Key) -> Vec<u8> {
     let mut end = k.encode();
     end.push(0);
-    let range = ReadRangeRequest {
+    let range = ReadRange {
         start: k.encode(),
         end,
         limit: 1,

@@ -2,22 +2,22 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use cairn_model::codec::try_encode_key;
-use cairn_model::{AtomicWrite, Key, KvValue, Mutation, MutationKind, Versionstamp};
+use cairn_model::{
+    AtomicWrite, CommitResult, Entry, Key, Kv, ListOptions, ListSelector, ReadRange, Versionstamp,
+};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
 
-use crate::atomic::AtomicOperation;
 use crate::changelog::read_changelog;
 use crate::config::Config;
 use crate::error::{Result, StoreError};
-use crate::list::{ListIterator, ListOptions, ListSelector};
+use crate::list::ListIterator;
 use crate::meta;
-use crate::pipeline::{CommitResult, Pipeline, Published, Request, Shared};
-use crate::read::{self, Entry, RawEntry, ReadRange};
+use crate::pipeline::{Pipeline, Published, Request, Shared};
+use crate::read::{self, RawEntry};
 use crate::record::ChangelogRecord;
 use crate::storage::{FjallStorage, MemoryStorage, Snapshot, Storage};
 use crate::sweeper::Sweeper;
@@ -32,7 +32,7 @@ pub const MEMORY_PATH: &str = ":memory:";
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use cairn_store::{Database, KvValue};
+/// use cairn_store::{Database, Kv, KvValue};
 /// use cairn_model::key;
 ///
 /// let db = Database::open_in_memory()?;
@@ -145,29 +145,6 @@ impl Database {
         self.inner.shared.published.load().snapshot.clone()
     }
 
-    pub(crate) fn now_ms(&self) -> u64 {
-        self.inner.shared.config.clock.now_ms()
-    }
-
-    /// The entry of `key`, if it exists and has not expired.
-    pub async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        let encoded = encode_key(key)?;
-        let published = self.inner.shared.published.load();
-        let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
-        // The caller's key is the stored key: no need to decode it back.
-        Ok(raw.map(|r| Entry {
-            key: key.clone(),
-            value: r.value,
-            versionstamp: r.versionstamp,
-        }))
-    }
-
-    /// The entries of several keys, read from one snapshot.
-    pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
-        self.inner.shared.config.limits.check_get_many(keys.len())?;
-        self.read_entries(keys)
-    }
-
     /// The live entries of `keys` from one snapshot (shared by `get_many` and watches).
     pub(crate) fn read_entries(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
         let published = self.inner.shared.published.load();
@@ -185,33 +162,6 @@ impl Database {
             .collect()
     }
 
-    /// Lists entries; see [`ListSelector`] and [`ListOptions`].
-    ///
-    /// ```
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use cairn_store::{Database, KvValue, ListOptions, ListSelector};
-    /// use cairn_model::key;
-    ///
-    /// let db = Database::open_in_memory()?;
-    /// for i in 0..3u64 {
-    ///     db.set(&key!["n", i], KvValue::U64(i)).await?;
-    /// }
-    /// let mut it = db.list(ListSelector::Prefix(key!["n"]), ListOptions { reverse: true, ..Default::default() })?;
-    /// let first = it.next().await.expect("three entries")?;
-    /// assert_eq!(first.value, KvValue::U64(2));
-    /// # Ok::<(), cairn_store::StoreError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
-        ListIterator::new(
-            self.snapshot(),
-            self.now_ms(),
-            &selector,
-            options,
-            &self.inner.shared.config.limits,
-        )
-    }
-
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
         let limits = &self.inner.shared.config.limits;
@@ -224,50 +174,6 @@ impl Database {
         read::snapshot_read(&self.snapshot(), ranges, self.now_ms())
     }
 
-    /// Sets `key` to `value`; returns the commit's versionstamp.
-    pub async fn set(&self, key: &Key, value: KvValue) -> Result<Versionstamp> {
-        self.atomic().set(key, value).commit().await.map(committed)
-    }
-
-    /// Sets `key` to `value`, to expire `expire_in` from now.
-    pub async fn set_expiring(
-        &self,
-        key: &Key,
-        value: KvValue,
-        expire_in: Duration,
-    ) -> Result<Versionstamp> {
-        self.atomic()
-            .set_expiring(key, value, expire_in)
-            .commit()
-            .await
-            .map(committed)
-    }
-
-    /// Removes `key` (a no-op if absent).
-    pub async fn delete(&self, key: &Key) -> Result<Versionstamp> {
-        self.atomic().delete(key).commit().await.map(committed)
-    }
-
-    /// Starts an atomic operation; see [`AtomicOperation`].
-    pub fn atomic(&self) -> AtomicOperation {
-        AtomicOperation::new(self.clone())
-    }
-
-    /// Commits an atomic write of encoded keys (what the network server receives).
-    pub async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
-        let shared = &self.inner.shared;
-        write.validate(&shared.config.limits, self.now_ms())?;
-        shared.poison.check()?;
-        let (reply, answer) = oneshot::channel();
-        // A full queue blocks here briefly: that is the pipeline's back-pressure.
-        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
-        sender
-            .send(Request::Commit { write, reply })
-            .map_err(|_| StoreError::Closed)?;
-        drop(sender);
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
     /// Changelog entries after `after` (exclusive), oldest first, at most `limit`.
     pub fn changelog(
         &self,
@@ -275,27 +181,6 @@ impl Database {
         limit: usize,
     ) -> Result<Vec<(Versionstamp, ChangelogRecord)>> {
         read_changelog(self.snapshot().as_ref(), after, limit)
-    }
-
-    /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their
-    /// entries at once, each later one when a commit (or an expiry removal) changed one.
-    ///
-    /// ```
-    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-    /// use cairn_store::{Database, KvValue};
-    /// use cairn_model::key;
-    ///
-    /// let db = Database::open_in_memory()?;
-    /// let mut watch = db.watch(vec![key!["light"]])?;
-    /// assert_eq!(watch.next().await?[0], None);
-    /// db.set(&key!["light"], KvValue::Bytes(b"on".to_vec())).await?;
-    /// let now = watch.next().await?;
-    /// assert_eq!(now[0].as_ref().map(|e| &e.value), Some(&KvValue::Bytes(b"on".to_vec())));
-    /// # Ok::<(), cairn_store::StoreError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn watch(&self, keys: Vec<Key>) -> Result<Watch> {
-        Watch::new(self.clone(), keys)
     }
 
     pub(crate) fn watch_hub(&self) -> &crate::watch::WatchHub {
@@ -312,21 +197,98 @@ impl Database {
     }
 }
 
-fn committed(result: CommitResult) -> Versionstamp {
-    // A write without checks cannot fail its checks.
-    result.versionstamp().unwrap_or_default()
+/// The database API (see [`Kv`]): reads from the published snapshot, writes through the
+/// pipeline.
+impl Kv for Database {
+    type Error = StoreError;
+    type List = ListIterator;
+    type Watch = Watch;
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let encoded = encode_key(key)?;
+        let published = self.inner.shared.published.load();
+        let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
+        // The caller's key is the stored key: no need to decode it back.
+        Ok(raw.map(|r| Entry {
+            key: key.clone(),
+            value: r.value,
+            versionstamp: r.versionstamp,
+        }))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        self.inner.shared.config.limits.check_get_many(keys.len())?;
+        self.read_entries(keys)
+    }
+
+    /// Lists entries from one snapshot: the whole listing is consistent.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cairn_store::{Database, Kv, KvList, KvValue, ListOptions, ListSelector};
+    /// use cairn_model::key;
+    ///
+    /// let db = Database::open_in_memory()?;
+    /// for i in 0..3u64 {
+    ///     db.set(&key!["n", i], KvValue::U64(i)).await?;
+    /// }
+    /// let mut it = db.list(ListSelector::Prefix(key!["n"]), ListOptions { reverse: true, ..Default::default() })?;
+    /// let first = it.next().await.expect("three entries")?;
+    /// assert_eq!(first.value, KvValue::U64(2));
+    /// # Ok::<(), cairn_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        ListIterator::new(
+            self.snapshot(),
+            self.now_ms(),
+            &selector,
+            options,
+            &self.inner.shared.config.limits,
+        )
+    }
+
+    async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
+        let shared = &self.inner.shared;
+        write.validate(&shared.config.limits, self.now_ms())?;
+        shared.poison.check()?;
+        let (reply, answer) = oneshot::channel();
+        // A full queue blocks here briefly: that is the pipeline's back-pressure.
+        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
+        sender
+            .send(Request::Commit { write, reply })
+            .map_err(|_| StoreError::Closed)?;
+        drop(sender);
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their
+    /// entries at once, each later one when a commit (or an expiry removal) changed one.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use cairn_store::{Database, Kv, KvValue, KvWatch};
+    /// use cairn_model::key;
+    ///
+    /// let db = Database::open_in_memory()?;
+    /// let mut watch = db.watch(vec![key!["light"]])?;
+    /// assert_eq!(watch.next().await?[0], None);
+    /// db.set(&key!["light"], KvValue::Bytes(b"on".to_vec())).await?;
+    /// let now = watch.next().await?;
+    /// assert_eq!(now[0].as_ref().map(|e| &e.value), Some(&KvValue::Bytes(b"on".to_vec())));
+    /// # Ok::<(), cairn_store::StoreError>(())
+    /// # }).unwrap();
+    /// ```
+    fn watch(&self, keys: Vec<Key>) -> Result<Watch> {
+        Watch::new(self.clone(), keys)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.inner.shared.config.clock.now_ms()
+    }
 }
 
 /// Encodes a key, refusing integer parts the codec cannot hold.
 pub(crate) fn encode_key(key: &Key) -> Result<Vec<u8>> {
     try_encode_key(key).map_err(|e| StoreError::InvalidKey(e.to_string()))
-}
-
-/// Builds a mutation of an encoded key.
-pub(crate) fn mutation(key: Vec<u8>, kind: MutationKind, expire_at_ms: Option<u64>) -> Mutation {
-    Mutation {
-        key,
-        kind,
-        expire_at_ms,
-    }
 }

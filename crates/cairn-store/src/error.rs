@@ -1,6 +1,6 @@
 //! Errors of the embedded database.
 
-use cairn_model::{LimitError, MutationError};
+use cairn_model::{LimitError, MutationError, RequestError};
 
 /// Errors from the storage engine below the pipeline.
 #[derive(Debug, thiserror::Error)]
@@ -63,3 +63,12 @@ pub enum StoreError {
 
 /// Shorthand for results of database operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<RequestError> for StoreError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::Key(e) => StoreError::InvalidKey(e.to_string()),
+            RequestError::Argument(reason) => StoreError::InvalidArgument(reason),
+        }
+    }
+}

@@ -3,6 +3,8 @@
 //! A transactional, ordered key-value store with Deno KV's data model: tuple keys,
 //! versionstamps, atomic writes with checks and sum/min/max, listing, expiry. Open a
 //! directory with [`Database::open`] or a throwaway one with [`Database::open_in_memory`].
+//! The data API is the [`Kv`] trait (shared with the network client, `cairn-client`), so
+//! bring it into scope: `use cairn_store::Kv;`.
 //!
 //! Writes go through a group-commit pipeline ([`pipeline`]): many concurrent atomic writes
 //! share one storage write and one durable sync, and none is acknowledged before that sync.
@@ -10,7 +12,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod atomic;
 pub mod changelog;
 mod clock;
 mod config;
@@ -26,13 +27,14 @@ pub mod storage;
 mod sweeper;
 mod watch;
 
-pub use atomic::{AtomicOperation, EnqueueOptions};
-pub use cairn_model::{Key, KeyPart, KvValue, Versionstamp};
+pub use cairn_model::{
+    AtomicOperation, CommitResult, EnqueueOptions, Entry, Key, KeyPart, Kv, KvList, KvValue,
+    KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, Durability};
 pub use db::{Database, MEMORY_PATH};
 pub use error::{Result, StorageError, StoreError};
-pub use list::{ListIterator, ListOptions, ListSelector};
-pub use pipeline::CommitResult;
-pub use read::{Entry, RawEntry, ReadRange};
+pub use list::ListIterator;
+pub use read::RawEntry;
 pub use watch::Watch;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use cairn_model::{decode_key, Key, KvValue, Versionstamp};
+use cairn_model::{decode_key, Entry, KvValue, ReadRange, Versionstamp};
 
 use crate::error::{Result, StorageError};
 use crate::record::DataRecord;
@@ -22,44 +22,17 @@ pub struct RawEntry {
     pub versionstamp: Versionstamp,
 }
 
-/// An entry with its key decoded.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    /// The key.
-    pub key: Key,
-    /// The value.
-    pub value: KvValue,
-    /// The commit that wrote it.
-    pub versionstamp: Versionstamp,
-}
-
-impl TryFrom<RawEntry> for Entry {
-    type Error = StorageError;
-
-    fn try_from(raw: RawEntry) -> std::result::Result<Self, StorageError> {
-        let key = decode_key(&raw.key).map_err(|e| StorageError::Corrupt {
-            keyspace: "data",
-            reason: format!("stored key: {e}"),
-        })?;
-        Ok(Entry {
-            key,
-            value: raw.value,
-            versionstamp: raw.versionstamp,
-        })
-    }
-}
-
-/// One range of a snapshot read, as KV Connect's `ReadRange`: `[start, end)`, at most `limit`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadRange {
-    /// Inclusive start (encoded).
-    pub start: Vec<u8>,
-    /// Exclusive end (encoded).
-    pub end: Vec<u8>,
-    /// Most entries returned.
-    pub limit: usize,
-    /// Descending order when true.
-    pub reverse: bool,
+/// Decodes the key of a stored entry.
+pub(crate) fn decode_entry(raw: RawEntry) -> std::result::Result<Entry, StorageError> {
+    let key = decode_key(&raw.key).map_err(|e| StorageError::Corrupt {
+        keyspace: "data",
+        reason: format!("stored key: {e}"),
+    })?;
+    Ok(Entry {
+        key,
+        value: raw.value,
+        versionstamp: raw.versionstamp,
+    })
 }
 
 /// The live entry of `key` in `snapshot`, if any.

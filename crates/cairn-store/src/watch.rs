@@ -10,13 +10,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use cairn_model::{Key, Versionstamp};
+use cairn_model::{Entry, Key, KvWatch, Versionstamp};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use crate::db::{encode_key, Database};
-use crate::error::Result;
-use crate::read::Entry;
+use crate::error::{Result, StoreError};
 
 /// Every watcher's subscription, by encoded key.
 #[derive(Default)]
@@ -95,10 +94,18 @@ impl Watch {
         })
     }
 
+    fn read(&self) -> Result<Vec<Option<Entry>>> {
+        self.db.read_entries(&self.keys)
+    }
+}
+
+impl KvWatch for Watch {
+    type Error = StoreError;
+
     /// The watched keys' entries: at once on the first call, then each time one of them
     /// changes (a new versionstamp, or removal). Changes that happen while the caller is
     /// not waiting are folded into one report of the latest state.
-    pub async fn next(&mut self) -> Result<Vec<Option<Entry>>> {
+    async fn next(&mut self) -> Result<Vec<Option<Entry>>> {
         loop {
             let entries = self.read()?;
             let stamps: Vec<_> = entries
@@ -111,10 +118,6 @@ impl Watch {
             }
             self.notify.notified().await;
         }
-    }
-
-    fn read(&self) -> Result<Vec<Option<Entry>>> {
-        self.db.read_entries(&self.keys)
     }
 }
 

@@ -8,6 +8,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{CommitResult, Database, KvValue, ManualClock, StoreError, Versionstamp};
 use harness::{changelog_versionstamps, memory_db, submit, test_db, CLOCK_START_MS};
 

@@ -7,6 +7,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{CommitResult, Database, Key, KvValue, ManualClock, Versionstamp};
 use harness::{config, CLOCK_START_MS};
 

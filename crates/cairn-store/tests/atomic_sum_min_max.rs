@@ -6,6 +6,7 @@
 
 mod harness;
 
+use cairn_store::Kv;
 use std::time::Duration;
 
 use cairn_model::v8::{encode_bigint, encode_number};

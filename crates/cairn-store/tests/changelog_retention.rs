@@ -6,6 +6,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{Database, KvValue, ManualClock, Versionstamp};
 use harness::{changelog_versionstamps, config, submit, test_db_with, wait_until, CLOCK_START_MS};
 

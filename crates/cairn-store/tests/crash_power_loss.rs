@@ -8,6 +8,7 @@
 //!
 //! `CAIRN_POWER_LOSS_CYCLES` (default 50) sets the number of cycles.
 
+use cairn_store::{Kv, KvList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

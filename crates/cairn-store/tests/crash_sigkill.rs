@@ -52,6 +52,7 @@
 //! The child is killed in a `Drop` guard, so it dies even if the parent panics; it also exits
 //! by itself once its stdout pipe is closed or after [`CHILD_LIFETIME`].
 
+use cairn_store::{Kv, KvList};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;

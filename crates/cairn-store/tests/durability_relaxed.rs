@@ -7,6 +7,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{Database, Durability, KvValue, ManualClock, Versionstamp};
 use harness::{config, test_db_with, CLOCK_START_MS};
 

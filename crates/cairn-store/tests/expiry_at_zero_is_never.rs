@@ -7,6 +7,7 @@
 
 use cairn_model::{key, AtomicWrite, Mutation, MutationKind};
 use cairn_store::record::ChangeOp;
+use cairn_store::Kv;
 use cairn_store::{Database, KvValue};
 
 fn set(key: Vec<u8>, n: u64, expire_at_ms: Option<u64>) -> Mutation {

@@ -8,6 +8,7 @@
 
 mod harness;
 
+use cairn_store::Kv;
 use std::time::Duration;
 
 use cairn_model::key;

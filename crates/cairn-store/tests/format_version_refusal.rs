@@ -7,6 +7,7 @@
 //! The meta key is written straight through `Storage::apply` on `FjallStorage`, the way a
 //! future cairn would have left it.
 
+use cairn_store::Kv;
 use std::path::Path;
 
 use cairn_model::key;

@@ -3,6 +3,7 @@
 //! the database reports itself poisoned with a clear error, and what survives a power loss —
 //! what a reopened database finds — is exactly the acknowledged writes, in order.
 
+use cairn_store::{Kv, KvList};
 use std::sync::Arc;
 
 use cairn_model::{key, KvValue};

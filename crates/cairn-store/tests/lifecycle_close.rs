@@ -5,6 +5,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{Database, KvValue, ManualClock, StoreError};
 use harness::{config, submit, CLOCK_START_MS};
 

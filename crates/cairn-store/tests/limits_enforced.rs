@@ -12,6 +12,7 @@ use cairn_model::{key, Key, KeyPart, Limits};
 use cairn_store::{
     Database, KvValue, ListOptions, ListSelector, ManualClock, ReadRange, StoreError,
 };
+use cairn_store::{Kv, KvList};
 use harness::{changelog_versionstamps, config, memory_db, CLOCK_START_MS};
 
 fn assert_limit(result: Result<impl std::fmt::Debug, StoreError>, needle: &str) {

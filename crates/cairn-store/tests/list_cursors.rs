@@ -9,6 +9,7 @@ mod harness;
 use base64::Engine as _;
 use cairn_model::{key, Key};
 use cairn_store::{Database, KvValue, ListOptions, ListSelector, ManualClock, StoreError};
+use cairn_store::{Kv, KvList};
 use harness::{memory_db, CLOCK_START_MS};
 
 async fn seeded() -> Database {

@@ -8,6 +8,7 @@ mod harness;
 
 use cairn_model::{key, Key};
 use cairn_store::{Database, KvValue, ListOptions, ListSelector, ManualClock, StoreError};
+use cairn_store::{Kv, KvList};
 use harness::{memory_db, CLOCK_START_MS};
 
 async fn list(db: &Database, selector: ListSelector, options: ListOptions) -> Vec<Key> {

@@ -17,6 +17,7 @@
 
 mod harness;
 
+use cairn_store::{Kv, KvList};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -463,7 +464,7 @@ impl Run {
 
     /// Builds the database write and the model's view of it; check versionstamps "from a
     /// read" are read from the database here.
-    async fn prepare(&self, spec: &WriteSpec) -> (AtomicOperation, ModelWrite) {
+    async fn prepare(&self, spec: &WriteSpec) -> (AtomicOperation<Database>, ModelWrite) {
         let mut write = self.db().atomic();
         let mut model = ModelWrite {
             checks: Vec::new(),
@@ -499,9 +500,9 @@ impl Run {
 
     fn mutation(
         &self,
-        write: AtomicOperation,
+        write: AtomicOperation<Database>,
         m: &Mutation,
-    ) -> (AtomicOperation, (Vec<u8>, Change)) {
+    ) -> (AtomicOperation<Database>, (Vec<u8>, Change)) {
         let now = self.model.now_ms;
         match m {
             Mutation::Set {

@@ -7,6 +7,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::{Kv, KvList};
 use cairn_store::{KvValue, ListOptions, ListSelector, ManualClock, StoreError};
 use harness::{changelog_versionstamps, submit, test_db, CLOCK_START_MS};
 

@@ -7,6 +7,7 @@
 mod harness;
 
 use cairn_model::key;
+use cairn_store::Kv;
 use cairn_store::{Database, KvValue, ManualClock, Versionstamp};
 use harness::{config, memory_db, submit, test_db, CLOCK_START_MS};
 

@@ -8,6 +8,7 @@ mod harness;
 
 use cairn_model::{key, Key, KeyPart, MutationKind};
 use cairn_store::{Database, KvValue, ListOptions, ListSelector, ManualClock, Versionstamp};
+use cairn_store::{Kv, KvList};
 use harness::{memory_db, submit, test_db, CLOCK_START_MS};
 
 async fn append(db: &Database, value: u64) -> Versionstamp {

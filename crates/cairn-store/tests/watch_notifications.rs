@@ -5,6 +5,7 @@
 
 mod harness;
 
+use cairn_store::{Kv, KvWatch};
 use std::time::Duration;
 
 use cairn_model::key;

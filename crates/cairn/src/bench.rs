@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 use cairn_model::{key, KvValue};
-use cairn_store::{CommitResult, Config, Database, Durability, ListOptions, ListSelector};
+use cairn_store::{
+    CommitResult, Config, Database, Durability, Kv, KvList, ListOptions, ListSelector,
+};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use cairn_model::text::parse_key;
 use cairn_model::{Key, KvValue};
-use cairn_store::{Database, Entry, ListOptions, ListSelector};
+use cairn_store::{Database, Entry, Kv, KvList, KvWatch, ListOptions, ListSelector};
 use serde_json::json;
 
 use crate::values;

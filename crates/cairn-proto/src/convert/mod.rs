@@ -12,7 +12,7 @@ pub mod write;
 
 pub use read::{
     snapshot_read_from_proto, snapshot_read_output, snapshot_read_output_read_disabled,
-    snapshot_read_to_proto, ReadRangeRequest,
+    snapshot_read_to_proto,
 };
 pub use value::{
     encoding_from_proto, encoding_to_proto, kv_entry_from_proto, kv_entry_to_proto,

@@ -1,26 +1,10 @@
 //! Snapshot reads: `SnapshotRead` → checked ranges, entries → `SnapshotReadOutput`.
 
-use cairn_model::Limits;
+use cairn_model::{Limits, ReadRange};
 
 use crate::convert::value::{kv_entry_to_proto, EntryParts};
 use crate::error::ProtoError;
 use crate::messages as pb;
-
-/// One checked range of a snapshot read: `[start, end)`, at most `limit` entries.
-///
-/// A plain struct so that this crate needs no storage crate; it has the fields of
-/// `cairn_store::ReadRange` one for one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadRangeRequest {
-    /// Inclusive start (encoded key bytes; need not be a whole key).
-    pub start: Vec<u8>,
-    /// Exclusive end (encoded key bytes; need not be a whole key).
-    pub end: Vec<u8>,
-    /// Most entries to return; always at least 1.
-    pub limit: usize,
-    /// Descending order when true.
-    pub reverse: bool,
-}
 
 /// The ranges of a `SnapshotRead`, after checking them against `limits`:
 ///
@@ -35,7 +19,7 @@ pub struct ReadRangeRequest {
 pub fn snapshot_read_from_proto(
     read: pb::SnapshotRead,
     limits: &Limits,
-) -> Result<Vec<ReadRangeRequest>, ProtoError> {
+) -> Result<Vec<ReadRange>, ProtoError> {
     let count = read.ranges.len();
     limits.check_read(count, 0)?;
     let mut entries = 0usize;
@@ -51,7 +35,7 @@ pub fn snapshot_read_from_proto(
         limits.check_range_key(&range.start)?;
         limits.check_range_key(&range.end)?;
         entries = entries.saturating_add(limit);
-        out.push(ReadRangeRequest {
+        out.push(ReadRange {
             start: range.start,
             end: range.end,
             limit,
@@ -64,7 +48,7 @@ pub fn snapshot_read_from_proto(
 
 /// A `SnapshotRead` for these ranges (the client side). A limit above `i32::MAX` is sent as
 /// `i32::MAX`; any server refuses it anyway.
-pub fn snapshot_read_to_proto(ranges: Vec<ReadRangeRequest>) -> pb::SnapshotRead {
+pub fn snapshot_read_to_proto(ranges: Vec<ReadRange>) -> pb::SnapshotRead {
     let ranges = ranges
         .into_iter()
         .map(|range| pb::ReadRange {
@@ -135,13 +119,13 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                ReadRangeRequest {
+                ReadRange {
                     start: b"\x02a\x00".to_vec(),
                     end: b"\x02a\x00\x00".to_vec(),
                     limit: 1,
                     reverse: false,
                 },
-                ReadRangeRequest {
+                ReadRange {
                     start: b"\x02b\x00".to_vec(),
                     end: b"\x02b\xff".to_vec(),
                     limit: 500,

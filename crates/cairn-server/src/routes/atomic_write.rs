@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use cairn_proto::messages as pb;
-use cairn_store::{Clock, CommitResult};
+use cairn_store::{Clock, CommitResult, Kv};
 
 use super::{protobuf, DataRequest};
 use crate::config::Access;

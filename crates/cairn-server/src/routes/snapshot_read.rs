@@ -1,7 +1,6 @@
 //! `snapshot_read`: several ranges from one snapshot.
 
 use cairn_proto::messages as pb;
-use cairn_store::ReadRange;
 
 use super::{protobuf, DataRequest};
 use crate::error::ApiError;
@@ -10,15 +9,7 @@ use axum::response::Response;
 pub(crate) async fn handle(request: DataRequest) -> Result<Response, ApiError> {
     let read: pb::SnapshotRead = cairn_proto::decode(&request.body)?;
     let limits = &request.app.config.limits;
-    let ranges: Vec<ReadRange> = cairn_proto::snapshot_read_from_proto(read, limits)?
-        .into_iter()
-        .map(|r| ReadRange {
-            start: r.start,
-            end: r.end,
-            limit: r.limit,
-            reverse: r.reverse,
-        })
-        .collect();
+    let ranges = cairn_proto::snapshot_read_from_proto(read, limits)?;
     let results = request.db.snapshot_read(&ranges).await?;
     let output = cairn_proto::snapshot_read_output(
         results

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use cairn_model::decode_key;
 use cairn_proto::messages as pb;
 use cairn_proto::WatchKeyChange;
-use cairn_store::{Entry, Watch};
+use cairn_store::{Entry, Kv, KvWatch, Watch};
 use parking_lot::Mutex;
 
 use super::DataRequest;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arc_swap::ArcSwap;
-use cairn_model::{AtomicWrite, Versionstamp};
+use cairn_model::AtomicWrite;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -36,35 +36,7 @@ use crate::storage::{Snapshot, Storage};
 
 pub use sequencer::Sequencer;
 
-/// The result of an atomic write that was evaluated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommitResult {
-    /// Every check held; every mutation and enqueue is durable.
-    Committed {
-        /// The write's versionstamp.
-        versionstamp: Versionstamp,
-    },
-    /// At least one check failed; nothing was written.
-    CheckFailed {
-        /// Indexes (into the write's checks) of the checks that failed.
-        failed_checks: Vec<u32>,
-    },
-}
-
-impl CommitResult {
-    /// The versionstamp, if committed.
-    pub fn versionstamp(&self) -> Option<Versionstamp> {
-        match self {
-            CommitResult::Committed { versionstamp } => Some(*versionstamp),
-            CommitResult::CheckFailed { .. } => None,
-        }
-    }
-
-    /// True if committed.
-    pub fn is_committed(&self) -> bool {
-        matches!(self, CommitResult::Committed { .. })
-    }
-}
+pub use cairn_model::CommitResult;
 
 /// The reply channel of one request.
 pub(crate) type Reply = oneshot::Sender<Result<CommitResult>>;

@@ -1,12 +1,10 @@
-//! [`AtomicOperation`]: Deno's `kv.atomic()` builder.
+//! [`AtomicOperation`]: Deno's `kv.atomic()` builder, for any [`Kv`].
 
 use std::time::Duration;
 
-use cairn_model::{AtomicWrite, Check, Enqueue, Key, KvValue, MutationKind, Versionstamp};
-
-use crate::db::{encode_key, mutation, Database};
-use crate::error::{Result, StoreError};
-use crate::pipeline::CommitResult;
+use crate::codec::try_encode_key;
+use crate::kv::{CommitResult, Kv, RequestError};
+use crate::{AtomicWrite, Check, Enqueue, Key, KvValue, Mutation, MutationKind, Versionstamp};
 
 /// Options of a queued message.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,47 +17,31 @@ pub struct EnqueueOptions {
     pub backoff_schedule: Option<Vec<u32>>,
 }
 
-/// Checks, mutations and enqueues committed together or not at all.
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use cairn_store::{CommitResult, Database, KvValue};
-/// use cairn_model::key;
-///
-/// let db = Database::open_in_memory()?;
-/// let k = key!["counter"];
-/// // Create only if absent.
-/// let first = db.atomic().check(&k, None).sum(&k, 1).commit().await?;
-/// assert!(first.is_committed());
-/// // A second "create if absent" fails its check and changes nothing.
-/// let again = db.atomic().check(&k, None).set(&k, KvValue::U64(100)).commit().await?;
-/// assert!(matches!(again, CommitResult::CheckFailed { .. }));
-/// assert_eq!(db.get(&k).await?.map(|e| e.value), Some(KvValue::U64(1)));
-/// # Ok::<(), cairn_store::StoreError>(())
-/// # }).unwrap();
-/// ```
+/// Checks, mutations and enqueues committed together or not at all. Keys are encoded as they
+/// are added; a key that cannot be encoded fails the commit, before anything is sent.
 #[must_use = "an atomic operation does nothing until committed"]
-pub struct AtomicOperation {
-    db: Database,
+pub struct AtomicOperation<K: Kv> {
+    kv: K,
     write: AtomicWrite,
     /// The first key that could not be encoded; reported at commit.
-    error: Option<StoreError>,
+    error: Option<RequestError>,
 }
 
-impl AtomicOperation {
-    pub(crate) fn new(db: Database) -> Self {
+impl<K: Kv> AtomicOperation<K> {
+    /// An empty operation on `kv` (what [`Kv::atomic`] returns).
+    pub fn new(kv: K) -> Self {
         AtomicOperation {
-            db,
+            kv,
             write: AtomicWrite::default(),
             error: None,
         }
     }
 
     fn key(&mut self, key: &Key) -> Vec<u8> {
-        match encode_key(key) {
+        match try_encode_key(key) {
             Ok(k) => k,
             Err(e) => {
-                self.error.get_or_insert(e);
+                self.error.get_or_insert(e.into());
                 Vec::new()
             }
         }
@@ -67,13 +49,17 @@ impl AtomicOperation {
 
     fn push(mut self, key: &Key, kind: MutationKind, expire_at_ms: Option<u64>) -> Self {
         let key = self.key(key);
-        self.write.mutations.push(mutation(key, kind, expire_at_ms));
+        self.write.mutations.push(Mutation {
+            key,
+            kind,
+            expire_at_ms,
+        });
         self
     }
 
-    fn expire_at(&self, expire_in: Duration) -> u64 {
-        let ms = u64::try_from(expire_in.as_millis()).unwrap_or(u64::MAX);
-        self.db.now_ms().saturating_add(ms)
+    fn after(&self, delay: Duration) -> u64 {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.kv.now_ms().saturating_add(ms)
     }
 
     /// Requires `key` to have `versionstamp` (or, with `None`, not to exist).
@@ -90,7 +76,7 @@ impl AtomicOperation {
 
     /// Sets `key` to `value`, to expire `expire_in` from now.
     pub fn set_expiring(self, key: &Key, value: KvValue, expire_in: Duration) -> Self {
-        let at = self.expire_at(expire_in);
+        let at = self.after(expire_in);
         self.push(key, MutationKind::Set(value), Some(at))
     }
 
@@ -122,7 +108,7 @@ impl AtomicOperation {
 
     /// Any mutation, e.g. a V8 `sum` with bounds, or `SetSuffixVersionstampedKey`.
     pub fn mutate(self, key: &Key, kind: MutationKind, expire_in: Option<Duration>) -> Self {
-        let at = expire_in.map(|d| self.expire_at(d));
+        let at = expire_in.map(|d| self.after(d));
         self.push(key, kind, at)
     }
 
@@ -133,7 +119,7 @@ impl AtomicOperation {
             .iter()
             .map(|k| self.key(k))
             .collect();
-        let deadline_ms = self.expire_at(options.delay);
+        let deadline_ms = self.after(options.delay);
         self.write.enqueues.push(Enqueue {
             payload,
             deadline_ms,
@@ -143,13 +129,20 @@ impl AtomicOperation {
         self
     }
 
+    /// The write built so far, or the first key that could not be encoded.
+    pub fn into_write(self) -> Result<AtomicWrite, RequestError> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.write),
+        }
+    }
+
     /// Commits: `Committed` with the versionstamp once durable, `CheckFailed` if a check did
     /// not hold, or an error if a mutation failed or a limit was exceeded; in every case but
     /// `Committed`, nothing was written.
-    pub async fn commit(self) -> Result<CommitResult> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        self.db.atomic_write(self.write).await
+    pub async fn commit(self) -> Result<CommitResult, K::Error> {
+        let kv = self.kv.clone();
+        let write = self.into_write()?;
+        kv.atomic_write(write).await
     }
 }

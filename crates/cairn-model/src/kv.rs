@@ -1,0 +1,201 @@
+//! The database API, as one trait: [`Kv`]. The embedded database (`cairn_store::Database`)
+//! and the network client (`cairn_client::Client`) both implement it, so code written against
+//! a directory runs unchanged against a server:
+//!
+//! ```
+//! use cairn_model::kv::{Kv, KvList};
+//! use cairn_model::list::{ListOptions, ListSelector};
+//! use cairn_model::{key, KvValue};
+//!
+//! /// Counts visits and returns the users seen so far; works on any cairn database.
+//! async fn visit<K: Kv>(db: &K, user: &str) -> Result<usize, K::Error> {
+//!     db.atomic().sum(&key!["visits"], 1).set(&key!["users", user], KvValue::U64(1)).commit().await?;
+//!     let users = db.list(ListSelector::Prefix(key!["users"]), ListOptions::default())?;
+//!     Ok(users.collect().await?.len())
+//! }
+//! ```
+//!
+//! The trait uses return-position `impl Future + Send`, so generic code can be spawned on a
+//! multi-threaded runtime.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::codec::KeyEncodeError;
+use crate::list::{ListOptions, ListSelector};
+use crate::operation::AtomicOperation;
+use crate::{AtomicWrite, Key, KvValue, Versionstamp};
+
+/// An entry: key, value and the versionstamp of the commit that wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The key.
+    pub key: Key,
+    /// The value.
+    pub value: KvValue,
+    /// The commit that wrote it.
+    pub versionstamp: Versionstamp,
+}
+
+/// The result of an atomic write that was evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitResult {
+    /// Every check held; every mutation and enqueue is durable.
+    Committed {
+        /// The write's versionstamp.
+        versionstamp: Versionstamp,
+    },
+    /// At least one check failed; nothing was written.
+    CheckFailed {
+        /// Indexes (into the write's checks) of the checks that failed; empty when the
+        /// database does not say which (KV Connect servers before protocol version 3).
+        failed_checks: Vec<u32>,
+    },
+}
+
+impl CommitResult {
+    /// The versionstamp, if committed.
+    pub fn versionstamp(&self) -> Option<Versionstamp> {
+        match self {
+            CommitResult::Committed { versionstamp } => Some(*versionstamp),
+            CommitResult::CheckFailed { .. } => None,
+        }
+    }
+
+    /// True if committed.
+    pub fn is_committed(&self) -> bool {
+        matches!(self, CommitResult::Committed { .. })
+    }
+}
+
+/// A request refused before it reached a database: a key that cannot be encoded, or an
+/// argument outside what the API accepts. Every implementation's error converts from it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// A key could not be encoded (e.g. an integer part larger than 255 bytes).
+    #[error("invalid key: {0}")]
+    Key(#[from] KeyEncodeError),
+    /// Any other invalid argument (a malformed cursor, a start key outside the prefix, …).
+    #[error("invalid argument: {0}")]
+    Argument(String),
+}
+
+/// A cairn database, embedded or remote. See the [module documentation](self).
+pub trait Kv: Clone + Send + Sync + 'static {
+    /// What the implementation's operations fail with.
+    type Error: std::error::Error + From<RequestError> + Send + Sync + 'static;
+    /// A listing in progress.
+    type List: KvList<Error = Self::Error>;
+    /// A watch in progress.
+    type Watch: KvWatch<Error = Self::Error>;
+
+    /// The entry of `key`, if it exists and has not expired.
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Entry>, Self::Error>> + Send;
+
+    /// The entries of several keys (at most `Limits::get_many_keys_max`), read from one
+    /// snapshot, in the order of `keys`.
+    fn get_many(
+        &self,
+        keys: &[Key],
+    ) -> impl Future<Output = Result<Vec<Option<Entry>>, Self::Error>> + Send;
+
+    /// Lists entries in key order (or reverse), in batches; see [`ListSelector`] and
+    /// [`ListOptions`]. Invalid selectors and options are refused here, before any read.
+    fn list(&self, selector: ListSelector, options: ListOptions)
+        -> Result<Self::List, Self::Error>;
+
+    /// Commits an atomic write of encoded keys (what [`Kv::atomic`] builds).
+    fn atomic_write(
+        &self,
+        write: AtomicWrite,
+    ) -> impl Future<Output = Result<CommitResult, Self::Error>> + Send;
+
+    /// Watches up to `Limits::watch_keys_max` keys: the first [`KvWatch::next`] returns their
+    /// entries at once, each later one when one of them changed.
+    fn watch(&self, keys: Vec<Key>) -> Result<Self::Watch, Self::Error>;
+
+    /// Now, in milliseconds since the Unix epoch, on the clock that expiry deadlines of this
+    /// database are measured with.
+    fn now_ms(&self) -> u64 {
+        // A clock before 1970 is a misconfigured machine; the epoch keeps deadlines ahead.
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Starts an atomic operation: checks, mutations and enqueues committed together or not
+    /// at all.
+    fn atomic(&self) -> AtomicOperation<Self> {
+        AtomicOperation::new(self.clone())
+    }
+
+    /// Sets `key` to `value`; returns the commit's versionstamp.
+    fn set(
+        &self,
+        key: &Key,
+        value: KvValue,
+    ) -> impl Future<Output = Result<Versionstamp, Self::Error>> + Send {
+        let op = self.atomic().set(key, value);
+        async move { op.commit().await.map(committed) }
+    }
+
+    /// Sets `key` to `value`, to expire `expire_in` from now.
+    fn set_expiring(
+        &self,
+        key: &Key,
+        value: KvValue,
+        expire_in: Duration,
+    ) -> impl Future<Output = Result<Versionstamp, Self::Error>> + Send {
+        let op = self.atomic().set_expiring(key, value, expire_in);
+        async move { op.commit().await.map(committed) }
+    }
+
+    /// Removes `key` (a no-op if absent).
+    fn delete(&self, key: &Key) -> impl Future<Output = Result<Versionstamp, Self::Error>> + Send {
+        let op = self.atomic().delete(key);
+        async move { op.commit().await.map(committed) }
+    }
+}
+
+fn committed(result: CommitResult) -> Versionstamp {
+    // A write without checks cannot fail its checks.
+    result.versionstamp().unwrap_or_default()
+}
+
+/// A listing in progress: entries in order, then `None`.
+pub trait KvList: Send {
+    /// What reading fails with.
+    type Error;
+
+    /// The next entry, or `None` at the end.
+    fn next(&mut self) -> impl Future<Output = Option<Result<Entry, Self::Error>>> + Send;
+
+    /// A cursor for the position after the last entry returned (empty before the first);
+    /// pass it as [`ListOptions::cursor`] to resume.
+    fn cursor(&self) -> String;
+
+    /// Every remaining entry.
+    fn collect(mut self) -> impl Future<Output = Result<Vec<Entry>, Self::Error>> + Send
+    where
+        Self: Sized,
+    {
+        async move {
+            let mut out = Vec::new();
+            while let Some(entry) = self.next().await {
+                out.push(entry?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// A watch in progress.
+pub trait KvWatch: Send {
+    /// What watching fails with.
+    type Error;
+
+    /// The watched keys' entries, in the order they were given: at once on the first call,
+    /// then each time one of them changed. Changes made while the caller was not waiting are
+    /// folded into one report of the latest state.
+    fn next(&mut self) -> impl Future<Output = Result<Vec<Option<Entry>>, Self::Error>> + Send;
+}
