@@ -5,9 +5,10 @@
 //! - [`convert`]: requests → model values after the limit checks of [`cairn_model::Limits`],
 //!   model values → requests (client side), and the builders of every response;
 //! - [`frame`]: the length-prefixed framing of the watch stream;
+//! - [`metadata`]: the JSON bodies of the metadata exchange and its timestamps;
 //! - [`ProtoError`]: why a request is refused, in words fit for a `400` body.
 //!
-//! The crate holds no state and does no I/O; it depends on `cairn-model` and `prost` only,
+//! The crate holds no state and does no I/O; it depends on `cairn-model`, `prost` and `serde` only,
 //! never on the store or on HTTP. Decoding works on untrusted bytes: it returns errors, never
 //! panics.
 //!
@@ -37,6 +38,7 @@ pub mod convert;
 pub mod error;
 pub mod frame;
 pub mod messages;
+pub mod metadata;
 
 pub use convert::{
     atomic_write_from_proto, atomic_write_from_proto_validated, atomic_write_output_check_failed,

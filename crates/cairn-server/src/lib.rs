@@ -13,7 +13,6 @@ pub mod config;
 pub mod error;
 pub mod registry;
 mod routes;
-mod time;
 
 use std::future::Future;
 use std::sync::Arc;

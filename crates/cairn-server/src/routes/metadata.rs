@@ -6,20 +6,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use cairn_proto::metadata::{
+    rfc3339_ms, Endpoint, MetadataRequest, MetadataResponse, PROTOCOL_VERSIONS,
+};
 use cairn_store::Clock;
-use serde::Deserialize;
 
 use super::bearer;
 use crate::error::ApiError;
 use crate::registry::DEFAULT_DATABASE;
-use crate::time::rfc3339_ms;
 use crate::App;
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Request {
-    supported_versions: Vec<u64>,
-}
 
 pub(crate) async fn default_database(
     State(app): State<Arc<App>>,
@@ -52,12 +47,12 @@ fn exchange(
         .auth
         .access_token(token, name)
         .ok_or(ApiError::Unauthorized("unknown access token"))?;
-    let request: Request = serde_json::from_slice(body).map_err(|e| {
+    let request: MetadataRequest = serde_json::from_slice(body).map_err(|e| {
         ApiError::BadRequest(format!(
             "metadata request must be JSON {{\"supportedVersions\": [..]}}: {e}"
         ))
     })?;
-    let version = [3, 2]
+    let version = PROTOCOL_VERSIONS
         .into_iter()
         .find(|v| request.supported_versions.contains(v))
         .ok_or_else(|| {
@@ -68,13 +63,18 @@ fn exchange(
         .clock
         .now_ms()
         .saturating_add(app.config.data_token_ttl_s.saturating_mul(1000));
-    let response = serde_json::json!({
-        "version": version,
-        "databaseId": db.database_id().to_string(),
-        "endpoints": [{ "url": endpoint, "consistency": "strong" }],
-        "token": app.auth.issue(&grant, name, expires_at_ms),
-        "expiresAt": rfc3339_ms(expires_at_ms),
-    });
+    let response = MetadataResponse {
+        version,
+        database_id: db.database_id().to_string(),
+        endpoints: vec![Endpoint {
+            url: endpoint.to_owned(),
+            consistency: "strong".to_owned(),
+        }],
+        token: app.auth.issue(&grant, name, expires_at_ms),
+        expires_at: rfc3339_ms(expires_at_ms),
+    };
+    // Serializing these plain fields cannot fail.
+    let body = serde_json::to_string(&response).unwrap_or_default();
     // `@deno/kv` insists on exactly this content type.
-    Ok(([("content-type", "application/json")], response.to_string()).into_response())
+    Ok(([("content-type", "application/json")], body).into_response())
 }
