@@ -30,6 +30,29 @@ pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
 /// segment (the file grows); at each switch of segment the engine's own files are synced.
 pub const TLOG_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Network client: longest wait for one HTTP exchange (response headers, or a whole
+/// non-streaming body) before the attempt counts as failed, in milliseconds.
+pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Network client: how long an operation keeps retrying a server that answers 5xx or cannot
+/// be reached, in milliseconds. Deno's clients retry forever; a library caller is better
+/// served by an error it can act on.
+pub const CLIENT_RETRY_BUDGET_MS: u64 = 30_000;
+/// Network client: first and longest pause between retries, in milliseconds (doubling).
+pub const CLIENT_RETRY_BACKOFF_MIN_MS: u64 = 20;
+/// See [`CLIENT_RETRY_BACKOFF_MIN_MS`].
+pub const CLIENT_RETRY_BACKOFF_MAX_MS: u64 = 2_000;
+/// Network client: largest response body accepted. A snapshot read returns at most
+/// `entries_per_read_max` entries of at most a key and a value each (about 66 MB by default).
+pub const CLIENT_RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
+/// Network client: largest watch frame accepted (`watch_keys_max` entries of a key and a
+/// value each, about 660 KB by default).
+pub const CLIENT_WATCH_FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Network client: idle connections kept open per server for reuse.
+pub const CLIENT_IDLE_CONNECTIONS_MAX: usize = 512;
+/// Network client: the metadata exchange is repeated at least this often, as Deno's Rust
+/// client does, and always before the data token's `expiresAt`, in milliseconds.
+pub const CLIENT_METADATA_REFRESH_MS: u64 = 60_000;
+
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
 

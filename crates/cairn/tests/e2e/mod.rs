@@ -6,6 +6,11 @@
 //! "listening on" line, and the whole script run. A script stuck on a server bug (the clients
 //! retry 5xx answers forever) is killed and reported with its output so far.
 
+#![allow(
+    dead_code,
+    reason = "each end-to-end test file uses a different subset of the machinery"
+)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

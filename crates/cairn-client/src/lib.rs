@@ -1,0 +1,360 @@
+//! A Rust client for cairn over KV Connect, the protocol of Deno's KV clients.
+//!
+//! [`Client`] implements [`cairn_model::Kv`], the trait the embedded database implements too,
+//! so code written for a database directory runs unchanged against a server:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cairn_client::ClientError> {
+//! use cairn_client::{Client, Kv};
+//! use cairn_model::{key, KvValue};
+//!
+//! let db = Client::connect("http://127.0.0.1:4512", "my-access-token").await?;
+//! db.set(&key!["users", "alice"], KvValue::Bytes(b"hi".to_vec())).await?;
+//! let entry = db.get(&key!["users", "alice"]).await?;
+//! assert!(entry.is_some());
+//! # Ok(()) }
+//! ```
+//!
+//! It speaks to any KV Connect server (cairn, or Deno's reference server `denokv`): the
+//! metadata exchange yields a short-lived data token, refreshed before it expires; reads and
+//! writes are protobuf over HTTP/1.1 on a pool of kept-alive connections; a watch is one
+//! streaming response. Differences from the embedded database, all inherent to a network:
+//!
+//! - a listing is consistent per batch, not across batches (as with Deno's remote lists);
+//! - a server that fails (5xx) or cannot be reached is retried for
+//!   [`ClientOptions::retry_budget`]; a *write* whose answer was lost is not
+//!   retried (it may have committed): the caller gets [`ClientError::OutcomeUnknown`];
+//! - limits are checked locally only where the request shape needs it (batch sizes, the
+//!   number of keys of `get_many`); everything else is the server's to refuse, with its
+//!   message in [`ClientError::Refused`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod list;
+mod session;
+mod transport;
+mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cairn_model::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
+use cairn_model::{
+    decode_key, AtomicWrite, CommitResult, Entry, Key, Limits, ListOptions, ListSelector,
+    ReadRange, Versionstamp,
+};
+use cairn_proto::messages as pb;
+use cairn_proto::{EntryParts, Message};
+use hyper::body::Incoming;
+use hyper::{Response, Uri};
+use parking_lot::RwLock;
+
+pub use cairn_model::{Kv, KvList, KvWatch};
+pub use error::{ClientError, Result};
+pub use list::RemoteList;
+pub use watch::RemoteWatch;
+
+use session::Session;
+use transport::{read_body, Attempt, Backoff, Transport};
+
+/// A connection to one database of a KV Connect server. Cheap to clone; clones share the
+/// connection pool and the session.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    url: url::Url,
+    access_token: String,
+    options: ClientOptions,
+    session: RwLock<Arc<Session>>,
+    /// Held while the metadata exchange runs, so that concurrent callers run it once.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// How a [`Client`] behaves; the defaults are the `CLIENT_*` bounds of
+/// [`cairn_model::limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The limits the server enforces, where the client must know them (batch sizes, keys per
+    /// `get_many` and watch). Deno's defaults unless the server was configured otherwise.
+    pub limits: Limits,
+    /// Longest wait for one HTTP exchange before the attempt counts as failed.
+    pub request_timeout: Duration,
+    /// How long an operation retries a failing (5xx) or unreachable server before
+    /// [`ClientError::Unavailable`].
+    pub retry_budget: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            limits: Limits::default(),
+            request_timeout: Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS),
+            retry_budget: Duration::from_millis(CLIENT_RETRY_BUDGET_MS),
+        }
+    }
+}
+
+/// Which data-path endpoint a request goes to.
+#[derive(Clone, Copy)]
+enum Path {
+    SnapshotRead,
+    AtomicWrite,
+    Watch,
+}
+
+impl Client {
+    /// Connects to the database at `url` (`http://host:port` for the server's default
+    /// database, `http://host:port/db/<name>` for another) with an access token, and runs the
+    /// metadata exchange, so a wrong URL or token fails here.
+    pub async fn connect(url: &str, access_token: &str) -> Result<Client> {
+        Self::connect_with(url, access_token, ClientOptions::default()).await
+    }
+
+    /// As [`Client::connect`], with options.
+    pub async fn connect_with(
+        url: &str,
+        access_token: &str,
+        options: ClientOptions,
+    ) -> Result<Client> {
+        let url = session::parse_url(url)?;
+        let transport = Transport::new(options.request_timeout);
+        let session = session::exchange(&transport, &url, access_token, &options).await?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport,
+                url,
+                access_token: access_token.to_owned(),
+                options,
+                session: RwLock::new(Arc::new(session)),
+                refreshing: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The database's id, as the server reported it.
+    pub fn database_id(&self) -> String {
+        self.inner.session.read().database_id.clone()
+    }
+
+    /// The current session, after a new metadata exchange if it is due (or `renew`).
+    async fn session(&self, renew: bool) -> Result<Arc<Session>> {
+        let current = self.inner.session.read().clone();
+        if !renew && !current.is_due() {
+            return Ok(current);
+        }
+        let _exchanging = self.inner.refreshing.lock().await;
+        let latest = self.inner.session.read().clone();
+        if !Arc::ptr_eq(&latest, &current) {
+            // Someone else renewed it while we waited.
+            return Ok(latest);
+        }
+        let fresh = Arc::new(
+            session::exchange(
+                &self.inner.transport,
+                &self.inner.url,
+                &self.inner.access_token,
+                &self.inner.options,
+            )
+            .await?,
+        );
+        *self.inner.session.write() = fresh.clone();
+        Ok(fresh)
+    }
+
+    /// Sends a data-path request and returns the response once its status is 2xx: retries
+    /// within the budget, renews the session once if the data token was refused.
+    async fn send(&self, path: Path, body: Bytes, idempotent: bool) -> Result<Response<Incoming>> {
+        self.exchange(path, body, idempotent, |response| async move {
+            Attempt::Done(response)
+        })
+        .await
+    }
+
+    /// Sends a data-path request and returns its whole response body.
+    async fn call(&self, path: Path, body: Vec<u8>, idempotent: bool) -> Result<Bytes> {
+        let timeout = self.inner.options.request_timeout;
+        self.exchange(path, Bytes::from(body), idempotent, |response| {
+            read_body(response, idempotent, timeout)
+        })
+        .await
+    }
+
+    async fn exchange<T, F>(
+        &self,
+        path: Path,
+        body: Bytes,
+        idempotent: bool,
+        finish: impl Fn(Response<Incoming>) -> F,
+    ) -> Result<T>
+    where
+        F: std::future::Future<Output = Attempt<T>>,
+    {
+        let mut backoff = Backoff::new(self.inner.options.retry_budget);
+        let mut renewed = false;
+        let mut renew = false;
+        loop {
+            let session = self.session(renew).await?;
+            renew = false;
+            let uri: &Uri = match path {
+                Path::SnapshotRead => &session.snapshot_read,
+                Path::AtomicWrite => &session.atomic_write,
+                Path::Watch => &session.watch,
+            };
+            let sent = self
+                .inner
+                .transport
+                .post(uri, &session.headers, body.clone(), idempotent)
+                .await;
+            match sent.then(&finish).await {
+                Attempt::Done(t) => return Ok(t),
+                Attempt::Retry(last) => backoff.pause(last).await?,
+                // The data token may have expired or the server restarted with a new secret:
+                // one new metadata exchange, then the refusal stands.
+                Attempt::Unauthorized { .. } if !renewed => {
+                    renewed = true;
+                    renew = true;
+                }
+                Attempt::Unauthorized { status, message } => {
+                    return Err(ClientError::Unauthorized { status, message })
+                }
+                Attempt::Fail(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One snapshot read of several ranges.
+    async fn snapshot_read(&self, ranges: Vec<ReadRange>) -> Result<Vec<Vec<EntryParts>>> {
+        let expected = ranges.len();
+        let request = cairn_proto::snapshot_read_to_proto(ranges).encode_to_vec();
+        let bytes = self.call(Path::SnapshotRead, request, true).await?;
+        let output: pb::SnapshotReadOutput = decode(&bytes)?;
+        if output.read_disabled || output.status == pb::SnapshotReadStatus::SrReadDisabled as i32 {
+            return Err(ClientError::ReadDisabled);
+        }
+        if output.ranges.len() != expected {
+            return Err(ClientError::Protocol(format!(
+                "asked for {expected} ranges, got {}",
+                output.ranges.len()
+            )));
+        }
+        output
+            .ranges
+            .into_iter()
+            .map(|range| {
+                range
+                    .values
+                    .into_iter()
+                    .map(|entry| {
+                        cairn_proto::kv_entry_from_proto(entry)
+                            .map_err(|e| ClientError::Protocol(e.to_string()))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The range of exactly one key, as Deno's clients read it.
+fn point_range(key: &Key) -> Result<ReadRange> {
+    let start = cairn_model::codec::try_encode_key(key).map_err(cairn_model::RequestError::from)?;
+    let mut end = start.clone();
+    end.push(0);
+    Ok(ReadRange {
+        start,
+        end,
+        limit: 1,
+        reverse: false,
+    })
+}
+
+/// The entry of a key the caller named: the server's key must be that key.
+fn point_entry(key: &Key, found: Vec<EntryParts>) -> Option<Entry> {
+    found
+        .into_iter()
+        .next()
+        .map(|(_, value, versionstamp)| Entry {
+            key: key.clone(),
+            value,
+            versionstamp,
+        })
+}
+
+/// An entry as the server sent it, with its key decoded.
+pub(crate) fn decode_entry((key, value, versionstamp): EntryParts) -> Result<Entry> {
+    let key = decode_key(&key)
+        .map_err(|e| ClientError::Protocol(format!("server sent an undecodable key: {e}")))?;
+    Ok(Entry {
+        key,
+        value,
+        versionstamp,
+    })
+}
+
+fn decode<M: Message + Default>(bytes: &[u8]) -> Result<M> {
+    cairn_proto::decode(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+impl Kv for Client {
+    type Error = ClientError;
+    type List = RemoteList;
+    type Watch = RemoteWatch;
+
+    async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let mut ranges = self.snapshot_read(vec![point_range(key)?]).await?;
+        Ok(point_entry(key, ranges.pop().unwrap_or_default()))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        self.inner.options.limits.check_get_many(keys.len())?;
+        let ranges = keys.iter().map(point_range).collect::<Result<Vec<_>>>()?;
+        let found = self.snapshot_read(ranges).await?;
+        Ok(keys
+            .iter()
+            .zip(found)
+            .map(|(key, entries)| point_entry(key, entries))
+            .collect())
+    }
+
+    fn list(&self, selector: ListSelector, options: ListOptions) -> Result<RemoteList> {
+        RemoteList::new(self.clone(), &selector, options, &self.inner.options.limits)
+    }
+
+    async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
+        let request = cairn_proto::atomic_write_to_proto(write).encode_to_vec();
+        let bytes = self.call(Path::AtomicWrite, request, false).await?;
+        let output: pb::AtomicWriteOutput = decode(&bytes)?;
+        match pb::AtomicWriteStatus::try_from(output.status) {
+            Ok(pb::AtomicWriteStatus::AwSuccess) => {
+                let stamp: [u8; 10] = output.versionstamp.as_slice().try_into().map_err(|_| {
+                    ClientError::Protocol(format!(
+                        "versionstamp of {} bytes, not 10",
+                        output.versionstamp.len()
+                    ))
+                })?;
+                Ok(CommitResult::Committed {
+                    versionstamp: Versionstamp(stamp),
+                })
+            }
+            Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
+                failed_checks: output.failed_checks,
+            }),
+            Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
+            _ => Err(ClientError::Protocol(format!(
+                "unknown atomic write status {}",
+                output.status
+            ))),
+        }
+    }
+
+    fn watch(&self, keys: Vec<Key>) -> Result<RemoteWatch> {
+        self.inner.options.limits.check_watch(keys.len())?;
+        RemoteWatch::new(self.clone(), keys)
+    }
+}
