@@ -1,12 +1,15 @@
-//! The data commands: get, set, delete, list and watch on a database directory.
+//! The data commands: get, set, delete, list and watch, on a database directory or a server.
+//! Every command is written once against the `Kv` trait; [`run`] picks the implementation
+//! (the embedded database for `--path`, cairn-client for `--url`).
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use cairn_client::Client;
 use cairn_model::text::parse_key;
-use cairn_model::{Key, KvValue};
-use cairn_store::{Database, Entry, Kv, KvList, KvWatch, ListOptions, ListSelector};
+use cairn_model::{Entry, Key, Kv, KvList, KvValue, KvWatch, ListOptions, ListSelector};
+use cairn_store::Database;
 use serde_json::json;
 
 use crate::values;
@@ -28,8 +31,84 @@ fn key(text: &str) -> anyhow::Result<Key> {
     Ok(parse_key(text)?)
 }
 
-fn open(path: &Path) -> anyhow::Result<Database> {
-    Database::open(path).with_context(|| format!("opening database {}", path.display()))
+/// Where the database is: a directory (the default) or a server.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// Database directory (created if missing), or ":memory:".
+    #[arg(
+        long,
+        env = "CAIRN_PATH",
+        default_value = "cairn-data",
+        conflicts_with = "url"
+    )]
+    pub path: PathBuf,
+    /// A KV Connect server instead of a directory, e.g. http://127.0.0.1:4512 or
+    /// http://127.0.0.1:4512/db/<name>.
+    #[arg(long, env = "CAIRN_URL")]
+    pub url: Option<String>,
+    /// The access token for --url (as Deno's clients, read from DENO_KV_ACCESS_TOKEN by
+    /// default).
+    #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
+    pub access_token: Option<String>,
+}
+
+/// One data command, with its arguments parsed.
+pub enum Op {
+    /// Print a key's entry.
+    Get { key: String, json: bool },
+    /// Set a key.
+    Set {
+        key: String,
+        value: String,
+        kind: ValueKind,
+        expire_in_ms: Option<u64>,
+    },
+    /// Delete a key.
+    Delete { key: String },
+    /// List entries.
+    List {
+        selector: ListSelector,
+        args: ListArgs,
+    },
+    /// Watch keys until interrupted.
+    Watch { keys: Vec<String>, json: bool },
+}
+
+/// Runs `op` on the database `target` names.
+pub async fn run(target: &Target, op: Op) -> anyhow::Result<()> {
+    match &target.url {
+        Some(url) => {
+            let token = target
+                .access_token
+                .as_deref()
+                .context("--url needs an access token: --access-token or DENO_KV_ACCESS_TOKEN")?;
+            let client = Client::connect(url, token)
+                .await
+                .with_context(|| format!("connecting to {url}"))?;
+            execute(&client, op).await
+        }
+        None => {
+            let path = &target.path;
+            let db = Database::open(path)
+                .with_context(|| format!("opening database {}", path.display()))?;
+            execute(&db, op).await
+        }
+    }
+}
+
+async fn execute<K: Kv>(db: &K, op: Op) -> anyhow::Result<()> {
+    match op {
+        Op::Get { key, json } => get(db, &key, json).await,
+        Op::Set {
+            key,
+            value,
+            kind,
+            expire_in_ms,
+        } => set(db, &key, &value, kind, expire_in_ms).await,
+        Op::Delete { key } => delete(db, &key).await,
+        Op::List { selector, args } => list(db, selector, args).await,
+        Op::Watch { keys, json } => watch(db, &keys, json).await,
+    }
 }
 
 fn print_entry(entry: &Entry, json_output: bool) {
@@ -50,8 +129,7 @@ fn print_entry(entry: &Entry, json_output: bool) {
     }
 }
 
-pub async fn get(path: &Path, key_text: &str, json_output: bool) -> anyhow::Result<()> {
-    let db = open(path)?;
+async fn get<K: Kv>(db: &K, key_text: &str, json_output: bool) -> anyhow::Result<()> {
     match db.get(&key(key_text)?).await? {
         Some(entry) => print_entry(&entry, json_output),
         None if json_output => println!("null"),
@@ -60,14 +138,13 @@ pub async fn get(path: &Path, key_text: &str, json_output: bool) -> anyhow::Resu
     Ok(())
 }
 
-pub async fn set(
-    path: &Path,
+async fn set<K: Kv>(
+    db: &K,
     key_text: &str,
     value: &str,
     kind: ValueKind,
     expire_in_ms: Option<u64>,
 ) -> anyhow::Result<()> {
-    let db = open(path)?;
     let k = key(key_text)?;
     let value = match kind {
         ValueKind::String => values::string_value(value)?,
@@ -90,8 +167,7 @@ pub async fn set(
     Ok(())
 }
 
-pub async fn delete(path: &Path, key_text: &str) -> anyhow::Result<()> {
-    let db = open(path)?;
+async fn delete<K: Kv>(db: &K, key_text: &str) -> anyhow::Result<()> {
     let versionstamp = db.delete(&key(key_text)?).await?;
     println!("{versionstamp}");
     Ok(())
@@ -125,8 +201,7 @@ pub struct ListArgs {
     pub json: bool,
 }
 
-pub async fn list(path: &Path, selector: ListSelector, args: ListArgs) -> anyhow::Result<()> {
-    let db = open(path)?;
+async fn list<K: Kv>(db: &K, selector: ListSelector, args: ListArgs) -> anyhow::Result<()> {
     let options = ListOptions {
         limit: args.limit,
         reverse: args.reverse,
@@ -150,8 +225,7 @@ pub async fn list(path: &Path, selector: ListSelector, args: ListArgs) -> anyhow
     Ok(())
 }
 
-pub async fn watch(path: &Path, key_texts: &[String], json_output: bool) -> anyhow::Result<()> {
-    let db = open(path)?;
+async fn watch<K: Kv>(db: &K, key_texts: &[String], json_output: bool) -> anyhow::Result<()> {
     let keys = key_texts
         .iter()
         .map(|k| key(k))

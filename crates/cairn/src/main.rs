@@ -1,4 +1,4 @@
-//! `cairn`: data commands on a database directory, and the embedded benchmark.
+//! `cairn`: data commands on a database directory or a server, the server, and benchmarks.
 
 // The commit path allocates many small buffers per write; mimalloc measured about 20% more
 // durable atomic writes per second than the system allocator in `cairn bench`.
@@ -10,9 +10,8 @@ mod data;
 mod serve;
 mod values;
 
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
+use data::Op;
 
 #[derive(Parser)]
 #[command(
@@ -25,20 +24,12 @@ struct Cli {
     command: Command,
 }
 
-/// Where the database is.
-#[derive(clap::Args, Clone)]
-struct Target {
-    /// Database directory (created if missing), or ":memory:".
-    #[arg(long, env = "CAIRN_PATH", default_value = "cairn-data")]
-    path: PathBuf,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Print the entry of a key.
     Get {
         #[command(flatten)]
-        target: Target,
+        target: data::Target,
         /// The key, e.g. '["users", "alice", 42n]'.
         key: String,
         /// One JSON document per entry.
@@ -48,7 +39,7 @@ enum Command {
     /// Set a key.
     Set {
         #[command(flatten)]
-        target: Target,
+        target: data::Target,
         /// The key, e.g. '["users", "alice"]'.
         key: String,
         /// The value (read as --type says).
@@ -63,14 +54,14 @@ enum Command {
     /// Delete a key.
     Delete {
         #[command(flatten)]
-        target: Target,
+        target: data::Target,
         /// The key.
         key: String,
     },
     /// List entries under a prefix (or between --start and --end).
     List {
         #[command(flatten)]
-        target: Target,
+        target: data::Target,
         /// The prefix, e.g. '["users"]'. Omit with --start/--end.
         prefix: Option<String>,
         /// Inclusive start key.
@@ -95,7 +86,7 @@ enum Command {
     /// Print the entries of keys now and each time one changes (until interrupted).
     Watch {
         #[command(flatten)]
-        target: Target,
+        target: data::Target,
         /// Up to 10 keys.
         #[arg(required = true)]
         keys: Vec<String>,
@@ -124,15 +115,23 @@ fn main() -> anyhow::Result<()> {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Get { target, key, json } => data::get(&target.path, &key, json).await,
+            Command::Get { target, key, json } => data::run(&target, Op::Get { key, json }).await,
             Command::Set {
                 target,
                 key,
                 value,
                 kind,
                 expire_in_ms,
-            } => data::set(&target.path, &key, &value, kind, expire_in_ms).await,
-            Command::Delete { target, key } => data::delete(&target.path, &key).await,
+            } => {
+                let op = Op::Set {
+                    key,
+                    value,
+                    kind,
+                    expire_in_ms,
+                };
+                data::run(&target, op).await
+            }
+            Command::Delete { target, key } => data::run(&target, Op::Delete { key }).await,
             Command::List {
                 target,
                 prefix,
@@ -144,19 +143,17 @@ fn main() -> anyhow::Result<()> {
                 json,
             } => {
                 let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
-                data::list(
-                    &target.path,
-                    selector,
-                    data::ListArgs {
-                        limit,
-                        reverse,
-                        cursor,
-                        json,
-                    },
-                )
-                .await
+                let args = data::ListArgs {
+                    limit,
+                    reverse,
+                    cursor,
+                    json,
+                };
+                data::run(&target, Op::List { selector, args }).await
             }
-            Command::Watch { target, keys, json } => data::watch(&target.path, &keys, json).await,
+            Command::Watch { target, keys, json } => {
+                data::run(&target, Op::Watch { keys, json }).await
+            }
             Command::Bench(args) => bench::run(args).await,
             Command::Serve(args) => serve::run(args).await,
         }

@@ -1,0 +1,176 @@
+//! The data commands of the `cairn` binary, on a directory (`--path`) and on a server
+//! (`--url`): the same commands, the same output.
+
+mod e2e;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use e2e::{Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
+use serde_json::Value;
+
+/// Longest wait for a line of `cairn watch`.
+const WATCH_LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `cairn <args> <target>`; returns stdout, or panics with stderr.
+fn cairn(target: &[String], args: &[&str]) -> String {
+    let output = cli(target, args);
+    assert!(
+        output.status.success(),
+        "cairn {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+fn cli(target: &[String], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(args)
+        .args(target)
+        .env_remove("DENO_KV_ACCESS_TOKEN")
+        .env_remove("CAIRN_URL")
+        .env_remove("CAIRN_PATH")
+        .output()
+        .expect("running cairn")
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// The same script of commands, on any target.
+fn data_commands(target: &[String]) {
+    let stamp = cairn(
+        target,
+        &[
+            "set",
+            r#"["users", "alice", 42n]"#,
+            r#"{"age": 30}"#,
+            "--type",
+            "json",
+        ],
+    );
+    assert_eq!(stamp.trim().len(), 20, "a versionstamp: {stamp}");
+    cairn(
+        target,
+        &["set", r#"["users", "bob"]"#, "7", "--type", "u64"],
+    );
+    cairn(
+        target,
+        &["set", r#"["users", "carol"]"#, "hi", "--type", "bytes"],
+    );
+
+    let got = json_lines(&cairn(
+        target,
+        &["get", r#"["users", "alice", 42n]"#, "--json"],
+    ));
+    assert_eq!(got[0]["key"], r#"["users", "alice", 42n]"#);
+    assert_eq!(got[0]["value"], serde_json::json!({"age": 30}));
+    assert_eq!(got[0]["versionstamp"], stamp.trim());
+    let text = cairn(target, &["get", r#"["users", "bob"]"#]);
+    assert!(text.contains("7"), "{text}");
+
+    let listed = json_lines(&cairn(target, &["list", r#"["users"]"#, "--json"]));
+    let keys: Vec<&str> = listed.iter().filter_map(|e| e["key"].as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            r#"["users", "alice", 42n]"#,
+            r#"["users", "bob"]"#,
+            r#"["users", "carol"]"#
+        ]
+    );
+    let page = cairn(
+        target,
+        &["list", r#"["users"]"#, "--limit", "1", "--reverse"],
+    );
+    assert!(
+        page.contains("carol") && page.contains("# cursor: "),
+        "{page}"
+    );
+
+    cairn(target, &["delete", r#"["users", "bob"]"#]);
+    assert_eq!(
+        cairn(target, &["get", r#"["users", "bob"]"#, "--json"]).trim(),
+        "null"
+    );
+
+    let bad = cli(target, &["get", r#"["unterminated"#]);
+    assert!(!bad.status.success(), "a malformed key is refused");
+}
+
+#[test]
+fn on_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = vec!["--path".to_owned(), dir.path().display().to_string()];
+    data_commands(&target);
+}
+
+#[test]
+fn on_a_server() {
+    let server = Server::start();
+    let target = vec![
+        "--url".to_owned(),
+        server.url().to_owned(),
+        "--access-token".to_owned(),
+        READ_WRITE_TOKEN.to_owned(),
+    ];
+    data_commands(&target);
+
+    let read_only = vec![
+        "--url".to_owned(),
+        server.url().to_owned(),
+        "--access-token".to_owned(),
+        READ_ONLY_TOKEN.to_owned(),
+    ];
+    let refused = cli(&read_only, &["set", r#"["x"]"#, "1"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("writes are disabled"), "{stderr}");
+
+    let no_token = cli(
+        &["--url".to_owned(), server.url().to_owned()],
+        &["get", r#"["x"]"#],
+    );
+    assert!(String::from_utf8_lossy(&no_token.stderr).contains("access token"));
+}
+
+#[test]
+fn watch_on_a_server() {
+    let server = Server::start();
+    let target = vec![
+        "--url".to_owned(),
+        server.url().to_owned(),
+        "--access-token".to_owned(),
+        READ_WRITE_TOKEN.to_owned(),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args(["watch", r#"["light"]"#, "--json"])
+        .args(&target)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cairn watch");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines
+        .recv_timeout(WATCH_LINE_TIMEOUT)
+        .expect("the initial state");
+    assert_eq!(json_lines(&first)[0]["value"], Value::Null);
+    cairn(&target, &["set", r#"["light"]"#, "on"]);
+    let second = lines.recv_timeout(WATCH_LINE_TIMEOUT).expect("the change");
+    assert_eq!(json_lines(&second)[0]["value"], "on");
+    let _ = child.kill();
+    let _ = child.wait();
+}
