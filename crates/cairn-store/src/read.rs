@@ -57,6 +57,9 @@ pub(crate) fn read_range(
     range: &ReadRange,
     now_ms: u64,
 ) -> Result<Vec<RawEntry>> {
+    if let Some(key) = point(range) {
+        return Ok(get(snapshot, key, now_ms)?.into_iter().collect());
+    }
     let mut out = Vec::with_capacity(range.limit.min(1024));
     let mut start = range.start.clone();
     let mut end = range.end.clone();
@@ -95,6 +98,14 @@ pub(crate) fn read_range(
         }
     }
     Ok(out)
+}
+
+/// The one key a range can hold, if it is `[k, k ++ 0x00)`: the shape of every `get` and
+/// `getMany` of Deno's clients. A point lookup answers it far cheaper than an LSM range scan
+/// (which must set up a merge over every memtable and table).
+fn point(range: &ReadRange) -> Option<&[u8]> {
+    let (last, key) = range.end.split_last()?;
+    (*last == 0 && key == range.start.as_slice() && range.limit > 0).then_some(key)
 }
 
 /// A consistent multi-range read on one snapshot.

@@ -1,11 +1,13 @@
-//! `cairn bench`: the embedded workloads, on a fresh database of 1,000,000 keys.
+//! `cairn bench`: the workloads, on a fresh embedded database of 1,000,000 keys, or with
+//! `--url` on a KV Connect server through cairn-client (the same code: the workloads are
+//! written against the `Kv` trait).
 //!
 //! The workloads are defined identically in `bench/deno_local.ts`, which runs them on Deno's
 //! own local KV, so the two sets of figures can stand side by side:
 //!
 //! - `atomic_c1` / `atomic_c64`: durable atomic writes, each one check (must not exist) and
 //!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers;
-//! - `get`: random point reads of the preloaded keys, one thread;
+//! - `get`: random point reads of the preloaded keys, one reader (`get_c64`: 64 readers);
 //! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
 //!   latencies per batch.
 //!
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use cairn_client::Client;
 use cairn_model::{key, KvValue};
 use cairn_store::{
     CommitResult, Config, Database, Durability, Kv, KvList, ListOptions, ListSelector,
@@ -43,8 +46,15 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5)]
     settle_s: u64,
     /// Acknowledge writes before they are synced (see the README on durability modes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "url")]
     relaxed: bool,
+    /// Run the workloads against a KV Connect server (e.g. a `cairn serve`) instead of an
+    /// embedded database. Its database should be empty: the keys are preloaded through it.
+    #[arg(long, conflicts_with = "path")]
+    url: Option<String>,
+    /// The access token for --url.
+    #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -78,6 +88,16 @@ impl Figures {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(url) = &args.url {
+        let token = args
+            .access_token
+            .as_deref()
+            .context("--url needs --access-token (or DENO_KV_ACCESS_TOKEN)")?;
+        let client = Client::connect(url, token)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        return workloads(&client, &args).await;
+    }
     let temp;
     let path = match &args.path {
         Some(p) => p.clone(),
@@ -93,31 +113,39 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let db = Database::open_with(&path, Config::default().durability(durability))
         .with_context(|| format!("opening {}", path.display()))?;
+    workloads(&db, &args).await?;
+    db.close();
+    Ok(())
+}
+
+/// Preloads the keys, waits for the engine to settle, then runs each workload on `db`.
+async fn workloads<K: Kv>(db: &K, args: &BenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    load(&db, args.keys).await?;
+    load(db, args.keys).await?;
     eprintln!(
         "# loaded {} keys in {:.1} s",
         args.keys,
         started.elapsed().as_secs_f64()
     );
+    tokio::time::sleep(Duration::from_secs(args.settle_s)).await;
 
     let scaled = |n: u64| ((n as f64 * args.scale) as u64).max(1);
     for workload in args.workloads.split(',').map(str::trim) {
         let figures = match workload {
-            "atomic_c1" => atomic(&db, 1, scaled(5_000)).await?,
-            "atomic_c64" => atomic(&db, 64, scaled(200_000)).await?,
-            "get" => get(&db, args.keys, scaled(500_000)).await?,
-            "list" => list(&db, args.keys).await?,
+            "atomic_c1" => atomic(db, 1, scaled(5_000)).await?,
+            "atomic_c64" => atomic(db, 64, scaled(200_000)).await?,
+            "get" => get(db, args.keys, 1, scaled(500_000)).await?,
+            "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
+            "list" => list(db, args.keys).await?,
             other => anyhow::bail!("unknown workload {other:?}"),
         };
         figures.print(workload);
     }
-    db.close();
     Ok(())
 }
 
 /// Preloads `["bench", i]` for every i below `keys`, several large atomic writes at a time.
-async fn load(db: &Database, keys: u64) -> anyhow::Result<()> {
+async fn load<K: Kv>(db: &K, keys: u64) -> anyhow::Result<()> {
     let mut tasks = JoinSet::new();
     let batches = keys.div_ceil(LOAD_BATCH);
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -144,7 +172,7 @@ async fn load(db: &Database, keys: u64) -> anyhow::Result<()> {
 }
 
 /// `writers` tasks commit check-absent + set of fresh random keys, `ops` in total.
-async fn atomic(db: &Database, writers: u64, ops: u64) -> anyhow::Result<Figures> {
+async fn atomic<K: Kv>(db: &K, writers: u64, ops: u64) -> anyhow::Result<Figures> {
     let per_writer = ops.div_ceil(writers);
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -182,27 +210,39 @@ async fn atomic(db: &Database, writers: u64, ops: u64) -> anyhow::Result<Figures
     })
 }
 
-/// Random point reads of the preloaded keys from one task.
-async fn get(db: &Database, keys: u64, ops: u64) -> anyhow::Result<Figures> {
-    let mut rng = SmallRng::seed_from_u64(42);
-    let mut latencies_ns = Vec::with_capacity(ops as usize);
+/// Random point reads of the preloaded keys from `readers` tasks, `ops` in total.
+async fn get<K: Kv>(db: &K, keys: u64, readers: u64, ops: u64) -> anyhow::Result<Figures> {
+    let per_reader = ops.div_ceil(readers);
     let started = Instant::now();
-    for _ in 0..ops {
-        let k = key!["bench", rng.random_range(0..keys)];
-        let t = Instant::now();
-        let entry = db.get(&k).await?;
-        latencies_ns.push(t.elapsed().as_nanos() as u64);
-        ensure!(entry.is_some(), "preloaded key {k} missing");
+    let mut tasks = JoinSet::new();
+    for r in 0..readers {
+        let db = db.clone();
+        tasks.spawn(async move {
+            let mut rng = SmallRng::seed_from_u64(42 ^ r);
+            let mut latencies = Vec::with_capacity(per_reader as usize);
+            for _ in 0..per_reader {
+                let k = key!["bench", rng.random_range(0..keys)];
+                let t = Instant::now();
+                let entry = db.get(&k).await?;
+                latencies.push(t.elapsed().as_nanos() as u64);
+                ensure!(entry.is_some(), "preloaded key {k} missing");
+            }
+            anyhow::Ok(latencies)
+        });
+    }
+    let mut latencies_ns = Vec::with_capacity(ops as usize);
+    while let Some(r) = tasks.join_next().await {
+        latencies_ns.extend(r??);
     }
     Ok(Figures {
-        ops,
+        ops: per_reader * readers,
         elapsed: started.elapsed(),
         latencies_ns,
     })
 }
 
 /// The whole preloaded prefix in batches of 100; latency per batch.
-async fn list(db: &Database, keys: u64) -> anyhow::Result<Figures> {
+async fn list<K: Kv>(db: &K, keys: u64) -> anyhow::Result<Figures> {
     const BATCH: u64 = 100;
     let options = ListOptions {
         batch_size: BATCH as usize,
