@@ -28,11 +28,12 @@ mod watch;
 
 pub use atomic::{AtomicOperation, EnqueueOptions};
 pub use cairn_model::{Key, KeyPart, KvValue, Versionstamp};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
 pub use config::{Config, Durability};
 pub use db::{Database, MEMORY_PATH};
 pub use error::{Result, StorageError, StoreError};
 pub use list::{ListIterator, ListOptions, ListSelector};
 pub use pipeline::CommitResult;
+pub use queue::{Delivery, DeliveryId, NackOutcome, QueueListenOptions, QueueListener, QueueStats};
 pub use read::{Entry, RawEntry, ReadRange};
 pub use watch::Watch;
