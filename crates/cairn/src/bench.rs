@@ -7,7 +7,9 @@
 //!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers;
 //! - `get`: random point reads of the preloaded keys, one thread;
 //! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
-//!   latencies per batch.
+//!   latencies per batch;
+//! - `queue` (not run by default): durable enqueue → delivery → acknowledgement, see
+//!   `bench_queue.rs`.
 //!
 //! Output: one line per workload, `<workload> <ops_per_s> p50_us=<n> p99_us=<n>`.
 
@@ -106,6 +108,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "atomic_c64" => atomic(&db, 64, scaled(200_000)).await?,
             "get" => get(&db, args.keys, scaled(500_000)).await?,
             "list" => list(&db, args.keys).await?,
+            "queue" => {
+                let run = crate::bench_queue::run(&db, scaled(100_000)).await?;
+                Figures {
+                    ops: run.ops,
+                    elapsed: run.elapsed,
+                    latencies_ns: run.latencies_ns,
+                }
+            }
             other => anyhow::bail!("unknown workload {other:?}"),
         };
         figures.print(workload);
