@@ -34,6 +34,8 @@ pub use db::{Database, MEMORY_PATH};
 pub use error::{Result, StorageError, StoreError};
 pub use list::{ListIterator, ListOptions, ListSelector};
 pub use pipeline::CommitResult;
-pub use queue::{Delivery, DeliveryId, NackOutcome, QueueListenOptions, QueueListener, QueueStats};
+pub use queue::{
+    Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
+};
 pub use read::{Entry, RawEntry, ReadRange};
 pub use watch::Watch;
