@@ -55,7 +55,9 @@ impl QueueListenOptions {
 }
 
 /// A running [`Database::listen_queue`]. Dropping it stops taking messages; handlers already
-/// running finish and settle their messages in the background.
+/// running finish and settle their messages in the background. While it runs it holds a
+/// handle on the database, which therefore stays open until the listener stops (or
+/// [`Database::close`] is called, which ends the listener with [`StoreError::Closed`]).
 #[must_use = "dropping the listener stops it"]
 pub struct QueueListener {
     stop: watch::Sender<bool>,

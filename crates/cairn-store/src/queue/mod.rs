@@ -5,10 +5,10 @@
 //! under `ready_at ‖ message id` until it is acknowledged or dead-lettered; delivery is built
 //! on that layout:
 //!
-//! - [`hub`]: the in-memory side — the head of the queue in delivery order, and the *leases*
+//! - `hub.rs`: the in-memory side — the head of the queue in delivery order, and the *leases*
 //!   of messages handed to consumers. Leases are memory only: after a restart every message
 //!   still stored is delivered again (at-least-once).
-//! - [`dispatcher`]: a thread that turns expired leases into retries and wakes consumers when
+//! - `dispatcher.rs`: a thread that turns expired leases into retries and wakes consumers when
 //!   a delayed message's time comes, on the database's [`crate::Clock`].
 //! - every change of queue state (acknowledge, retry, dead-letter) is a commit through the
 //!   pipeline (`Request::Queue`), durable before it is answered and ordered with other writes.
