@@ -52,9 +52,47 @@ pub const CLIENT_IDLE_CONNECTIONS_MAX: usize = 512;
 /// Network client: the metadata exchange is repeated at least this often, as Deno's Rust
 /// client does, and always before the data token's `expiresAt`, in milliseconds.
 pub const CLIENT_METADATA_REFRESH_MS: u64 = 60_000;
+/// Deno's default retry schedule of a queue message, in milliseconds: a message is delivered
+/// at most once more than the schedule has intervals, then dead-lettered.
+pub const QUEUE_BACKOFF_SCHEDULE_DEFAULT_MS: [u32; 5] = [100, 1000, 5000, 30_000, 60_000];
+/// Longest lease a consumer may take on a queue message, in milliseconds (12 hours, as SQS).
+/// A longer lease would hide a vanished consumer's message for longer than anyone waits.
+pub const QUEUE_VISIBILITY_TIMEOUT_MS_MAX: u64 = 12 * 60 * 60 * 1000;
+/// Most leases a database holds at once (messages handed out and not yet settled). Leases
+/// live in memory; past this bound `dequeue` reports nothing ready until some are settled,
+/// which is back-pressure on consumers that take messages faster than they finish them.
+pub const QUEUE_LEASES_MAX: usize = 16_384;
+/// Most concurrent handlers of one `listen_queue`: each holds a lease, so this is at most a
+/// fraction of [`QUEUE_LEASES_MAX`].
+pub const QUEUE_LISTEN_CONCURRENCY_MAX: usize = 1024;
+/// Concurrent handlers of `listen_queue` when not configured.
+pub const QUEUE_LISTEN_CONCURRENCY_DEFAULT: usize = 16;
+/// Lease of a message handed to a `listen_queue` handler when not configured, in ms: long
+/// enough for ordinary handlers, short enough that a hung handler's message is retried.
+pub const QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT: u64 = 5 * 60 * 1000;
+/// Queue keys the dispatcher keeps in memory (the head of the queue, in delivery order).
+/// Bounds memory whatever the queue depth; keys past it stay on disk until the head drains.
+pub const QUEUE_WINDOW_KEYS_MAX: usize = 4096;
+/// Queue entries read from storage per refill of the in-memory head.
+pub const QUEUE_REFILL_KEYS_MAX: usize = 256;
+/// Expired leases the dispatcher turns into retries per round, so that one round's requests
+/// fit the commit queue without blocking it for long.
+pub const QUEUE_EXPIRY_BATCH_MAX: usize = 256;
+/// Longest the dispatcher sleeps between two looks at the clock, in ms, whatever its next
+/// known deadline: a safety net if the system clock jumps.
+pub const QUEUE_DISPATCH_WAIT_MS_MAX: u64 = 1000;
+/// Queue entries read per step when counting the queue for `queue_stats`.
+pub const QUEUE_STATS_SCAN_CHUNK: usize = 4096;
 
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
+const _: () = assert!(QUEUE_LISTEN_CONCURRENCY_MAX <= QUEUE_LEASES_MAX);
+const _: () = assert!(QUEUE_LISTEN_CONCURRENCY_DEFAULT <= QUEUE_LISTEN_CONCURRENCY_MAX);
+const _: () = assert!(QUEUE_REFILL_KEYS_MAX <= QUEUE_WINDOW_KEYS_MAX);
+const _: () =
+    assert!(QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT <= QUEUE_VISIBILITY_TIMEOUT_MS_MAX);
+// The dispatcher's expiry requests must fit the commit queue alongside ordinary writes.
+const _: () = assert!(QUEUE_EXPIRY_BATCH_MAX <= COMMIT_QUEUE_DEPTH / 4);
 
 /// Bounds on requests, enforced before anything enters the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,6 +52,8 @@ struct Inner {
     /// `None` once closed. Cloned per request, so closing cannot race a send.
     sender: RwLock<Option<crossbeam_channel::Sender<Request>>>,
     running: Mutex<Option<(Pipeline, Sweeper)>>,
+    /// Stopped before the pipeline: it holds a request sender.
+    dispatcher: Mutex<Option<crate::queue::dispatcher::Dispatcher>>,
     database_id: [u8; 16],
 }
 
@@ -59,6 +61,9 @@ impl Inner {
     /// Stops the sweeper, lets the pipeline finish what is queued, and joins its threads.
     fn shut_down(&self) {
         self.sender.write().take();
+        if let Some(dispatcher) = self.dispatcher.lock().take() {
+            dispatcher.stop();
+        }
         if let Some((pipeline, sweeper)) = self.running.lock().take() {
             sweeper.stop();
             pipeline.shutdown();
@@ -112,6 +117,7 @@ impl Database {
             poison: Default::default(),
             writer_busy: Default::default(),
             watch: Default::default(),
+            queue: Default::default(),
             config,
         });
         let io = |e: std::io::Error| {
@@ -120,11 +126,15 @@ impl Database {
         let (pipeline, sender) =
             Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
         let sweeper = Sweeper::start(shared.clone(), sender.clone()).map_err(io)?;
+        let dispatcher =
+            crate::queue::dispatcher::Dispatcher::start(shared.clone(), sender.clone())
+                .map_err(io)?;
         Ok(Database {
             inner: Arc::new(Inner {
                 shared,
                 sender: RwLock::new(Some(sender)),
                 running: Mutex::new(Some((pipeline, sweeper))),
+                dispatcher: Mutex::new(Some(dispatcher)),
                 database_id: meta.database_id,
             }),
         })
@@ -189,6 +199,18 @@ impl Database {
 
     pub(crate) fn limits(&self) -> &cairn_model::Limits {
         &self.inner.shared.config.limits
+    }
+
+    /// State shared with the pipeline (the queue module reads the hub and the snapshot).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// Hands a request to the pipeline (queue state changes use this).
+    pub(crate) fn send_request(&self, request: Request) -> Result<()> {
+        self.inner.shared.poison.check()?;
+        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
+        sender.send(request).map_err(|_| StoreError::Closed)
     }
 
     /// Why the database refuses writes, if it does.

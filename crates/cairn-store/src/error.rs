@@ -48,6 +48,15 @@ pub enum StoreError {
     /// The database was closed.
     #[error("database is closed")]
     Closed,
+    /// A queue acknowledgement named a delivery whose lease the database does not hold
+    /// (settled already, expired, or superseded by a later attempt). Nothing was changed.
+    #[error("queue delivery {delivery} cannot be settled: {reason}")]
+    DeliveryNotHeld {
+        /// The delivery, as message id and attempt.
+        delivery: String,
+        /// Why the lease is not held.
+        reason: String,
+    },
     /// The data directory holds a format this version cannot read.
     #[error("data directory has format version {found}, but this cairn reads at most version {supported}; upgrade cairn to open it")]
     UnsupportedFormat {

@@ -31,10 +31,13 @@ pub use cairn_model::{
     AtomicOperation, CommitResult, EnqueueOptions, Entry, Key, KeyPart, Kv, KvList, KvValue,
     KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
 pub use config::{Config, Durability};
 pub use db::{Database, MEMORY_PATH};
 pub use error::{Result, StorageError, StoreError};
 pub use list::ListIterator;
+pub use queue::{
+    Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
+};
 pub use read::RawEntry;
 pub use watch::Watch;

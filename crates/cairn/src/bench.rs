@@ -9,7 +9,9 @@
 //!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers;
 //! - `get`: random point reads of the preloaded keys, one reader (`get_c64`: 64 readers);
 //! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
-//!   latencies per batch.
+//!   latencies per batch;
+//! - `queue` (not run by default): durable enqueue → delivery → acknowledgement, see
+//!   `bench_queue.rs`.
 //!
 //! Output: one line per workload, `<workload> <ops_per_s> p50_us=<n> p99_us=<n>`.
 
@@ -96,7 +98,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let client = Client::connect(url, token)
             .await
             .with_context(|| format!("connecting to {url}"))?;
-        return workloads(&client, &args).await;
+        return workloads(&client, None, &args).await;
     }
     let temp;
     let path = match &args.path {
@@ -113,13 +115,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let db = Database::open_with(&path, Config::default().durability(durability))
         .with_context(|| format!("opening {}", path.display()))?;
-    workloads(&db, &args).await?;
+    workloads(&db, Some(&db), &args).await?;
     db.close();
     Ok(())
 }
 
 /// Preloads the keys, waits for the engine to settle, then runs each workload on `db`.
-async fn workloads<K: Kv>(db: &K, args: &BenchArgs) -> anyhow::Result<()> {
+async fn workloads<K: Kv>(
+    db: &K,
+    embedded: Option<&Database>,
+    args: &BenchArgs,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     load(db, args.keys).await?;
     eprintln!(
@@ -137,6 +143,18 @@ async fn workloads<K: Kv>(db: &K, args: &BenchArgs) -> anyhow::Result<()> {
             "get" => get(db, args.keys, 1, scaled(500_000)).await?,
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,
+            "queue" => {
+                let db = embedded.context(
+                    "the queue workload runs on an embedded database only (queues over the \
+                     network are not built yet)",
+                )?;
+                let run = crate::bench_queue::run(db, scaled(100_000)).await?;
+                Figures {
+                    ops: run.ops,
+                    elapsed: run.elapsed,
+                    latencies_ns: run.latencies_ns,
+                }
+            }
             other => anyhow::bail!("unknown workload {other:?}"),
         };
         figures.print(workload);

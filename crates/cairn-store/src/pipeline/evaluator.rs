@@ -14,6 +14,8 @@
 
 use std::collections::HashMap as StdHashMap;
 
+mod queue_ops;
+
 /// Keys come from clients, so the maps keep a randomly seeded hash (no collision attacks),
 /// but a faster one than SipHash: hashing keys is a measurable part of evaluating a write.
 type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
@@ -33,7 +35,8 @@ use crate::changelog::ChangelogTrimmer;
 use crate::config::Durability;
 use crate::error::{Result, StoreError};
 use crate::meta;
-use crate::queue::{queue_key, QueueMessage};
+use crate::queue::ops::QueueSettle;
+use crate::queue::{queue_key_array, QueueMessage};
 use crate::record::{expiry_key, ChangelogEncoder, DataRecord};
 use crate::storage::{Keyspace, WriteBatch};
 
@@ -50,6 +53,8 @@ pub(crate) struct Evaluator {
     seq: u64,
     /// Keys changed by the batch being built, for watchers.
     changed: Vec<Vec<u8>>,
+    /// What the batch being built does to queue messages, for the queue hub.
+    queue_settle: Vec<QueueSettle>,
 }
 
 /// The state of one batch being evaluated.
@@ -68,6 +73,10 @@ struct BatchState {
     unique_puts: Vec<(Keyspace, Vec<u8>, Vec<u8>)>,
     /// Writes accepted so far: the next one's index in the batch.
     accepted: u16,
+    /// Changes of queue state (acknowledgements, retries), in order.
+    queue_ops: Vec<crate::storage::Op>,
+    /// The dead-lettered count after this batch, once a message is dead-lettered in it.
+    dead_lettered: Option<u64>,
 }
 
 impl BatchState {
@@ -130,6 +139,7 @@ impl Evaluator {
             trimmer,
             seq: 0,
             changed: Vec::new(),
+            queue_settle: Vec::new(),
         })
     }
 
@@ -190,6 +200,8 @@ impl Evaluator {
             expiry_ops: HashMap::default(),
             unique_puts: Vec::new(),
             accepted: 0,
+            queue_ops: Vec::new(),
+            dead_lettered: None,
         };
         let mut replies = Vec::with_capacity(requests.len());
         for request in requests {
@@ -201,6 +213,17 @@ impl Evaluator {
                 Request::Expire { candidates } => {
                     if let Err(e) = self.evaluate_expiry(&mut state, &candidates) {
                         tracing::warn!(error = %e, "expiry sweep commit failed");
+                    }
+                }
+                Request::Queue { op, reply } => {
+                    let outcome = self.evaluate_queue(&mut state, op);
+                    match reply {
+                        Some(reply) => replies.push((reply, outcome)),
+                        None => {
+                            if let Err(e) = outcome {
+                                tracing::warn!(error = %e, "queue retry commit failed");
+                            }
+                        }
                     }
                 }
             }
@@ -296,10 +319,15 @@ impl Evaluator {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
             let message = QueueMessage::from(enqueue);
             let ready_at = enqueue.deadline_ms.max(state.now_ms);
-            let key = queue_key(ready_at, versionstamp, index);
+            let id = crate::queue::MessageId {
+                versionstamp,
+                index,
+            };
+            let key = queue_key_array(ready_at, id);
+            self.queue_settle.push(QueueSettle::Put(key));
             state
                 .unique_puts
-                .push((Keyspace::Queue, key, message.encode()));
+                .push((Keyspace::Queue, key.to_vec(), message.encode()));
         }
         self.stage_changelog(state, versionstamp, log);
         Ok(CommitResult::Committed { versionstamp })
@@ -398,6 +426,10 @@ impl Evaluator {
         for (ks, key, value) in state.unique_puts.drain(..) {
             batch.put(ks, key, value);
         }
+        batch.ops.append(&mut state.queue_ops);
+        if let Some(total) = state.dead_lettered {
+            crate::queue::put_dead_lettered(&mut batch, total);
+        }
         if state.accepted > 0 {
             meta::put_commit_version(&mut batch, state.commit_version);
         }
@@ -425,6 +457,7 @@ impl Evaluator {
             snapshot: self.shared.storage.snapshot(),
             replies,
             wrote,
+            queue: std::mem::take(&mut self.queue_settle),
         }
     }
 
@@ -468,8 +501,13 @@ fn fail_all(requests: Vec<Request>, error: &StoreError) {
         other => other.to_string(),
     };
     for request in requests {
-        if let Request::Commit { reply, .. } = request {
-            let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
-        }
+        let reply = match request {
+            Request::Commit { reply, .. }
+            | Request::Queue {
+                reply: Some(reply), ..
+            } => reply,
+            Request::Expire { .. } | Request::Queue { reply: None, .. } => continue,
+        };
+        let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
     }
 }

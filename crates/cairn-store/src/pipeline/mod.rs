@@ -54,6 +54,12 @@ pub(crate) enum Request {
     Commit { write: AtomicWrite, reply: Reply },
     /// Physically remove expired keys, as a commit of its own.
     Expire { candidates: Vec<ExpiryCandidate> },
+    /// Change queue state (acknowledge, retry, dead-letter), as a commit of its own. The
+    /// dispatcher's retries of expired leases need no answer.
+    Queue {
+        op: crate::queue::ops::QueueOp,
+        reply: Option<Reply>,
+    },
 }
 
 /// The snapshot readers use, and the sequence number of the last batch it contains.
@@ -100,6 +106,8 @@ pub(crate) struct Shared {
     pub writer_busy: AtomicBool,
     /// Watchers to wake after commits.
     pub watch: crate::watch::WatchHub,
+    /// Queue delivery state, told after commits what became of queue messages.
+    pub queue: Arc<crate::queue::hub::QueueHub>,
 }
 
 /// The running pipeline threads.

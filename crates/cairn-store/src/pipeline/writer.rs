@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use super::{CommitResult, Published, Reply, Shared};
 use crate::config::Durability;
 use crate::error::{Result, StoreError};
+use crate::queue::ops::QueueSettle;
 use crate::storage::Snapshot;
 
 /// Applied batches that may wait for the writer before the evaluator is made to wait.
@@ -31,6 +32,8 @@ pub(crate) struct Applied {
     pub seq: u64,
     /// Data keys the batch changed, collected only while someone watches.
     pub changed: Vec<Vec<u8>>,
+    /// What the batch did to queue messages, for the queue hub.
+    pub queue: Vec<QueueSettle>,
 }
 
 pub(crate) struct Writer {
@@ -155,6 +158,11 @@ pub(crate) fn finish(shared: &Shared, jobs: Vec<Applied>) {
             jobs.iter()
                 .flat_map(|j| j.changed.iter().map(Vec::as_slice)),
         );
+    }
+    // Before answering: an acknowledged settlement is visible in the queue's state.
+    if !poisoned && jobs.iter().any(|j| !j.queue.is_empty()) {
+        let settles = jobs.iter().flat_map(|j| j.queue.iter());
+        shared.queue.settle(settles, shared.config.clock.now_ms());
     }
     for job in jobs {
         for (reply, outcome) in job.replies {

@@ -198,3 +198,5 @@ impl Storage for TestStorage {
         self.inner.snapshot()
     }
 }
+
+pub mod queue;
