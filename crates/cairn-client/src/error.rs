@@ -4,7 +4,7 @@ use cairn_model::{LimitError, RequestError};
 
 /// Why an operation of [`crate::Client`] failed. Messages are the server's own words where
 /// it gave some (a 4xx body is a plain-text reason).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// Refused before anything was sent (a key that cannot be encoded, a bad cursor, …).

@@ -20,6 +20,8 @@
 //! writes are protobuf over HTTP/1.1 on a pool of kept-alive connections; a watch is one
 //! streaming response. Differences from the embedded database, all inherent to a network:
 //!
+//! - concurrent `get`s share snapshot reads (see `coalesce.rs`): many tasks reading at once
+//!   cost a few requests, not one each;
 //! - a listing is consistent per batch, not across batches (as with Deno's remote lists);
 //! - a server that fails (5xx) or cannot be reached is retried for
 //!   [`ClientOptions::retry_budget`]; a *write* whose answer was lost is not
@@ -30,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod coalesce;
 mod error;
 mod list;
 mod session;
@@ -74,6 +77,8 @@ struct Inner {
     session: RwLock<Arc<Session>>,
     /// Held while the metadata exchange runs, so that concurrent callers run it once.
     refreshing: tokio::sync::Mutex<()>,
+    /// Point reads waiting to share a request.
+    coalescer: coalesce::Coalescer,
 }
 
 /// How a [`Client`] behaves; the defaults are the `CLIENT_*` bounds of
@@ -134,6 +139,7 @@ impl Client {
                 options,
                 session: RwLock::new(Arc::new(session)),
                 refreshing: tokio::sync::Mutex::new(()),
+                coalescer: coalesce::Coalescer::default(),
             }),
         })
     }
@@ -307,8 +313,11 @@ impl Kv for Client {
     type Watch = RemoteWatch;
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
-        let mut ranges = self.snapshot_read(vec![point_range(key)?]).await?;
-        Ok(point_entry(key, ranges.pop().unwrap_or_default()))
+        let range = point_range(key)?;
+        // Checked here: one read over a limit must not fail the others sharing its request.
+        self.inner.options.limits.check_range_key(&range.end)?;
+        let found = coalesce::Coalescer::read(self, range).await?;
+        Ok(point_entry(key, found))
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {

@@ -49,6 +49,10 @@ pub const CLIENT_RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
 pub const CLIENT_WATCH_FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// Network client: idle connections kept open per server for reuse.
 pub const CLIENT_IDLE_CONNECTIONS_MAX: usize = 512;
+/// Network client: snapshot reads that carry coalesced point reads (`get`s issued
+/// concurrently) in flight at once. More would only make each carry fewer reads; fewer would
+/// leave the connection pool idle while reads queue.
+pub const CLIENT_COALESCED_READS_IN_FLIGHT_MAX: usize = 8;
 /// Network client: the metadata exchange is repeated at least this often, as Deno's Rust
 /// client does, and always before the data token's `expiresAt`, in milliseconds.
 pub const CLIENT_METADATA_REFRESH_MS: u64 = 60_000;

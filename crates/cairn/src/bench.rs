@@ -6,7 +6,8 @@
 //! own local KV, so the two sets of figures can stand side by side:
 //!
 //! - `atomic_c1` / `atomic_c64`: durable atomic writes, each one check (must not exist) and
-//!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers;
+//!   one set of a 100-byte value under a fresh random key, from 1 and 64 concurrent writers
+//!   (`atomic_c256`: 256, for a server whose round trip is longer than a sync);
 //! - `get`: random point reads of the preloaded keys, one reader (`get_c64`: 64 readers);
 //! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
 //!   latencies per batch;
@@ -140,6 +141,7 @@ async fn workloads<K: Kv>(
         let figures = match workload {
             "atomic_c1" => atomic(db, 1, scaled(5_000)).await?,
             "atomic_c64" => atomic(db, 64, scaled(200_000)).await?,
+            "atomic_c256" => atomic(db, 256, scaled(200_000)).await?,
             "get" => get(db, args.keys, 1, scaled(500_000)).await?,
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,

@@ -102,3 +102,46 @@ fn tokens_and_databases() {
         );
     });
 }
+
+/// Concurrent `get`s share requests (coalescing): each still gets its own key's entry, and
+/// callers that give up early leave the client working.
+#[test]
+fn concurrent_gets_are_answered_each_with_its_own_key() {
+    let server = Server::start();
+    runtime().block_on(async {
+        let db = Client::connect(server.url(), READ_WRITE_TOKEN)
+            .await
+            .expect("connect");
+        let mut op = db.atomic();
+        for i in (0..300u64).step_by(2) {
+            op = op.set(&key!["c", i], KvValue::U64(i));
+        }
+        assert!(op.commit().await.expect("commit").is_committed());
+
+        // Callers that stop waiting at once: their batches must still finish.
+        for i in 0..50u64 {
+            let db = db.clone();
+            let k = key!["c", i];
+            let _ = tokio::time::timeout(Duration::ZERO, async move { db.get(&k).await }).await;
+        }
+
+        let tasks: Vec<_> = (0..300u64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move { (i, db.get(&key!["c", i]).await) })
+            })
+            .collect();
+        for task in tasks {
+            let (i, got) = task.await.expect("task");
+            let value = got.expect("get").map(|e| e.value);
+            let expected = (i % 2 == 0).then_some(KvValue::U64(i));
+            assert_eq!(value, expected, "key {i}");
+        }
+        // One oversized key fails alone, before it could share a request with others.
+        let huge = cairn_model::Key(vec![cairn_model::KeyPart::String("k".repeat(3000))]);
+        let two = key!["c", 2];
+        let (bad, good) = tokio::join!(db.get(&huge), db.get(&two));
+        assert!(bad.is_err());
+        assert_eq!(good.expect("get").map(|e| e.value), Some(KvValue::U64(2)));
+    });
+}
