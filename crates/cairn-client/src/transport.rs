@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cairn_model::limits::{
-    CLIENT_IDLE_CONNECTIONS_MAX, CLIENT_RESPONSE_BYTES_MAX, CLIENT_RETRY_BACKOFF_MAX_MS,
-    CLIENT_RETRY_BACKOFF_MIN_MS,
+    CLIENT_IDLE_CONNECTIONS_MAX, CLIENT_REASON_BYTES_MAX, CLIENT_RESPONSE_BYTES_MAX,
+    CLIENT_RETRY_BACKOFF_MAX_MS, CLIENT_RETRY_BACKOFF_MIN_MS,
 };
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -21,9 +21,6 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::error::{ClientError, Result};
-
-/// Longest 4xx/5xx reason read from a response body; the rest is cut.
-const REASON_BYTES_MAX: usize = 64 * 1024;
 
 /// The outcome of one attempt.
 pub(crate) enum Attempt<T> {
@@ -146,9 +143,9 @@ pub(crate) async fn read_body(
     }
 }
 
-/// The plain-text reason of an error response (cut at [`REASON_BYTES_MAX`]).
+/// The plain-text reason of an error response (cut at [`CLIENT_REASON_BYTES_MAX`]).
 async fn reason(response: Response<Incoming>, timeout: Duration) -> String {
-    let body = Limited::new(response.into_body(), REASON_BYTES_MAX);
+    let body = Limited::new(response.into_body(), CLIENT_REASON_BYTES_MAX);
     match tokio::time::timeout(timeout, body.collect()).await {
         Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes())
             .trim()

@@ -30,6 +30,26 @@ pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
 /// segment (the file grows); at each switch of segment the engine's own files are synced.
 pub const TLOG_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;
 
+/// Server: longest a client may take to send a request's headers, in milliseconds.
+pub const SERVER_HEADER_TIMEOUT_MS: u64 = 10_000;
+/// Server: longest a client may take to send a request's body, in milliseconds (a body that
+/// trickles in must not hold a connection for ever).
+pub const SERVER_BODY_TIMEOUT_MS: u64 = 30_000;
+/// Server: connections served at once; further ones wait in the listen backlog.
+pub const SERVER_CONNECTIONS_MAX: usize = 4096;
+/// Server: longest shutdown waits for in-flight requests, in milliseconds (watch streams end
+/// at once; commits already queued always finish).
+pub const SERVER_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// Server: interval between keep-alive frames on an idle watch stream, in milliseconds, so
+/// proxies and clients do not take the stream for dead.
+pub const SERVER_WATCH_KEEPALIVE_MS: u64 = 5_000;
+/// Server: longest database name (it is a directory name under the data directory).
+pub const SERVER_DATABASE_NAME_BYTES_MAX: usize = 64;
+/// CLI: nesting of a V8 value shown as JSON beyond which it is shown as console text
+/// (guards against deep or cyclic values).
+pub const DISPLAY_JSON_DEPTH_MAX: usize = 64;
+/// Network client: longest 4xx/5xx reason read from a response body; the rest is cut.
+pub const CLIENT_REASON_BYTES_MAX: usize = 64 * 1024;
 /// Network client: longest wait for one HTTP exchange (response headers, or a whole
 /// non-streaming body) before the attempt counts as failed, in milliseconds.
 pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 30_000;

@@ -30,14 +30,18 @@ use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
 
+use cairn_model::limits;
+
+// The server's bounds, as `Duration`s; their values live with every other bound in
+// `cairn_model::limits`.
 /// Longest a client may take to send a request's headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_TIMEOUT: Duration = Duration::from_millis(limits::SERVER_HEADER_TIMEOUT_MS);
 /// Longest a client may take to send a request's body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+pub const BODY_TIMEOUT: Duration = Duration::from_millis(limits::SERVER_BODY_TIMEOUT_MS);
 /// Connections served at once.
-pub const CONNECTIONS_MAX: usize = 4096;
+pub const CONNECTIONS_MAX: usize = limits::SERVER_CONNECTIONS_MAX;
 /// Longest shutdown waits for in-flight requests (watch streams end at once).
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(limits::SERVER_SHUTDOWN_GRACE_MS);
 
 /// State every handler shares.
 pub(crate) struct App {

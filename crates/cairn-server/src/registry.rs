@@ -10,8 +10,8 @@ use crate::error::ApiError;
 
 /// The database served at `/`.
 pub const DEFAULT_DATABASE: &str = "default";
-/// Longest database name.
-pub const DATABASE_NAME_BYTES_MAX: usize = 64;
+/// Longest database name (the value lives in `cairn_model::limits`).
+pub const DATABASE_NAME_BYTES_MAX: usize = cairn_model::limits::SERVER_DATABASE_NAME_BYTES_MAX;
 
 /// Open databases by name.
 pub struct Registry {

@@ -44,7 +44,7 @@ pub fn to_json(value: &KvValue) -> serde_json::Value {
 }
 
 /// Nesting beyond this is shown as console text (guards against deep or cyclic values).
-const JSON_DEPTH_MAX: usize = 64;
+const JSON_DEPTH_MAX: usize = cairn_model::limits::DISPLAY_JSON_DEPTH_MAX;
 
 fn v8_to_json(heap: &Heap, value: &Value, depth: usize) -> serde_json::Value {
     match value {

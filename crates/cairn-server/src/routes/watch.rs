@@ -20,7 +20,8 @@ use crate::error::ApiError;
 use crate::App;
 
 /// Interval between keep-alive frames on an idle stream.
-pub(crate) const KEEPALIVE: Duration = Duration::from_secs(5);
+pub(crate) const KEEPALIVE: Duration =
+    Duration::from_millis(cairn_model::limits::SERVER_WATCH_KEEPALIVE_MS);
 
 /// Open watch streams per access token.
 #[derive(Default)]
