@@ -32,6 +32,7 @@
 
 mod error;
 mod list;
+mod queue;
 mod session;
 mod transport;
 mod watch;
@@ -54,6 +55,9 @@ use parking_lot::RwLock;
 pub use cairn_model::{Kv, KvList, KvWatch};
 pub use error::{ClientError, Result};
 pub use list::RemoteList;
+pub use queue::{
+    Delivery, DeliveryId, NackOutcome, QueueListenOptions, QueueListener, QueueStats, SettleOutcome,
+};
 pub use watch::RemoteWatch;
 
 use session::Session;
@@ -107,6 +111,8 @@ enum Path {
     SnapshotRead,
     AtomicWrite,
     Watch,
+    /// cairn's queue extension: an index into `Session::queue` (see `queue.rs`).
+    Queue(queue::QueuePath),
 }
 
 impl Client {
@@ -206,6 +212,7 @@ impl Client {
                 Path::SnapshotRead => &session.snapshot_read,
                 Path::AtomicWrite => &session.atomic_write,
                 Path::Watch => &session.watch,
+                Path::Queue(op) => op.uri(&session),
             };
             let sent = self
                 .inner
@@ -330,31 +337,36 @@ impl Kv for Client {
         let request = cairn_proto::atomic_write_to_proto(write).encode_to_vec();
         let bytes = self.call(Path::AtomicWrite, request, false).await?;
         let output: pb::AtomicWriteOutput = decode(&bytes)?;
-        match pb::AtomicWriteStatus::try_from(output.status) {
-            Ok(pb::AtomicWriteStatus::AwSuccess) => {
-                let stamp: [u8; 10] = output.versionstamp.as_slice().try_into().map_err(|_| {
-                    ClientError::Protocol(format!(
-                        "versionstamp of {} bytes, not 10",
-                        output.versionstamp.len()
-                    ))
-                })?;
-                Ok(CommitResult::Committed {
-                    versionstamp: Versionstamp(stamp),
-                })
-            }
-            Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
-                failed_checks: output.failed_checks,
-            }),
-            Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
-            _ => Err(ClientError::Protocol(format!(
-                "unknown atomic write status {}",
-                output.status
-            ))),
-        }
+        commit_result(output)
     }
 
     fn watch(&self, keys: Vec<Key>) -> Result<RemoteWatch> {
         self.inner.options.limits.check_watch(keys.len())?;
         RemoteWatch::new(self.clone(), keys)
+    }
+}
+
+/// The outcome an `AtomicWriteOutput` reports (of `atomic_write` or `queue/enqueue`).
+fn commit_result(output: pb::AtomicWriteOutput) -> Result<CommitResult> {
+    match pb::AtomicWriteStatus::try_from(output.status) {
+        Ok(pb::AtomicWriteStatus::AwSuccess) => {
+            let stamp: [u8; 10] = output.versionstamp.as_slice().try_into().map_err(|_| {
+                ClientError::Protocol(format!(
+                    "versionstamp of {} bytes, not 10",
+                    output.versionstamp.len()
+                ))
+            })?;
+            Ok(CommitResult::Committed {
+                versionstamp: Versionstamp(stamp),
+            })
+        }
+        Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
+            failed_checks: output.failed_checks,
+        }),
+        Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
+        _ => Err(ClientError::Protocol(format!(
+            "unknown atomic write status {}",
+            output.status
+        ))),
     }
 }
