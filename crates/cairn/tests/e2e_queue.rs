@@ -119,6 +119,9 @@ fn deno_kv_enqueue_reaches_a_rust_listener_byte_for_byte() {
     });
 }
 
+/// How many handlers saw each (payload, attempt).
+type Seen = HashMap<(Vec<u8>, u32), u32>;
+
 #[test]
 fn several_consumers_on_several_connections_never_share_an_attempt() {
     const MESSAGES: u32 = 300;
@@ -132,8 +135,7 @@ fn several_consumers_on_several_connections_never_share_an_attempt() {
                 .expect("enqueue");
             assert!(result.is_committed());
         }
-        // (payload, attempt) → how many handlers saw it.
-        let seen: Arc<Mutex<HashMap<(Vec<u8>, u32), u32>>> = Arc::default();
+        let seen: Arc<Mutex<Seen>> = Arc::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
         let mut listeners = Vec::new();
         for _ in 0..3 {
@@ -164,7 +166,7 @@ fn several_consumers_on_several_connections_never_share_an_attempt() {
         for listener in listeners {
             listener.close().await.expect("close");
         }
-        let seen = seen.lock().expect("lock");
+        let seen = std::mem::take(&mut *seen.lock().expect("lock"));
         let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
         assert!(twice.is_empty(), "handled twice in one attempt: {twice:?}");
         let payloads: HashSet<&Vec<u8>> = seen.keys().map(|(p, _)| p).collect();
