@@ -43,8 +43,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_model::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use cairn_model::{
-    decode_key, AtomicWrite, CommitResult, Entry, Key, Limits, ListOptions, ListSelector,
-    ReadRange, Versionstamp,
+    decode_key, AtomicWrite, CommitResult, EnqueueOptions, Entry, Key, Limits, ListOptions,
+    ListSelector, ReadRange, Versionstamp,
 };
 use cairn_proto::messages as pb;
 use cairn_proto::{EntryParts, Message};
@@ -312,6 +312,28 @@ impl Kv for Client {
     type Error = ClientError;
     type List = RemoteList;
     type Watch = RemoteWatch;
+    type QueueListener = QueueListener;
+
+    /// [`Client::listen_queue`], with the handler seeing what every `Kv` offers.
+    fn listen_queue<F, Fut, E>(
+        &self,
+        handler: F,
+        options: QueueListenOptions,
+    ) -> Result<QueueListener>
+    where
+        F: Fn(cairn_model::QueueDelivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let handler =
+            move |d: Delivery| handler(cairn_model::QueueDelivery::new(d.payload, d.attempt));
+        Client::listen_queue(self, handler, options)
+    }
+
+    /// Through `queue/enqueue` (the same commit as `atomic_write` with one enqueue).
+    async fn enqueue(&self, payload: Vec<u8>, options: EnqueueOptions) -> Result<CommitResult> {
+        Client::enqueue(self, payload, options).await
+    }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let mut ranges = self.snapshot_read(vec![point_range(key)?]).await?;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_client::{Client, ClientError, Delivery, DeliveryId, QueueListenOptions};
-use cairn_model::EnqueueOptions;
+use cairn_model::{EnqueueOptions, Kv, KvQueueListener, QueueDelivery};
 use e2e::{Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
 use tokio::sync::mpsc;
 
@@ -406,4 +406,50 @@ fn cli_queue_stats_over_the_network_and_on_a_directory() {
         text,
         "ready: 1\ndelayed: 0\nin_flight: 0\ndead_lettered: 0\n"
     );
+}
+
+/// Produces and consumes through the `Kv` trait only: the code a user writes once.
+async fn produce_and_consume<K: Kv>(db: &K, messages: u32) -> Vec<Vec<u8>> {
+    for n in 0..messages {
+        let result = Kv::enqueue(db, payload(n), EnqueueOptions::default())
+            .await
+            .expect("enqueue");
+        assert!(result.is_committed());
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let listener = Kv::listen_queue(
+        db,
+        move |message: QueueDelivery| {
+            let sent = tx.send(message.payload);
+            async move { sent.map_err(|_| "test ended") }
+        },
+        QueueListenOptions::default().concurrency(4),
+    )
+    .expect("listen_queue");
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while got.len() < messages as usize {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(payload)) => got.push(payload),
+            other => panic!("got {} of {messages} messages: {other:?}", got.len()),
+        }
+    }
+    listener.close().await.expect("close");
+    got.sort();
+    got
+}
+
+#[test]
+fn the_same_consumer_code_runs_on_a_directory_and_on_a_url() {
+    let server = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    runtime().block_on(async {
+        let mut expected: Vec<Vec<u8>> = (0..20).map(payload).collect();
+        expected.sort();
+        let db = cairn_store::Database::open(dir.path()).expect("open");
+        assert_eq!(produce_and_consume(&db, 20).await, expected);
+        db.close();
+        let client = connect(&server, READ_WRITE_TOKEN).await;
+        assert_eq!(produce_and_consume(&client, 20).await, expected);
+    });
 }

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use cairn_model::limits::{
     CLIENT_QUEUE_POLL_WAIT_MS, CLIENT_QUEUE_SETTLE_BATCH_MAX, CLIENT_RETRY_BACKOFF_MAX_MS,
-    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_LISTEN_CONCURRENCY_DEFAULT, QUEUE_LISTEN_CONCURRENCY_MAX,
-    QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT, QUEUE_VISIBILITY_TIMEOUT_MS_MAX,
+    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_LISTEN_CONCURRENCY_MAX, QUEUE_VISIBILITY_TIMEOUT_MS_MAX,
 };
-use cairn_model::RequestError;
+use cairn_model::{KvQueueListener, RequestError};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -23,39 +22,8 @@ use super::{Delivery, DeliveryId};
 use crate::error::{ClientError, Result};
 use crate::Client;
 
-/// How [`Client::listen_queue`] consumes (the same options as the embedded listener's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueListenOptions {
-    /// Handlers running at once, `1..=QUEUE_LISTEN_CONCURRENCY_MAX`.
-    pub concurrency: usize,
-    /// Lease of each message: a handler still running after it loses the message to a retry
-    /// (its outcome is then refused as stale).
-    pub visibility_timeout: Duration,
-}
-
-impl Default for QueueListenOptions {
-    fn default() -> Self {
-        QueueListenOptions {
-            concurrency: QUEUE_LISTEN_CONCURRENCY_DEFAULT,
-            visibility_timeout: Duration::from_millis(QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT),
-        }
-    }
-}
-
-impl QueueListenOptions {
-    /// Sets the number of handlers running at once.
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency;
-        self
-    }
-
-    /// Sets the lease of each message.
-    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
-        self.visibility_timeout = timeout;
-        self
-    }
-}
+/// How [`Client::listen_queue`] consumes: the embedded listener's options.
+pub use cairn_model::QueueListenOptions;
 
 /// A running [`Client::listen_queue`]. Dropping it stops taking messages; handlers already
 /// running finish and settle in the background.
@@ -81,6 +49,14 @@ impl QueueListener {
     /// True once the listener ended by itself.
     pub fn is_finished(&self) -> bool {
         self.driver.is_finished()
+    }
+}
+
+impl KvQueueListener for QueueListener {
+    type Error = ClientError;
+
+    async fn close(self) -> Result<()> {
+        QueueListener::close(self).await
     }
 }
 
