@@ -57,6 +57,11 @@ pub enum ClientError {
     /// may not have committed; it was not retried, because retrying could apply it twice.
     #[error("the outcome of the write is unknown: {0}")]
     OutcomeUnknown(String),
+    /// A queue acknowledgement named a delivery whose lease the server does not hold any
+    /// more (it expired, the message was handed out again, or it was settled already; 409).
+    /// Nothing changed.
+    #[error("queue delivery not held: {0}")]
+    DeliveryNotHeld(String),
     /// The server's answer did not follow the protocol.
     #[error("protocol violation by the server: {0}")]
     Protocol(String),

@@ -35,6 +35,7 @@
 mod coalesce;
 mod error;
 mod list;
+mod queue;
 mod session;
 mod transport;
 mod watch;
@@ -45,8 +46,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use cairn_model::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use cairn_model::{
-    decode_key, AtomicWrite, CommitResult, Entry, Key, Limits, ListOptions, ListSelector,
-    ReadRange, Versionstamp,
+    decode_key, AtomicWrite, CommitResult, EnqueueOptions, Entry, Key, Limits, ListOptions,
+    ListSelector, ReadRange, Versionstamp,
 };
 use cairn_proto::messages as pb;
 use cairn_proto::{EntryParts, Message};
@@ -57,6 +58,9 @@ use parking_lot::RwLock;
 pub use cairn_model::{Kv, KvList, KvWatch};
 pub use error::{ClientError, Result};
 pub use list::RemoteList;
+pub use queue::{
+    Delivery, DeliveryId, NackOutcome, QueueListenOptions, QueueListener, QueueStats, SettleOutcome,
+};
 pub use watch::RemoteWatch;
 
 use session::Session;
@@ -112,6 +116,8 @@ enum Path {
     SnapshotRead,
     AtomicWrite,
     Watch,
+    /// cairn's queue extension: an index into `Session::queue` (see `queue.rs`).
+    Queue(queue::QueuePath),
 }
 
 impl Client {
@@ -212,6 +218,7 @@ impl Client {
                 Path::SnapshotRead => &session.snapshot_read,
                 Path::AtomicWrite => &session.atomic_write,
                 Path::Watch => &session.watch,
+                Path::Queue(op) => op.uri(&session),
             };
             let sent = self
                 .inner
@@ -311,6 +318,28 @@ impl Kv for Client {
     type Error = ClientError;
     type List = RemoteList;
     type Watch = RemoteWatch;
+    type QueueListener = QueueListener;
+
+    /// [`Client::listen_queue`], with the handler seeing what every `Kv` offers.
+    fn listen_queue<F, Fut, E>(
+        &self,
+        handler: F,
+        options: QueueListenOptions,
+    ) -> Result<QueueListener>
+    where
+        F: Fn(cairn_model::QueueDelivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let handler =
+            move |d: Delivery| handler(cairn_model::QueueDelivery::new(d.payload, d.attempt));
+        Client::listen_queue(self, handler, options)
+    }
+
+    /// Through `queue/enqueue` (the same commit as `atomic_write` with one enqueue).
+    async fn enqueue(&self, payload: Vec<u8>, options: EnqueueOptions) -> Result<CommitResult> {
+        Client::enqueue(self, payload, options).await
+    }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let range = point_range(key)?;
@@ -339,31 +368,36 @@ impl Kv for Client {
         let request = cairn_proto::atomic_write_to_proto(write).encode_to_vec();
         let bytes = self.call(Path::AtomicWrite, request, false).await?;
         let output: pb::AtomicWriteOutput = decode(&bytes)?;
-        match pb::AtomicWriteStatus::try_from(output.status) {
-            Ok(pb::AtomicWriteStatus::AwSuccess) => {
-                let stamp: [u8; 10] = output.versionstamp.as_slice().try_into().map_err(|_| {
-                    ClientError::Protocol(format!(
-                        "versionstamp of {} bytes, not 10",
-                        output.versionstamp.len()
-                    ))
-                })?;
-                Ok(CommitResult::Committed {
-                    versionstamp: Versionstamp(stamp),
-                })
-            }
-            Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
-                failed_checks: output.failed_checks,
-            }),
-            Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
-            _ => Err(ClientError::Protocol(format!(
-                "unknown atomic write status {}",
-                output.status
-            ))),
-        }
+        commit_result(output)
     }
 
     fn watch(&self, keys: Vec<Key>) -> Result<RemoteWatch> {
         self.inner.options.limits.check_watch(keys.len())?;
         RemoteWatch::new(self.clone(), keys)
+    }
+}
+
+/// The outcome an `AtomicWriteOutput` reports (of `atomic_write` or `queue/enqueue`).
+fn commit_result(output: pb::AtomicWriteOutput) -> Result<CommitResult> {
+    match pb::AtomicWriteStatus::try_from(output.status) {
+        Ok(pb::AtomicWriteStatus::AwSuccess) => {
+            let stamp: [u8; 10] = output.versionstamp.as_slice().try_into().map_err(|_| {
+                ClientError::Protocol(format!(
+                    "versionstamp of {} bytes, not 10",
+                    output.versionstamp.len()
+                ))
+            })?;
+            Ok(CommitResult::Committed {
+                versionstamp: Versionstamp(stamp),
+            })
+        }
+        Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
+            failed_checks: output.failed_checks,
+        }),
+        Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
+        _ => Err(ClientError::Protocol(format!(
+            "unknown atomic write status {}",
+            output.status
+        ))),
     }
 }

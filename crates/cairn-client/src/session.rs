@@ -23,6 +23,8 @@ pub(crate) struct Session {
     pub(crate) snapshot_read: Uri,
     pub(crate) atomic_write: Uri,
     pub(crate) watch: Uri,
+    /// cairn's queue extension (`docs/protocol.md`): enqueue, dequeue, ack, nack, stats.
+    pub(crate) queue: [Uri; 5],
     /// Authorization, content type, protocol version and database id.
     pub(crate) headers: HeaderMap,
     /// When to run the exchange again.
@@ -156,6 +158,13 @@ fn session(url: &Url, metadata: MetadataResponse) -> Result<Session> {
         snapshot_read: at("snapshot_read")?,
         atomic_write: at("atomic_write")?,
         watch: at("watch")?,
+        queue: [
+            at("queue/enqueue")?,
+            at("queue/dequeue")?,
+            at("queue/ack")?,
+            at("queue/nack")?,
+            at("queue/stats")?,
+        ],
         database_id: metadata.database_id,
         headers,
         refresh_at: Instant::now() + Duration::from_millis(refresh_in),

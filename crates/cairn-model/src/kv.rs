@@ -23,7 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::codec::KeyEncodeError;
 use crate::list::{ListOptions, ListSelector};
-use crate::operation::AtomicOperation;
+use crate::operation::{AtomicOperation, EnqueueOptions};
+use crate::queue::{KvQueueListener, QueueDelivery, QueueListenOptions};
 use crate::{AtomicWrite, Key, KvValue, Versionstamp};
 
 /// An entry: key, value and the versionstamp of the commit that wrote it.
@@ -88,6 +89,8 @@ pub trait Kv: Clone + Send + Sync + 'static {
     type List: KvList<Error = Self::Error>;
     /// A watch in progress.
     type Watch: KvWatch<Error = Self::Error>;
+    /// A running [`Kv::listen_queue`].
+    type QueueListener: KvQueueListener<Error = Self::Error>;
 
     /// The entry of `key`, if it exists and has not expired.
     fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Entry>, Self::Error>> + Send;
@@ -113,6 +116,29 @@ pub trait Kv: Clone + Send + Sync + 'static {
     /// Watches up to `Limits::watch_keys_max` keys: the first [`KvWatch::next`] returns their
     /// entries at once, each later one when one of them changed.
     fn watch(&self, keys: Vec<Key>) -> Result<Self::Watch, Self::Error>;
+
+    /// Runs `handler` for every message of the database's queue, up to
+    /// `options.concurrency` at a time, on the current Tokio runtime: `Ok` acknowledges the
+    /// message, `Err` or a panic makes it retry after its backoff interval (and dead-letter
+    /// once the schedule is exhausted). At least once: a handler may see a message again.
+    fn listen_queue<F, Fut, E>(
+        &self,
+        handler: F,
+        options: QueueListenOptions,
+    ) -> Result<Self::QueueListener, Self::Error>
+    where
+        F: Fn(QueueDelivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static;
+
+    /// Enqueues one message (a V8-serialized payload) in an atomic write of its own.
+    fn enqueue(
+        &self,
+        payload: Vec<u8>,
+        options: EnqueueOptions,
+    ) -> impl Future<Output = Result<CommitResult, Self::Error>> + Send {
+        self.atomic().enqueue(payload, options).commit()
+    }
 
     /// Now, in milliseconds since the Unix epoch, on the clock that expiry deadlines of this
     /// database are measured with.

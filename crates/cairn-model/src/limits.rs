@@ -107,6 +107,21 @@ pub const QUEUE_EXPIRY_BATCH_MAX: usize = 256;
 pub const QUEUE_DISPATCH_WAIT_MS_MAX: u64 = 1000;
 /// Queue entries read per step when counting the queue for `queue_stats`.
 pub const QUEUE_STATS_SCAN_CHUNK: usize = 4096;
+/// Most messages one network `queue/dequeue` request leases: enough to amortize a request
+/// over many messages, few enough that one response stays small (≤ 256 × 64 KiB payloads).
+pub const QUEUE_DEQUEUE_BATCH_MAX: usize = 256;
+/// Most delivery ids one network `queue/ack` or `queue/nack` request settles (32 bytes each).
+pub const QUEUE_SETTLE_BATCH_MAX: usize = 1024;
+/// Longest a network `queue/dequeue` long-poll waits for a first message, in ms. Below the
+/// client's request timeout, so an empty answer always arrives before the client gives up.
+pub const QUEUE_DEQUEUE_WAIT_MS_MAX: u64 = 20_000;
+/// Long-polling `queue/dequeue` requests one access token may have open at once on a server;
+/// each holds a connection and a task, like a watch stream.
+pub const QUEUE_POLLS_PER_TOKEN_MAX: usize = 256;
+/// How long cairn-client's `listen_queue` asks the server to wait per dequeue, in ms.
+pub const CLIENT_QUEUE_POLL_WAIT_MS: u64 = 10_000;
+/// Delivery ids cairn-client's `listen_queue` settles per request at most.
+pub const CLIENT_QUEUE_SETTLE_BATCH_MAX: usize = 256;
 
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
@@ -384,3 +399,9 @@ impl Limits {
         Ok(())
     }
 }
+
+// A long-poll must end (empty) before the client's request timeout counts it as lost.
+const _: () = assert!(QUEUE_DEQUEUE_WAIT_MS_MAX < CLIENT_REQUEST_TIMEOUT_MS);
+const _: () = assert!(CLIENT_QUEUE_POLL_WAIT_MS <= QUEUE_DEQUEUE_WAIT_MS_MAX);
+const _: () = assert!(CLIENT_QUEUE_SETTLE_BATCH_MAX <= QUEUE_SETTLE_BATCH_MAX);
+const _: () = assert!(QUEUE_DEQUEUE_BATCH_MAX <= QUEUE_LEASES_MAX);

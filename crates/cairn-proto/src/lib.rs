@@ -6,6 +6,7 @@
 //!   model values → requests (client side), and the builders of every response;
 //! - [`frame`]: the length-prefixed framing of the watch stream;
 //! - [`metadata`]: the JSON bodies of the metadata exchange and its timestamps;
+//! - [`queue`]: the messages of cairn's queue extension (dequeue, ack, nack, stats);
 //! - [`ProtoError`]: why a request is refused, in words fit for a `400` body.
 //!
 //! The crate holds no state and does no I/O; it depends on `cairn-model`, `prost` and `serde` only,
@@ -39,6 +40,7 @@ pub mod error;
 pub mod frame;
 pub mod messages;
 pub mod metadata;
+pub mod queue;
 
 pub use convert::{
     atomic_write_from_proto, atomic_write_from_proto_validated, atomic_write_output_check_failed,

@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Too many concurrent watches for this token.
     #[error("too many concurrent watches for this token (at most {0})")]
     TooManyWatches(usize),
+    /// Too many concurrent queue long-polls for this token.
+    #[error("too many concurrent queue long-polls for this token (at most {0})")]
+    TooManyPolls(usize),
     /// No such route or database.
     #[error("not found: {0}")]
     NotFound(String),
@@ -49,7 +52,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::BadRequest(_) | ApiError::Proto(_) => StatusCode::BAD_REQUEST,
         ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-        ApiError::TooManyWatches(_) => StatusCode::TOO_MANY_REQUESTS,
+        ApiError::TooManyWatches(_) | ApiError::TooManyPolls(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Store(e) => store_status(e),
     }
@@ -61,6 +64,9 @@ fn store_status(error: &StoreError) -> StatusCode {
         | StoreError::Mutation(_)
         | StoreError::InvalidKey(_)
         | StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        // A stale or foreign delivery id: the caller's lease is gone (it expired, or the
+        // message was settled or handed out again). The caller's problem, never a 5xx.
+        StoreError::DeliveryNotHeld { .. } => StatusCode::CONFLICT,
         // The server's own faults: the client may retry (after an operator reopened the
         // database, or once shutdown finished).
         StoreError::Poisoned(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +105,7 @@ mod tests {
             ApiError::Store(StoreError::InvalidArgument("a".into())),
             ApiError::TooLarge(1),
             ApiError::TooManyWatches(1),
+            ApiError::TooManyPolls(1),
             ApiError::Unauthorized("no token"),
         ];
         for e in &bad {
@@ -109,6 +116,11 @@ mod tests {
             status(&ApiError::Store(StoreError::Mutation(mutation))),
             StatusCode::BAD_REQUEST
         );
+        let stale = StoreError::DeliveryNotHeld {
+            delivery: "m#1".into(),
+            reason: "lease expired".into(),
+        };
+        assert_eq!(status(&ApiError::Store(stale)), StatusCode::CONFLICT);
         assert_eq!(
             status(&ApiError::Store(StoreError::Poisoned("eio".into()))),
             StatusCode::SERVICE_UNAVAILABLE

@@ -49,6 +49,8 @@ pub(crate) struct App {
     pub auth: auth::Auth,
     pub registry: registry::Registry,
     pub watches: routes::watch::WatchCounter,
+    /// Waiting queue long-polls per token.
+    pub queue_polls: routes::queue::PollCounter,
     pub clock: SystemClock,
     /// Set to true when shutdown begins: watch streams end so their connections can close.
     pub closing: tokio::sync::watch::Sender<bool>,
@@ -62,6 +64,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/db/{name}", post(routes::metadata::named_database))
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
+        .merge(routes::queue::router())
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
             routes::read_body,
@@ -90,6 +93,7 @@ pub async fn serve(
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(config.data_dir.clone(), store_config),
         watches: routes::watch::WatchCounter::default(),
+        queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
         config,

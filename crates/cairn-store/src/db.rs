@@ -225,6 +225,25 @@ impl Kv for Database {
     type Error = StoreError;
     type List = ListIterator;
     type Watch = Watch;
+    type QueueListener = crate::QueueListener;
+
+    /// [`Database::listen_queue`], with the handler seeing what every `Kv` offers.
+    fn listen_queue<F, Fut, E>(
+        &self,
+        handler: F,
+        options: crate::QueueListenOptions,
+    ) -> Result<crate::QueueListener>
+    where
+        F: Fn(cairn_model::QueueDelivery) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = std::result::Result<(), E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        let handler = move |d: crate::Delivery| {
+            let attempt = d.attempt();
+            handler(cairn_model::QueueDelivery::new(d.payload, attempt))
+        };
+        Database::listen_queue(self, handler, options)
+    }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
         let encoded = encode_key(key)?;

@@ -99,7 +99,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         let client = Client::connect(url, token)
             .await
             .with_context(|| format!("connecting to {url}"))?;
-        return workloads(&client, None, &args).await;
+        let queue = crate::bench_queue::QueueDb::Remote(client.clone());
+        return workloads(&client, &queue, &args).await;
     }
     let temp;
     let path = match &args.path {
@@ -116,7 +117,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let db = Database::open_with(&path, Config::default().durability(durability))
         .with_context(|| format!("opening {}", path.display()))?;
-    workloads(&db, Some(&db), &args).await?;
+    let queue = crate::bench_queue::QueueDb::Embedded(db.clone());
+    workloads(&db, &queue, &args).await?;
     db.close();
     Ok(())
 }
@@ -124,7 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// Preloads the keys, waits for the engine to settle, then runs each workload on `db`.
 async fn workloads<K: Kv>(
     db: &K,
-    embedded: Option<&Database>,
+    queue: &crate::bench_queue::QueueDb,
     args: &BenchArgs,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -146,11 +148,7 @@ async fn workloads<K: Kv>(
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,
             "queue" => {
-                let db = embedded.context(
-                    "the queue workload runs on an embedded database only (queues over the \
-                     network are not built yet)",
-                )?;
-                let run = crate::bench_queue::run(db, scaled(100_000)).await?;
+                let run = crate::bench_queue::run(queue, scaled(100_000)).await?;
                 Figures {
                     ops: run.ops,
                     elapsed: run.elapsed,

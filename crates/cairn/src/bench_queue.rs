@@ -1,4 +1,5 @@
-//! `cairn bench --workloads queue`: durable queues end to end, embedded. `PRODUCERS` tasks
+//! `cairn bench --workloads queue`: durable queues end to end, embedded or over the network
+//! (`--url`, through cairn-client's queue calls: the same workload). `PRODUCERS` tasks
 //! enqueue messages (each its own durable atomic write) while one `listen_queue` with
 //! `HANDLERS` concurrent handlers consumes them; every handler returns `Ok`, so every message
 //! is acknowledged (a durable commit too). The rate counts messages from the first enqueue
@@ -11,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use cairn_store::{Database, Delivery, EnqueueOptions, QueueListenOptions};
+use cairn_client::Client;
+use cairn_store::{Database, EnqueueOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
@@ -46,13 +48,92 @@ fn payload(seq: u64) -> Vec<u8> {
     out
 }
 
-fn seq_of(delivery: &Delivery) -> Option<u64> {
-    let bytes = delivery.payload.get(4..12)?;
+fn seq_of(payload: &[u8]) -> Option<u64> {
+    let bytes = payload.get(4..12)?;
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
 }
 
+/// Where the queue is: the two implementations of the same queue calls.
+#[derive(Clone)]
+pub enum QueueDb {
+    /// A database opened in this process.
+    Embedded(Database),
+    /// A server, through cairn-client.
+    Remote(Client),
+}
+
+/// A running listener of either kind.
+enum Listener {
+    Embedded(cairn_store::QueueListener),
+    Remote(cairn_client::QueueListener),
+}
+
+impl QueueDb {
+    async fn enqueue(&self, payload: Vec<u8>) -> anyhow::Result<bool> {
+        Ok(match self {
+            QueueDb::Embedded(db) => db.enqueue(payload, EnqueueOptions::default()).await?,
+            QueueDb::Remote(client) => client.enqueue(payload, EnqueueOptions::default()).await?,
+        }
+        .is_committed())
+    }
+
+    fn listen(&self, handler: impl Fn(&[u8]) + Send + Sync + 'static) -> anyhow::Result<Listener> {
+        let ok = || std::future::ready(Ok::<(), String>(()));
+        let visibility = Duration::from_secs(60);
+        Ok(match self {
+            QueueDb::Embedded(db) => Listener::Embedded(
+                db.listen_queue(
+                    move |d: cairn_store::Delivery| {
+                        handler(&d.payload);
+                        ok()
+                    },
+                    cairn_store::QueueListenOptions::default()
+                        .concurrency(HANDLERS)
+                        .visibility_timeout(visibility),
+                )?,
+            ),
+            QueueDb::Remote(client) => Listener::Remote(
+                client.listen_queue(
+                    move |d: cairn_client::Delivery| {
+                        handler(&d.payload);
+                        ok()
+                    },
+                    cairn_client::QueueListenOptions::default()
+                        .concurrency(HANDLERS)
+                        .visibility_timeout(visibility),
+                )?,
+            ),
+        })
+    }
+
+    /// (ready, delayed, in flight).
+    async fn left(&self) -> anyhow::Result<(u64, u64, u64)> {
+        Ok(match self {
+            QueueDb::Embedded(db) => {
+                let s = db.queue_stats()?;
+                (s.ready, s.delayed, s.in_flight)
+            }
+            QueueDb::Remote(client) => {
+                let s = client.queue_stats().await?;
+                (s.ready, s.delayed, s.in_flight)
+            }
+        })
+    }
+}
+
+impl Listener {
+    /// Stops, after the running handlers' acknowledgements are durable.
+    async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Listener::Embedded(l) => l.close().await?,
+            Listener::Remote(l) => l.close().await?,
+        }
+        Ok(())
+    }
+}
+
 /// Enqueues `messages` from [`PRODUCERS`] tasks and consumes them with one listener.
-pub async fn run(db: &Database, messages: u64) -> anyhow::Result<QueueRun> {
+pub async fn run(db: &QueueDb, messages: u64) -> anyhow::Result<QueueRun> {
     let shared = Arc::new(Shared {
         start: Instant::now(),
         sent_ns: (0..messages).map(|_| AtomicU64::new(0)).collect(),
@@ -62,25 +143,19 @@ pub async fn run(db: &Database, messages: u64) -> anyhow::Result<QueueRun> {
         messages,
     });
     let handler_state = shared.clone();
-    let listener = db.listen_queue(
-        move |delivery: Delivery| {
-            let s = &handler_state;
-            let now_ns = s.start.elapsed().as_nanos() as u64;
-            if let Some(sent) = seq_of(&delivery).and_then(|q| s.sent_ns.get(q as usize)) {
-                let latency_ns = now_ns.saturating_sub(sent.load(Ordering::Relaxed));
-                if let Ok(mut latencies) = s.latencies_ns.lock() {
-                    latencies.push(latency_ns);
-                }
+    let listener = db.listen(move |payload: &[u8]| {
+        let s = &handler_state;
+        let now_ns = s.start.elapsed().as_nanos() as u64;
+        if let Some(sent) = seq_of(payload).and_then(|q| s.sent_ns.get(q as usize)) {
+            let latency_ns = now_ns.saturating_sub(sent.load(Ordering::Relaxed));
+            if let Ok(mut latencies) = s.latencies_ns.lock() {
+                latencies.push(latency_ns);
             }
-            if s.handled.fetch_add(1, Ordering::Relaxed) + 1 == s.messages {
-                s.all_handled.notify_one();
-            }
-            std::future::ready(Ok::<(), String>(()))
-        },
-        QueueListenOptions::default()
-            .concurrency(HANDLERS)
-            .visibility_timeout(Duration::from_secs(60)),
-    )?;
+        }
+        if s.handled.fetch_add(1, Ordering::Relaxed) + 1 == s.messages {
+            s.all_handled.notify_one();
+        }
+    })?;
 
     let mut producers = JoinSet::new();
     let next = Arc::new(AtomicU64::new(0));
@@ -93,8 +168,8 @@ pub async fn run(db: &Database, messages: u64) -> anyhow::Result<QueueRun> {
                     return anyhow::Ok(());
                 };
                 sent.store(shared.start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                let result = db.enqueue(payload(seq), EnqueueOptions::default()).await?;
-                ensure!(result.is_committed(), "an enqueue without checks failed");
+                let committed = db.enqueue(payload(seq)).await?;
+                ensure!(committed, "an enqueue without checks failed");
             }
         });
     }
@@ -105,10 +180,10 @@ pub async fn run(db: &Database, messages: u64) -> anyhow::Result<QueueRun> {
     // Waits for the handlers' acknowledgements to be durable.
     listener.close().await?;
     let elapsed = shared.start.elapsed();
-    let stats = db.queue_stats()?;
+    let left = db.left().await?;
     ensure!(
-        stats.ready == 0 && stats.delayed == 0 && stats.in_flight == 0,
-        "messages left after the run: {stats:?}"
+        left == (0, 0, 0),
+        "messages left after the run (ready, delayed, in flight): {left:?}"
     );
     Ok(QueueRun {
         ops: messages,

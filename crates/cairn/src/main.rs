@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod bench_queue;
 mod data;
+mod queue_cmd;
 mod serve;
 mod values;
 
@@ -95,6 +96,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The durable queue: stats, enqueue, listen.
+    Queue {
+        #[command(subcommand)]
+        command: queue_cmd::QueueCommand,
+    },
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
@@ -155,6 +161,7 @@ fn main() -> anyhow::Result<()> {
             Command::Watch { target, keys, json } => {
                 data::run(&target, Op::Watch { keys, json }).await
             }
+            Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Serve(args) => serve::run(args).await,
         }

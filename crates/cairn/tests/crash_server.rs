@@ -48,10 +48,12 @@ fn accounts() -> Vec<Key> {
 }
 
 fn total(values: &[Option<cairn_model::Entry>]) -> u64 {
-    values.iter().fold(0u64, |sum, e| match e.as_ref().map(|e| &e.value) {
-        Some(KvValue::U64(n)) => sum.wrapping_add(*n),
-        other => panic!("account holds {other:?}"),
-    })
+    values
+        .iter()
+        .fold(0u64, |sum, e| match e.as_ref().map(|e| &e.value) {
+            Some(KvValue::U64(n)) => sum.wrapping_add(*n),
+            other => panic!("account holds {other:?}"),
+        })
 }
 
 /// What the writers of one cycle were told.
@@ -120,7 +122,10 @@ async fn writer(
                     Ok(c) => c,
                     Err(_) => return,
                 };
-                let stamps: Vec<_> = current.iter().map(|e| e.as_ref().map(|e| e.versionstamp)).collect();
+                let stamps: Vec<_> = current
+                    .iter()
+                    .map(|e| e.as_ref().map(|e| e.versionstamp))
+                    .collect();
                 let r = db
                     .atomic()
                     .check(&keys[0], stamps[0])
@@ -161,7 +166,8 @@ async fn reader(db: Client, acked: Arc<Mutex<Acked>>, stop: Arc<AtomicBool>) {
                 let sum = total(&values);
                 if sum != ACCOUNTS * OPENING_BALANCE {
                     acked
-                        .lock().expect("lock")
+                        .lock()
+                        .expect("lock")
                         .anomalies
                         .push(format!("fractured read: the accounts sum to {sum}"));
                 }
@@ -185,7 +191,11 @@ async fn verify(db: &Client, acked: &Acked, counter_floor: u64, counter_ceiling:
         }
     }
     let balances = db.get_many(&accounts()).await.expect("accounts");
-    assert_eq!(total(&balances), ACCOUNTS * OPENING_BALANCE, "a transfer is partly visible");
+    assert_eq!(
+        total(&balances),
+        ACCOUNTS * OPENING_BALANCE,
+        "a transfer is partly visible"
+    );
     let counter = match db.get(&key!["counter"]).await.expect("counter") {
         Some(e) => match e.value {
             KvValue::U64(n) => n,
@@ -197,8 +207,15 @@ async fn verify(db: &Client, acked: &Acked, counter_floor: u64, counter_ceiling:
         (counter_floor..=counter_ceiling).contains(&counter),
         "counter {counter} outside [{counter_floor}, {counter_ceiling}] (acknowledged, attempted)"
     );
-    let after = db.set(&key!["probe"], KvValue::U64(0)).await.expect("a write after restart");
-    assert!(after > acked.newest, "versionstamp {after} not after {}", acked.newest);
+    let after = db
+        .set(&key!["probe"], KvValue::U64(0))
+        .await
+        .expect("a write after restart");
+    assert!(
+        after > acked.newest,
+        "versionstamp {after} not after {}",
+        acked.newest
+    );
 }
 
 #[test]
@@ -233,10 +250,21 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
             let db = connect(&url).await;
             let mut tasks = Vec::new();
             for (w, seed) in seeds.into_iter().enumerate() {
-                let task = writer(db.clone(), cycle, w as u64, seed, acked.clone(), stop.clone());
+                let task = writer(
+                    db.clone(),
+                    cycle,
+                    w as u64,
+                    seed,
+                    acked.clone(),
+                    stop.clone(),
+                );
                 tasks.push(tokio::spawn(task));
             }
-            tasks.push(tokio::spawn(reader(db.clone(), acked.clone(), stop.clone())));
+            tasks.push(tokio::spawn(reader(
+                db.clone(),
+                acked.clone(),
+                stop.clone(),
+            )));
             tokio::time::sleep(kill_after).await;
             tasks
         });
@@ -248,7 +276,11 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
             }
         });
         let acked = std::mem::take(&mut *acked.lock().expect("lock"));
-        assert!(acked.anomalies.is_empty(), "cycle {cycle}: {:?}", acked.anomalies);
+        assert!(
+            acked.anomalies.is_empty(),
+            "cycle {cycle}: {:?}",
+            acked.anomalies
+        );
         acked_increments += acked.increments;
         attempted_increments += acked.attempts;
         acknowledged_sets.fetch_add(acked.sets.len() as u64, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 
 pub(crate) mod atomic_write;
 pub(crate) mod metadata;
+pub(crate) mod queue;
 pub(crate) mod snapshot_read;
 pub(crate) mod watch;
 
@@ -112,6 +113,25 @@ async fn data(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let request = data_request(app, name, headers, body)?;
+    match op {
+        "snapshot_read" => snapshot_read::handle(request).await,
+        "atomic_write" => atomic_write::handle(request).await,
+        "watch" => watch::handle(request),
+        other => Err(ApiError::NotFound(format!(
+            "no data-path operation {other:?}"
+        ))),
+    }
+}
+
+/// Authenticates a data-path request to database `name`: data token, protocol headers,
+/// database id. Shared by KV Connect's commands and cairn's extensions (`queue.rs`).
+pub(crate) fn data_request(
+    app: Arc<App>,
+    name: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<DataRequest, ApiError> {
     let token = bearer(headers)?;
     let grant =
         app.auth
@@ -128,20 +148,12 @@ async fn data(
             ));
         }
     }
-    let request = DataRequest {
+    Ok(DataRequest {
         app,
         db,
         grant,
         body,
-    };
-    match op {
-        "snapshot_read" => snapshot_read::handle(request).await,
-        "atomic_write" => atomic_write::handle(request).await,
-        "watch" => watch::handle(request),
-        other => Err(ApiError::NotFound(format!(
-            "no data-path operation {other:?}"
-        ))),
-    }
+    })
 }
 
 fn check_protocol_headers(headers: &HeaderMap) -> Result<(), ApiError> {

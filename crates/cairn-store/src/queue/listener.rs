@@ -6,12 +6,9 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
-use cairn_model::limits::{
-    QUEUE_LISTEN_CONCURRENCY_DEFAULT, QUEUE_LISTEN_CONCURRENCY_MAX,
-    QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT,
-};
+use cairn_model::limits::QUEUE_LISTEN_CONCURRENCY_MAX;
+use cairn_model::KvQueueListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -20,39 +17,8 @@ use super::delivery::Delivery;
 use crate::db::Database;
 use crate::error::{Result, StoreError};
 
-/// How [`Database::listen_queue`] consumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueListenOptions {
-    /// Handlers running at once, `1..=QUEUE_LISTEN_CONCURRENCY_MAX`.
-    pub concurrency: usize,
-    /// Lease of each message: a handler still running after it loses the message to a retry
-    /// (its outcome is then refused as stale).
-    pub visibility_timeout: Duration,
-}
-
-impl Default for QueueListenOptions {
-    fn default() -> Self {
-        QueueListenOptions {
-            concurrency: QUEUE_LISTEN_CONCURRENCY_DEFAULT,
-            visibility_timeout: Duration::from_millis(QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT),
-        }
-    }
-}
-
-impl QueueListenOptions {
-    /// Sets the number of handlers running at once.
-    pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.concurrency = concurrency;
-        self
-    }
-
-    /// Sets the lease of each message.
-    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
-        self.visibility_timeout = timeout;
-        self
-    }
-}
+/// How [`Database::listen_queue`] consumes (the one options type of every `listen_queue`).
+pub use cairn_model::QueueListenOptions;
 
 /// A running [`Database::listen_queue`]. Dropping it stops taking messages; handlers already
 /// running finish and settle their messages in the background. While it runs it holds a
@@ -80,6 +46,14 @@ impl QueueListener {
     /// True once the listener ended by itself (the database closed or failed).
     pub fn is_finished(&self) -> bool {
         self.driver.is_finished()
+    }
+}
+
+impl KvQueueListener for QueueListener {
+    type Error = StoreError;
+
+    async fn close(self) -> Result<()> {
+        QueueListener::close(self).await
     }
 }
 

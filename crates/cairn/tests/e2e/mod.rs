@@ -175,6 +175,30 @@ impl Server {
     /// Starts the server on a port the OS picks and waits (bounded) until it listens.
     pub fn start() -> Server {
         let data = tempfile::tempdir().expect("creating a temporary data directory");
+        let (child, log, lines) = Self::spawn(&data);
+        let mut server = Server {
+            child,
+            url: String::new(),
+            log,
+            data,
+        };
+        server.url = server.wait_until_listening(&lines);
+        server
+    }
+
+    /// Kills the server with SIGKILL (no shutdown at all: what a crash leaves on disk), then
+    /// starts it again on the same data directory; it listens on a new port ([`Server::url`]).
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, log, lines) = Self::spawn(&self.data);
+        self.child = child;
+        self.log = log;
+        self.url = self.wait_until_listening(&lines);
+    }
+
+    /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
+    fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--data-dir")
@@ -203,14 +227,7 @@ impl Server {
                 let _ = lines_tx.send(line);
             }
         });
-        let mut server = Server {
-            child,
-            url: String::new(),
-            log,
-            data,
-        };
-        server.url = server.wait_until_listening(&lines);
-        server
+        (child, log, lines)
     }
 
     fn wait_until_listening(&mut self, lines: &mpsc::Receiver<String>) -> String {
@@ -376,6 +393,38 @@ pub fn run_script(client: Client, name: &str) {
         ),
         None => panic!(
             "the script was killed after {SCRIPT_TIMEOUT:?}\n{report}\n{}",
+            server.log_tail()
+        ),
+    }
+}
+
+/// Runs the Node.js script `tests/e2e/<relative>` (with @deno/kv) against `server` and returns
+/// its stdout; fails the test with its output and the server log unless it exits with 0.
+pub fn run_node_script(server: &Server, relative: &str) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = Command::new(&tools.node);
+    command
+        .arg(&script)
+        .arg(server.url())
+        .arg(READ_WRITE_TOKEN)
+        .env_remove("DENO_KV_ACCESS_TOKEN")
+        .env("CAIRN_E2E_TOOLS_DIR", repo_root().join("tools"))
+        .env("CAIRN_E2E_READ_ONLY_TOKEN", READ_ONLY_TOKEN)
+        .env("NO_COLOR", "1")
+        .current_dir(repo_root());
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        status => panic!(
+            "node script {} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.stdout,
+            run.stderr,
             server.log_tail()
         ),
     }
