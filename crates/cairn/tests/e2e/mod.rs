@@ -197,6 +197,19 @@ impl Server {
         self.url = self.wait_until_listening(&lines);
     }
 
+    /// As [`Server::kill_and_restart`], but the data directory is emptied in between: what a
+    /// lost disk would leave. The negative control of the crash tests uses it.
+    pub fn kill_and_restart_wiped(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let databases = self.data.path().join("databases");
+        std::fs::remove_dir_all(&databases).expect("wiping the data directory");
+        let (child, log, lines) = Self::spawn(&self.data);
+        self.child = child;
+        self.log = log;
+        self.url = self.wait_until_listening(&lines);
+    }
+
     /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
     fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
