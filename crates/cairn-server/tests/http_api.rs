@@ -394,3 +394,47 @@ async fn watches_per_token_are_capped() {
     drop(first);
     server.shutdown().await;
 }
+
+/// A client that sends its headers one byte per second is cut off by the header timeout,
+/// while a normal client on another connection is served meanwhile.
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_others_are_served() {
+    let server = Server::start(4).await;
+    let mut slow = TcpStream::connect(server.addr).await.expect("connect");
+    let trickle = tokio::spawn(async move {
+        let header = b"POST / HTTP/1.1\r\nHost: t\r\nX-Slow: ".to_vec();
+        for byte in header.into_iter().chain(std::iter::repeat_n(b'a', 100)) {
+            if slow.write_all(&[byte]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            // A closed connection shows as end of stream on the read side too.
+            let mut buf = [0u8; 256];
+            if let Ok(Ok(0)) =
+                tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
+            {
+                return true;
+            }
+        }
+        false
+    });
+
+    // While the slow client trickles, a normal client is served.
+    let meta = metadata(server.addr, "/", "rw").await;
+    let (status, _) = data(
+        server.addr,
+        &meta,
+        "snapshot_read",
+        &get_request(&key!["x"]),
+    )
+    .await;
+    assert_eq!(status, 200, "a normal client is served");
+
+    // Bounded: the header timeout is 10 s; the whole trickle would take over two minutes.
+    let cut = tokio::time::timeout(Duration::from_secs(90), trickle)
+        .await
+        .expect("the slow client was not disconnected in time")
+        .expect("trickle task");
+    assert!(cut, "the slow client was never disconnected");
+    server.shutdown().await;
+}
