@@ -16,5 +16,12 @@ echo "== tools/install.sh (the pinned Deno runtime and @deno/kv for the end-to-e
 # deno binary's path, which the tests find again themselves.
 tools/install.sh >/dev/null
 
+echo "== strace (crates/cairn/tests/eio_server.rs injects EIO into cairn serve through it)"
+if ! command -v strace >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq strace >/dev/null
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
