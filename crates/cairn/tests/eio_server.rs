@@ -60,9 +60,10 @@ fn serve(data: &Path, inject: Option<&str>) -> (Child, String) {
         }
     });
     loop {
-        let line = lines
-            .recv_timeout(START_TIMEOUT)
-            .expect("the server printed no \"listening on\" line in time");
+        let Ok(line) = lines.recv_timeout(START_TIMEOUT) else {
+            stop(child);
+            panic!("the server printed no \"listening on\" line in time");
+        };
         if let Some(url) = line.trim().strip_prefix("listening on ") {
             return (child, url.to_owned());
         }
