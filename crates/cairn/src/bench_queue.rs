@@ -1,11 +1,12 @@
 //! `cairn bench --workloads queue`: durable queues end to end, embedded or over the network
 //! (`--url`, through cairn-client's queue calls: the same workload). `PRODUCERS` tasks
-//! enqueue messages (each its own durable atomic write) while one `listen_queue` with
-//! `HANDLERS` concurrent handlers consumes them; every handler returns `Ok`, so every message
-//! is acknowledged (a durable commit too). The rate counts messages from the first enqueue
-//! to the last acknowledgement made durable; the latencies run from the start of a message's
-//! enqueue to the start of its handler (the acknowledgement that follows is one more group
-//! commit, included in the rate but not in the latency).
+//! enqueue messages (each its own durable atomic write) while `HANDLERS` consumers lease them
+//! (embedded: `next_delivery`; remote: `dequeue` in batches, long-polling) and acknowledge
+//! each (a durable commit too; remote: `ack_many` per batch). The rate counts messages from
+//! the first enqueue to the last acknowledgement made durable; a message's latency runs from
+//! the start of its enqueue to the return of its acknowledgement, i.e. to the moment the
+//! queue durably no longer holds it. (`listen_queue` is built on the same calls; it is not
+//! used here because it does not say when its acknowledgements complete.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,8 +20,11 @@ use tokio::task::JoinSet;
 
 /// Concurrent producers (each waits for its enqueue to be durable before the next).
 const PRODUCERS: u64 = 64;
-/// Concurrent handlers of the listener.
+/// Concurrent consumers.
 const HANDLERS: usize = 64;
+/// Messages a remote consumer leases per request; remote consumers are fewer (twice
+/// `HANDLERS / REMOTE_BATCH`), so about as many messages are in hand as embedded.
+const REMOTE_BATCH: usize = 16;
 /// Payload: V8 header, then the message's sequence number (8 bytes), then padding.
 const PAYLOAD_BYTES: usize = 100;
 
@@ -62,12 +66,6 @@ pub enum QueueDb {
     Remote(Client),
 }
 
-/// A running listener of either kind.
-enum Listener {
-    Embedded(cairn_store::QueueListener),
-    Remote(cairn_client::QueueListener),
-}
-
 impl QueueDb {
     async fn enqueue(&self, payload: Vec<u8>) -> anyhow::Result<bool> {
         Ok(match self {
@@ -77,32 +75,26 @@ impl QueueDb {
         .is_committed())
     }
 
-    fn listen(&self, handler: impl Fn(&[u8]) + Send + Sync + 'static) -> anyhow::Result<Listener> {
-        let ok = || std::future::ready(Ok::<(), String>(()));
+    /// Leases the next ready messages (waiting for one) and acknowledges them; returns
+    /// their payloads once every acknowledgement is durable.
+    async fn take_and_ack(&self) -> anyhow::Result<Vec<Vec<u8>>> {
         let visibility = Duration::from_secs(60);
         Ok(match self {
-            QueueDb::Embedded(db) => Listener::Embedded(
-                db.listen_queue(
-                    move |d: cairn_store::Delivery| {
-                        handler(&d.payload);
-                        ok()
-                    },
-                    cairn_store::QueueListenOptions::default()
-                        .concurrency(HANDLERS)
-                        .visibility_timeout(visibility),
-                )?,
-            ),
-            QueueDb::Remote(client) => Listener::Remote(
-                client.listen_queue(
-                    move |d: cairn_client::Delivery| {
-                        handler(&d.payload);
-                        ok()
-                    },
-                    cairn_client::QueueListenOptions::default()
-                        .concurrency(HANDLERS)
-                        .visibility_timeout(visibility),
-                )?,
-            ),
+            QueueDb::Embedded(db) => {
+                let delivery = db.next_delivery(visibility).await?;
+                db.ack(&delivery.id).await?;
+                vec![delivery.payload]
+            }
+            QueueDb::Remote(client) => {
+                let batch = client
+                    .dequeue(REMOTE_BATCH, visibility, Duration::from_secs(1))
+                    .await?;
+                let ids: Vec<_> = batch.iter().map(|d| d.id.clone()).collect();
+                if !ids.is_empty() {
+                    client.ack_many(&ids).await?;
+                }
+                batch.into_iter().map(|d| d.payload).collect()
+            }
         })
     }
 
@@ -121,18 +113,7 @@ impl QueueDb {
     }
 }
 
-impl Listener {
-    /// Stops, after the running handlers' acknowledgements are durable.
-    async fn close(self) -> anyhow::Result<()> {
-        match self {
-            Listener::Embedded(l) => l.close().await?,
-            Listener::Remote(l) => l.close().await?,
-        }
-        Ok(())
-    }
-}
-
-/// Enqueues `messages` from [`PRODUCERS`] tasks and consumes them with one listener.
+/// Enqueues `messages` from [`PRODUCERS`] tasks and consumes them with [`HANDLERS`] consumers.
 pub async fn run(db: &QueueDb, messages: u64) -> anyhow::Result<QueueRun> {
     let shared = Arc::new(Shared {
         start: Instant::now(),
@@ -142,20 +123,33 @@ pub async fn run(db: &QueueDb, messages: u64) -> anyhow::Result<QueueRun> {
         all_handled: Notify::new(),
         messages,
     });
-    let handler_state = shared.clone();
-    let listener = db.listen(move |payload: &[u8]| {
-        let s = &handler_state;
-        let now_ns = s.start.elapsed().as_nanos() as u64;
-        if let Some(sent) = seq_of(payload).and_then(|q| s.sent_ns.get(q as usize)) {
-            let latency_ns = now_ns.saturating_sub(sent.load(Ordering::Relaxed));
-            if let Ok(mut latencies) = s.latencies_ns.lock() {
-                latencies.push(latency_ns);
+    let mut consumers = JoinSet::new();
+    let consumer_count = match db {
+        QueueDb::Embedded(_) => HANDLERS,
+        QueueDb::Remote(_) => HANDLERS / REMOTE_BATCH.min(HANDLERS).max(1) * 2,
+    };
+    for _ in 0..consumer_count {
+        let (db, s) = (db.clone(), shared.clone());
+        consumers.spawn(async move {
+            loop {
+                let payloads = db.take_and_ack().await?;
+                let now_ns = s.start.elapsed().as_nanos() as u64;
+                for payload in payloads {
+                    if let Some(sent) = seq_of(&payload).and_then(|q| s.sent_ns.get(q as usize)) {
+                        let latency_ns = now_ns.saturating_sub(sent.load(Ordering::Relaxed));
+                        if let Ok(mut latencies) = s.latencies_ns.lock() {
+                            latencies.push(latency_ns);
+                        }
+                    }
+                    if s.handled.fetch_add(1, Ordering::Relaxed) + 1 == s.messages {
+                        s.all_handled.notify_one();
+                    }
+                }
             }
-        }
-        if s.handled.fetch_add(1, Ordering::Relaxed) + 1 == s.messages {
-            s.all_handled.notify_one();
-        }
-    })?;
+            #[allow(unreachable_code, reason = "the consumers run until aborted")]
+            anyhow::Ok(())
+        });
+    }
 
     let mut producers = JoinSet::new();
     let next = Arc::new(AtomicU64::new(0));
@@ -176,10 +170,17 @@ pub async fn run(db: &QueueDb, messages: u64) -> anyhow::Result<QueueRun> {
     while let Some(r) = producers.join_next().await {
         r??;
     }
-    shared.all_handled.notified().await;
-    // Waits for the handlers' acknowledgements to be durable.
-    listener.close().await?;
+    tokio::select! {
+        () = shared.all_handled.notified() => {}
+        // A consumer that failed ends the run with its error.
+        Some(r) = consumers.join_next() => {
+            r??;
+            anyhow::bail!("a consumer stopped early");
+        }
+    }
+    // Every message was acknowledged durably (each consumer counts after its ack returned).
     let elapsed = shared.start.elapsed();
+    consumers.abort_all();
     let left = db.left().await?;
     ensure!(
         left == (0, 0, 0),
