@@ -22,9 +22,11 @@ use tokio::task::JoinSet;
 const PRODUCERS: u64 = 64;
 /// Concurrent consumers.
 const HANDLERS: usize = 64;
-/// Messages a remote consumer leases per request; remote consumers are fewer (twice
-/// `HANDLERS / REMOTE_BATCH`), so about as many messages are in hand as embedded.
+/// Messages a remote consumer leases per request.
 const REMOTE_BATCH: usize = 16;
+/// Remote consumers: fewer than embedded, each holding up to a batch, so that about twice
+/// `HANDLERS` messages are in hand (a request per message would cost more than the message).
+const REMOTE_CONSUMERS: usize = 8;
 /// Payload: V8 header, then the message's sequence number (8 bytes), then padding.
 const PAYLOAD_BYTES: usize = 100;
 
@@ -126,7 +128,7 @@ pub async fn run(db: &QueueDb, messages: u64) -> anyhow::Result<QueueRun> {
     let mut consumers = JoinSet::new();
     let consumer_count = match db {
         QueueDb::Embedded(_) => HANDLERS,
-        QueueDb::Remote(_) => HANDLERS / REMOTE_BATCH.min(HANDLERS).max(1) * 2,
+        QueueDb::Remote(_) => REMOTE_CONSUMERS,
     };
     for _ in 0..consumer_count {
         let (db, s) = (db.clone(), shared.clone());
