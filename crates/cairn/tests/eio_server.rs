@@ -24,12 +24,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Starts `cairn serve` on `data` (under `strace` when `inject` is given); returns the child
 /// and its URL.
-fn serve(data: &Path, inject: Option<&str>) -> (Child, String) {
+fn serve(data: &Path, syscall: &str, inject: Option<&str>) -> (Child, String) {
     let cairn = env!("CARGO_BIN_EXE_cairn");
     let mut command = match inject {
         Some(spec) => {
             let mut c = Command::new("strace");
-            c.args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=fdatasync"])
+            c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
+                .arg(format!("trace={syscall}"))
                 .args(["-e", spec])
                 .arg(cairn);
             c
@@ -84,15 +85,17 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-#[test]
-fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
+/// Runs `cairn serve` under `strace -e trace=<syscall> -e inject=<syscall>:error=<errno>:when=N+`
+/// for each N, writes until three writes in a row are refused, checks the refusal mentions
+/// `reason` and that nothing was acknowledged after it, then restarts without strace and
+/// checks every acknowledged write is there and a new write succeeds.
+fn fault_scenario(syscall: &str, errno: &str, first_failures: &[u64], reason: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("databases");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    // Opening the database syncs a few times; the failures start later, mid-load.
-    for first_failure in [12, 25] {
-        let inject = format!("inject=fdatasync:error=EIO:when={first_failure}+");
-        let (server, url) = serve(&data, Some(&inject));
+    for &first_failure in first_failures {
+        let inject = format!("inject={syscall}:error={errno}:when={first_failure}+");
+        let (server, url) = serve(&data, syscall, Some(&inject));
         let (acked, refusal) = runtime.block_on(async {
             let mut options = ClientOptions::default();
             options.retry_budget = Duration::from_millis(500);
@@ -107,12 +110,12 @@ fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
                 if refused == 3 {
                     break;
                 }
-                let k = key!["eio", first_failure, i];
+                let k = key![errno, first_failure, i];
                 match db.set(&k, KvValue::U64(i)).await {
                     Ok(_) => {
                         assert!(
                             refusal.is_none(),
-                            "write {i} acknowledged after a failed sync"
+                            "write {i} acknowledged after the failure"
                         );
                         acked.push(k);
                     }
@@ -125,19 +128,19 @@ fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
             (acked, refusal)
         });
         stop(server);
-        let refusal = refusal.expect("a sync failed, so some write must have been refused");
+        let refusal = refusal.expect("the disk failed, so some write must have been refused");
         let message = refusal.to_string();
         assert!(
-            matches!(refusal, ClientError::Unavailable { .. }) && message.contains("poisoned"),
-            "the refusal says why: {message}"
+            matches!(refusal, ClientError::Unavailable { .. }) && message.contains(reason),
+            "the refusal says why ({reason}): {message}"
         );
         assert!(
             !acked.is_empty(),
             "writes before the failure were acknowledged"
         );
 
-        // Without strace: everything acknowledged is there.
-        let (server, url) = serve(&data, None);
+        // Without strace: everything acknowledged is there, and the database works.
+        let (server, url) = serve(&data, syscall, None);
         runtime.block_on(async {
             let db = Client::connect(&url, READ_WRITE_TOKEN)
                 .await
@@ -145,13 +148,28 @@ fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
             for chunk in acked.chunks(10) {
                 let found = db.get_many(chunk).await.expect("read after restart");
                 for (k, entry) in chunk.iter().zip(found) {
-                    assert!(entry.is_some(), "acknowledged write {k} lost after the EIO");
+                    assert!(entry.is_some(), "acknowledged write {k} lost after {errno}");
                 }
             }
-            db.set(&key!["after"], KvValue::U64(1))
+            db.set(&key!["after", errno, first_failure], KvValue::U64(1))
                 .await
                 .expect("a healthy restart accepts writes");
         });
         stop(server);
     }
+}
+
+#[test]
+fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
+    // Opening the database uses fsync, not fdatasync: the failures start mid-load.
+    fault_scenario("fdatasync", "EIO", &[12, 25], "poisoned");
+}
+
+/// A full disk: the transaction log's writes (`pwrite64`, used by nothing else) fail with
+/// ENOSPC. The write in hand fails with the operating system's reason; nothing later is
+/// acknowledged; after space returns (a restart without strace) nothing acknowledged is lost
+/// and the database takes writes again.
+#[test]
+fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
+    fault_scenario("pwrite64", "ENOSPC", &[10, 30], "No space left on device");
 }
