@@ -25,6 +25,7 @@ use crate::error::{ClientError, Result};
 use crate::session::Session;
 use crate::{decode, Client, Path};
 
+pub use cairn_model::{NackOutcome, QueueStats};
 pub use listener::{QueueListenOptions, QueueListener};
 
 /// The queue endpoints, in the order of `Session::queue`.
@@ -95,21 +96,6 @@ impl Delivery {
     }
 }
 
-/// What a negative acknowledgement did to the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NackOutcome {
-    /// The message will be delivered again.
-    Retry {
-        /// When it becomes ready again (server clock ms).
-        ready_at_ms: u64,
-        /// The attempt number of that delivery.
-        next_attempt: u32,
-    },
-    /// The backoff schedule was exhausted: the payload was written to the message's
-    /// `keys_if_undelivered` and the message removed.
-    DeadLettered,
-}
-
 /// What settling one delivery id of a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettleOutcome {
@@ -119,20 +105,6 @@ pub enum SettleOutcome {
     Nacked(NackOutcome),
     /// The lease was not held any more; nothing changed.
     NotHeld,
-}
-
-/// The state of a database's queue, as the server counted it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueStats {
-    /// Messages ready now and not leased (the queue's depth).
-    pub ready: u64,
-    /// Messages whose time has not come yet (delayed, or waiting for a retry).
-    pub delayed: u64,
-    /// Messages leased to a consumer and not yet settled.
-    pub in_flight: u64,
-    /// Messages dead-lettered since the database was created.
-    pub dead_lettered: u64,
 }
 
 impl Client {
@@ -268,12 +240,12 @@ impl Client {
             .call(Path::Queue(QueuePath::Stats), request, true)
             .await?;
         let output: q::QueueStatsOutput = decode(&bytes)?;
-        Ok(QueueStats {
-            ready: output.ready,
-            delayed: output.delayed,
-            in_flight: output.in_flight,
-            dead_lettered: output.dead_lettered,
-        })
+        let mut stats = QueueStats::default();
+        stats.ready = output.ready;
+        stats.delayed = output.delayed;
+        stats.in_flight = output.in_flight;
+        stats.dead_lettered = output.dead_lettered;
+        Ok(stats)
     }
 }
 

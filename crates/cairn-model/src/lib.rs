@@ -40,6 +40,6 @@ pub use limits::{LimitError, Limits};
 pub use list::{ListOptions, ListPager, ListSelector, ReadRange};
 pub use mutation::MutationError;
 pub use operation::{AtomicOperation, EnqueueOptions};
-pub use queue::{KvQueueListener, QueueDelivery, QueueListenOptions};
+pub use queue::{KvQueueListener, NackOutcome, QueueDelivery, QueueListenOptions, QueueStats};
 pub use value::{KvValue, ValueEncoding};
 pub use versionstamp::Versionstamp;

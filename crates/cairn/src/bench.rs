@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use cairn_client::Client;
 use cairn_model::{key, KvValue};
 use cairn_store::{
     CommitResult, Config, Database, Durability, Kv, KvList, ListOptions, ListSelector,
@@ -92,13 +91,7 @@ impl Figures {
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
-        let token = args
-            .access_token
-            .as_deref()
-            .context("--url needs --access-token (or DENO_KV_ACCESS_TOKEN)")?;
-        let client = Client::connect(url, token)
-            .await
-            .with_context(|| format!("connecting to {url}"))?;
+        let client = crate::data::connect(url, args.access_token.as_deref()).await?;
         let queue = crate::bench_queue::QueueDb::Remote(client.clone());
         return workloads(&client, &queue, &args).await;
     }

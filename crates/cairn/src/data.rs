@@ -52,6 +52,31 @@ pub struct Target {
     pub access_token: Option<String>,
 }
 
+impl Target {
+    /// The server's client for `--url`, or `None` for a directory.
+    pub async fn remote(&self) -> anyhow::Result<Option<Client>> {
+        match &self.url {
+            Some(url) => Ok(Some(connect(url, self.access_token.as_deref()).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The database directory of `--path`.
+    pub fn open(&self) -> anyhow::Result<Database> {
+        Database::open(&self.path)
+            .with_context(|| format!("opening database {}", self.path.display()))
+    }
+}
+
+/// Connects to the KV Connect server at `url` (the one place the CLI does).
+pub async fn connect(url: &str, access_token: Option<&str>) -> anyhow::Result<Client> {
+    let token = access_token
+        .context("--url needs an access token: --access-token or DENO_KV_ACCESS_TOKEN")?;
+    Client::connect(url, token)
+        .await
+        .with_context(|| format!("connecting to {url}"))
+}
+
 /// One data command, with its arguments parsed.
 pub enum Op {
     /// Print a key's entry.
@@ -76,23 +101,9 @@ pub enum Op {
 
 /// Runs `op` on the database `target` names.
 pub async fn run(target: &Target, op: Op) -> anyhow::Result<()> {
-    match &target.url {
-        Some(url) => {
-            let token = target
-                .access_token
-                .as_deref()
-                .context("--url needs an access token: --access-token or DENO_KV_ACCESS_TOKEN")?;
-            let client = Client::connect(url, token)
-                .await
-                .with_context(|| format!("connecting to {url}"))?;
-            execute(&client, op).await
-        }
-        None => {
-            let path = &target.path;
-            let db = Database::open(path)
-                .with_context(|| format!("opening database {}", path.display()))?;
-            execute(&db, op).await
-        }
+    match target.remote().await? {
+        Some(client) => execute(&client, op).await,
+        None => execute(&target.open()?, op).await,
     }
 }
 

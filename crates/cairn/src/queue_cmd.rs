@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use cairn_client::Client;
+use anyhow::bail;
 use cairn_model::{EnqueueOptions, KvValue};
-use cairn_store::Database;
 use serde_json::json;
 
 use crate::data::Target;
@@ -78,9 +76,10 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
                 delay: Duration::from_millis(delay_ms),
                 ..EnqueueOptions::default()
             };
-            let committed = match remote(&target).await? {
+            let committed = match target.remote().await? {
                 Some(client) => client.enqueue(payload, options).await?.is_committed(),
-                None => open(&target)?
+                None => target
+                    .open()?
                     .enqueue(payload, options)
                     .await?
                     .is_committed(),
@@ -99,34 +98,14 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The client for `--url`, or `None` for a directory.
-async fn remote(target: &Target) -> anyhow::Result<Option<Client>> {
-    let Some(url) = &target.url else {
-        return Ok(None);
-    };
-    let token = target
-        .access_token
-        .as_deref()
-        .context("--url needs an access token: --access-token or DENO_KV_ACCESS_TOKEN")?;
-    let client = Client::connect(url, token)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    Ok(Some(client))
-}
-
-fn open(target: &Target) -> anyhow::Result<Database> {
-    Database::open(&target.path)
-        .with_context(|| format!("opening database {}", target.path.display()))
-}
-
 async fn stats(target: &Target, json_output: bool) -> anyhow::Result<()> {
-    let (ready, delayed, in_flight, dead_lettered) = match remote(target).await? {
+    let (ready, delayed, in_flight, dead_lettered) = match target.remote().await? {
         Some(client) => {
             let s = client.queue_stats().await?;
             (s.ready, s.delayed, s.in_flight, s.dead_lettered)
         }
         None => {
-            let s = open(target)?.queue_stats()?;
+            let s = target.open()?.queue_stats()?;
             (s.ready, s.delayed, s.in_flight, s.dead_lettered)
         }
     };
@@ -168,7 +147,7 @@ async fn listen(
         }
         Ok::<(), String>(())
     };
-    match remote(target).await? {
+    match target.remote().await? {
         Some(client) => {
             let options = cairn_client::QueueListenOptions::default()
                 .concurrency(concurrency)
@@ -178,7 +157,7 @@ async fn listen(
             listener.close().await?;
         }
         None => {
-            let db = open(target)?;
+            let db = target.open()?;
             let options = cairn_store::QueueListenOptions::default()
                 .concurrency(concurrency)
                 .visibility_timeout(visibility);

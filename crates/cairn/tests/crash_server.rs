@@ -261,11 +261,7 @@ async fn drain_queue(db: &Client) -> HashSet<Vec<u8>> {
 
 /// The server, its accounts opened, and a runtime to drive clients.
 fn setup() -> (Server, tokio::runtime::Runtime) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = e2e::runtime();
     let server = Server::start();
     runtime.block_on(async {
         let db = connect(server.url()).await;

@@ -13,19 +13,11 @@ use std::time::Duration;
 
 use cairn_client::{Client, ClientError, Delivery, DeliveryId, QueueListenOptions};
 use cairn_model::{EnqueueOptions, Kv, KvQueueListener, QueueDelivery};
-use e2e::{Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
+use e2e::{runtime, Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
 use tokio::sync::mpsc;
 
 /// Longest any step waits for messages to arrive.
 const WAIT: Duration = Duration::from_secs(60);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
 
 async fn connect(server: &Server, token: &str) -> Client {
     Client::connect(server.url(), token)

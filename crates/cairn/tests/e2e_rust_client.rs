@@ -14,15 +14,7 @@ use std::time::Duration;
 
 use cairn_client::{Client, ClientError, ClientOptions};
 use cairn_model::{key, Kv, KvValue};
-use e2e::{Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
+use e2e::{runtime, Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
 
 #[test]
 fn suite_on_the_embedded_database() {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use cairn_model::limits::{
     CLIENT_QUEUE_POLL_WAIT_MS, CLIENT_QUEUE_SETTLE_BATCH_MAX, CLIENT_RETRY_BACKOFF_MAX_MS,
-    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_LISTEN_CONCURRENCY_MAX, QUEUE_VISIBILITY_TIMEOUT_MS_MAX,
+    QUEUE_DEQUEUE_BATCH_MAX,
 };
 use cairn_model::{KvQueueListener, RequestError};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -77,20 +77,8 @@ impl Client {
         Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
         E: Display + Send + 'static,
     {
+        options.validate()?;
         let bad = |reason: String| ClientError::Request(RequestError::Argument(reason));
-        if options.concurrency == 0 || options.concurrency > QUEUE_LISTEN_CONCURRENCY_MAX {
-            return Err(bad(format!(
-                "listen_queue concurrency of {} is outside 1..={QUEUE_LISTEN_CONCURRENCY_MAX}",
-                options.concurrency
-            )));
-        }
-        let visibility_ms = super::millis(options.visibility_timeout);
-        if visibility_ms == 0 || visibility_ms > QUEUE_VISIBILITY_TIMEOUT_MS_MAX {
-            return Err(bad(format!(
-                "visibility timeout of {visibility_ms} ms is outside \
-                 1..={QUEUE_VISIBILITY_TIMEOUT_MS_MAX} ms"
-            )));
-        }
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| bad("listen_queue needs a running Tokio runtime".into()))?;
         let (stop, stopped) = watch::channel(false);

@@ -10,6 +10,15 @@ use crate::error::ApiError;
 
 pub(crate) async fn handle(request: DataRequest) -> Result<Response, ApiError> {
     let write: pb::AtomicWrite = cairn_proto::decode(&request.body)?;
+    commit(&request, write).await
+}
+
+/// Commits a decoded `AtomicWrite` and answers as `atomic_write` does (also the body of the
+/// queue extension's `enqueue`).
+pub(crate) async fn commit(
+    request: &DataRequest,
+    write: pb::AtomicWrite,
+) -> Result<Response, ApiError> {
     if request.grant.access == Access::ReadOnly {
         // The protocol's own refusal, which clients report as a failed write, never as success.
         return Ok(protobuf(&cairn_proto::atomic_write_output_write_disabled()));

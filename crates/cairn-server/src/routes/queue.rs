@@ -30,9 +30,7 @@ use cairn_model::limits::{
 };
 use cairn_proto::messages as pb;
 use cairn_proto::queue as q;
-use cairn_store::{
-    Clock, CommitResult, Database, Delivery, DeliveryId, Kv, NackOutcome, StoreError,
-};
+use cairn_store::{Database, Delivery, DeliveryId, NackOutcome, StoreError};
 use parking_lot::Mutex;
 
 use super::{data_request, protobuf, DataRequest};
@@ -101,20 +99,7 @@ async fn enqueue(request: DataRequest) -> Result<Response, ApiError> {
             "queue/enqueue needs at least one enqueue".into(),
         ));
     }
-    if request.grant.access == Access::ReadOnly {
-        // As atomic_write: the protocol's own refusal, which clients report as a failed write.
-        return Ok(protobuf(&cairn_proto::atomic_write_output_write_disabled()));
-    }
-    let write = cairn_proto::atomic_write_from_proto(write, request.app.clock.now_ms())?;
-    let output = match request.db.atomic_write(write).await? {
-        CommitResult::Committed { versionstamp } => {
-            cairn_proto::atomic_write_output_committed(versionstamp)
-        }
-        CommitResult::CheckFailed { failed_checks } => {
-            cairn_proto::atomic_write_output_check_failed(failed_checks)
-        }
-    };
-    Ok(protobuf(&output))
+    super::atomic_write::commit(&request, write).await
 }
 
 async fn dequeue(request: DataRequest) -> Result<Response, ApiError> {

@@ -4,17 +4,17 @@
 
 use std::time::Duration;
 
-use cairn_model::limits::{QUEUE_STATS_SCAN_CHUNK, QUEUE_VISIBILITY_TIMEOUT_MS_MAX};
+use cairn_model::limits::QUEUE_STATS_SCAN_CHUNK;
 use tokio::sync::oneshot;
 
-use super::delivery::{Delivery, DeliveryId, NackOutcome, QueueStats};
+use super::delivery::{Delivery, DeliveryId};
 use super::ops::{after_failure, QueueOp, QueueSettle};
 use super::{read_dead_lettered, split_queue_key, QueueKey};
 use crate::db::Database;
 use crate::error::{Result, StoreError};
 use crate::pipeline::{CommitResult, Request};
 use crate::storage::{Keyspace, Scan};
-use cairn_model::{EnqueueOptions, Kv};
+use cairn_model::{EnqueueOptions, Kv, NackOutcome, QueueStats};
 
 impl Database {
     /// Enqueues one message (a V8-serialized payload) in an atomic write of its own; use
@@ -115,11 +115,9 @@ impl Database {
         let shared = self.shared();
         let (snapshot, leased) = shared.queue.view(&shared.published);
         let now_ms = self.now_ms();
-        let mut stats = QueueStats {
-            in_flight: leased.len() as u64,
-            dead_lettered: read_dead_lettered(|ks, k| snapshot.get(ks, k))?,
-            ..QueueStats::default()
-        };
+        let mut stats = QueueStats::default();
+        stats.in_flight = leased.len() as u64;
+        stats.dead_lettered = read_dead_lettered(|ks, k| snapshot.get(ks, k))?;
         let end = [0xFFu8; super::QUEUE_KEY_LEN + 1];
         let mut start = Vec::new();
         loop {
@@ -173,11 +171,5 @@ impl Database {
 
 /// A visibility timeout in whole milliseconds, within `1..=QUEUE_VISIBILITY_TIMEOUT_MS_MAX`.
 pub(crate) fn visibility_ms(timeout: Duration) -> Result<u64> {
-    let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-    if ms == 0 || ms > QUEUE_VISIBILITY_TIMEOUT_MS_MAX {
-        return Err(StoreError::InvalidArgument(format!(
-            "visibility timeout of {ms} ms is outside 1..={QUEUE_VISIBILITY_TIMEOUT_MS_MAX} ms"
-        )));
-    }
-    Ok(ms)
+    Ok(cairn_model::queue::visibility_timeout_ms(timeout)?)
 }

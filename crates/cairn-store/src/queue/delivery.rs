@@ -1,5 +1,5 @@
 //! What consumers see of the queue: a [`Delivery`] (one attempt at one message, leased to the
-//! caller), its unforgeable [`DeliveryId`], and the queue's [`QueueStats`].
+//! caller) and its unforgeable [`DeliveryId`].
 
 use std::fmt;
 
@@ -126,36 +126,6 @@ impl Delivery {
     pub fn attempt(&self) -> u32 {
         self.id.attempt
     }
-}
-
-/// What a negative acknowledgement (or an expired lease) did to the message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NackOutcome {
-    /// The message will be delivered again.
-    Retry {
-        /// When it becomes ready again (clock ms).
-        ready_at_ms: u64,
-        /// The attempt number of that delivery.
-        next_attempt: u32,
-    },
-    /// The backoff schedule was exhausted: the payload was written to the message's
-    /// `keys_if_undelivered` and the message removed, in one commit.
-    DeadLettered,
-}
-
-/// The state of a database's queue. Counting reads the whole `queue` keyspace (one snapshot):
-/// it is meant for monitoring, not for every message.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QueueStats {
-    /// Messages ready now and not leased (the queue's depth).
-    pub ready: u64,
-    /// Messages whose time has not come yet (delayed, or waiting for a retry).
-    pub delayed: u64,
-    /// Messages leased to a consumer and not yet settled.
-    pub in_flight: u64,
-    /// Messages dead-lettered since the database was created (persistent).
-    pub dead_lettered: u64,
 }
 
 #[cfg(test)]

@@ -7,12 +7,10 @@ use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
 
-use cairn_model::limits::QUEUE_LISTEN_CONCURRENCY_MAX;
 use cairn_model::KvQueueListener;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::api::visibility_ms;
 use super::delivery::Delivery;
 use crate::db::Database;
 use crate::error::{Result, StoreError};
@@ -93,13 +91,7 @@ impl Database {
         Fut: Future<Output = std::result::Result<(), E>> + Send + 'static,
         E: Display + Send + 'static,
     {
-        if options.concurrency == 0 || options.concurrency > QUEUE_LISTEN_CONCURRENCY_MAX {
-            return Err(StoreError::InvalidArgument(format!(
-                "listen_queue concurrency of {} is outside 1..={QUEUE_LISTEN_CONCURRENCY_MAX}",
-                options.concurrency
-            )));
-        }
-        visibility_ms(options.visibility_timeout)?;
+        options.validate()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
             StoreError::InvalidArgument("listen_queue needs a running Tokio runtime".into())
         })?;

@@ -31,7 +31,8 @@ use crate::error::StorageError;
 use crate::record::{put_bytes, Reader};
 use crate::storage::{Keyspace, WriteBatch};
 
-pub use delivery::{Delivery, DeliveryId, MessageId, NackOutcome, QueueStats};
+pub use cairn_model::{NackOutcome, QueueStats};
+pub use delivery::{Delivery, DeliveryId, MessageId};
 pub use listener::{QueueListenOptions, QueueListener};
 
 const MESSAGE_RECORD_V1: u8 = 1;

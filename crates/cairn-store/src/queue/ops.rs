@@ -5,9 +5,10 @@
 
 use cairn_model::limits::QUEUE_BACKOFF_SCHEDULE_DEFAULT_MS;
 
-use super::delivery::{MessageId, NackOutcome};
+use super::delivery::MessageId;
 use super::{queue_key_array, QueueKey, QueueMessage};
 use crate::error::StorageError;
+use cairn_model::NackOutcome;
 
 /// A change of queue state requested of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]

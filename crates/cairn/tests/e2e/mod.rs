@@ -36,6 +36,16 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Lines of server log shown with a failure.
 const LOG_TAIL_LINES: usize = 200;
 
+/// The runtime the Rust-client tests drive their clients on (two workers, as the machine's
+/// two cores).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// Which client a script drives the server with.
 #[derive(Clone, Copy, Debug)]
 pub enum Client {
