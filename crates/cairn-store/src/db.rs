@@ -9,7 +9,6 @@ use cairn_model::{
     AtomicWrite, CommitResult, Entry, Key, Kv, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
 use parking_lot::{Mutex, RwLock};
-use tokio::sync::oneshot;
 
 use crate::changelog::read_changelog;
 use crate::config::Config;
@@ -293,14 +292,14 @@ impl Kv for Database {
         let shared = &self.inner.shared;
         write.validate(&shared.config.limits, self.now_ms())?;
         shared.poison.check()?;
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = crate::pipeline::reply::channel();
         // A full queue blocks here briefly: that is the pipeline's back-pressure.
         let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
         sender
             .send(Request::Commit { write, reply })
             .map_err(|_| StoreError::Closed)?;
         drop(sender);
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await
     }
 
     /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their

@@ -508,6 +508,6 @@ fn fail_all(requests: Vec<Request>, error: &StoreError) {
             } => reply,
             Request::Expire { .. } | Request::Queue { reply: None, .. } => continue,
         };
-        let _ = reply.send(Err(StoreError::Poisoned(reason.clone())));
+        reply.send(Err(StoreError::Poisoned(reason.clone())));
     }
 }

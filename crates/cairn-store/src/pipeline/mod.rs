@@ -18,6 +18,7 @@
 //! that covers N+1, and a failed sync poisons the database so that nothing later is either.
 
 mod evaluator;
+pub(crate) mod reply;
 mod sequencer;
 mod writer;
 
@@ -28,7 +29,6 @@ use std::thread::JoinHandle;
 use arc_swap::ArcSwap;
 use cairn_model::AtomicWrite;
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::error::{Result, StoreError};
@@ -38,8 +38,7 @@ pub use sequencer::Sequencer;
 
 pub use cairn_model::CommitResult;
 
-/// The reply channel of one request.
-pub(crate) type Reply = oneshot::Sender<Result<CommitResult>>;
+pub(crate) use reply::Reply;
 
 /// A key the sweeper believes has expired: the data key and the expire-at its index entry has.
 #[derive(Debug, Clone, PartialEq, Eq)]

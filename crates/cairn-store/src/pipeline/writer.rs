@@ -164,10 +164,14 @@ pub(crate) fn finish(shared: &Shared, jobs: Vec<Applied>) {
         let settles = jobs.iter().flat_map(|j| j.queue.iter());
         shared.queue.settle(settles, shared.config.clock.now_ms());
     }
-    for job in jobs {
-        for (reply, outcome) in job.replies {
-            // A caller that stopped waiting is fine: its write is durable regardless.
-            let _ = reply.send(outcome);
-        }
+    // Every answer first, then every wake-up in one burst (see `reply`). A caller that
+    // stopped waiting is fine: its write is durable regardless.
+    let wakers: Vec<_> = jobs
+        .into_iter()
+        .flat_map(|job| job.replies)
+        .filter_map(|(reply, outcome)| reply.fill(outcome))
+        .collect();
+    for waker in wakers {
+        waker.wake();
     }
 }

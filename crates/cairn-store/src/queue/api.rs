@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use cairn_model::limits::QUEUE_STATS_SCAN_CHUNK;
-use tokio::sync::oneshot;
 
 use super::delivery::{Delivery, DeliveryId};
 use super::ops::{after_failure, QueueOp, QueueSettle};
@@ -151,12 +150,12 @@ impl Database {
 
     /// Commits a queue op and waits until it is durable.
     async fn queue_commit(&self, op: QueueOp) -> Result<CommitResult> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = crate::pipeline::reply::channel();
         self.send_request(Request::Queue {
             op,
             reply: Some(reply),
         })?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        answer.await
     }
 
     /// Gives a lease up without a commit; the message goes back in line unchanged.
