@@ -26,7 +26,7 @@ cargo build --release --locked -p cairn >&2
 data="$(mktemp -d)"
 log="$data/server.log"
 token="bench-$$"
-./target/release/cairn serve --data-dir "$data/db" --listen 127.0.0.1:0 --access-token "$token" \
+"${CAIRN_BIN:-./target/release/cairn}" serve --data-dir "$data/db" --listen 127.0.0.1:0 --access-token "$token" \
   >"$data/stdout" 2>"$log" &
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
@@ -39,5 +39,5 @@ done
 [[ -n "$url" ]] || { echo "cairn serve did not start:" >&2; cat "$log" >&2; exit 1; }
 
 echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
-./target/release/cairn bench --url "$url" --access-token "$token" --keys "$keys" \
+"${CAIRN_BIN:-./target/release/cairn}" bench --url "$url" --access-token "$token" --keys "$keys" \
   --scale "$scale" --settle-s 2 --workloads "$workloads"

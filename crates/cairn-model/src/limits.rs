@@ -26,6 +26,11 @@ pub const CHANGELOG_RETENTION_MS_DEFAULT: u64 = 24 * 60 * 60 * 1000;
 pub const LIST_BATCH_SIZE_DEFAULT: usize = 100;
 /// Longest a relaxed-durability database lets acknowledged writes sit unsynced, in ms.
 pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
+/// Writer threads of a database with synced durability: each takes the batches waiting and
+/// starts a durable sync of its own, so this many syncs may be in flight at once. Measured on
+/// this project's 2-core VM: two concurrent fdatasyncs of one file complete 2.2× as many per
+/// second as one, each as fast; four, 2.8× but each 1.4× slower.
+pub const WRITER_THREADS: usize = 2;
 /// Size of one transaction-log segment file. A record larger than a segment still goes in one
 /// segment (the file grows); at each switch of segment the engine's own files are synced.
 pub const TLOG_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;

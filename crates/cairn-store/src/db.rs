@@ -108,13 +108,13 @@ impl Database {
         let meta = meta::load_or_init(storage.as_ref())?;
         let published = ArcSwap::from_pointee(Published {
             snapshot: storage.snapshot(),
-            seq: 0,
         });
         let shared = Arc::new(Shared {
             storage,
             published,
             poison: Default::default(),
-            writer_busy: Default::default(),
+            writers_busy: Default::default(),
+            completion: Default::default(),
             watch: Default::default(),
             queue: Default::default(),
             config,

@@ -29,7 +29,7 @@ use cairn_model::{AtomicWrite, KeyPart, KvValue, MutationKind, Versionstamp};
 use crossbeam_channel::Sender;
 
 use super::sequencer::{Next, Sequencer};
-use super::writer::{self, Applied};
+use super::writer::Applied;
 use super::{CommitResult, ExpiryCandidate, Reply, Request, Shared};
 use crate::changelog::ChangelogTrimmer;
 use crate::config::Durability;
@@ -167,7 +167,7 @@ impl Evaluator {
             let (batch, replies) = self.evaluate(requests, commit_version);
             let job = self.apply(batch, replies);
             if self.writer_idle(&sequencer, &applied) {
-                writer::complete(&self.shared, job);
+                self.shared.completion.make_durable(&self.shared, vec![job]);
             } else if applied.send(job).is_err() {
                 return;
             }
@@ -182,7 +182,7 @@ impl Evaluator {
         self.shared.config.durability == Durability::Sync
             && sequencer.is_empty()
             && applied.is_empty()
-            && !self.shared.writer_busy.load(Ordering::SeqCst)
+            && self.shared.writers_busy.load(Ordering::SeqCst) == 0
     }
 
     /// Evaluates every request; returns the storage batch and each caller's answer.

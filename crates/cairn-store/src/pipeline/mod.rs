@@ -8,21 +8,24 @@
 //!                        plus this batch's overlay; builds one storage batch; applies it]
 //!                         │ Applied { snapshot, replies }
 //!                         ▼
-//!                       [writer: one durable sync for every batch waiting, then publish the
-//!                        snapshot to readers, then answer callers]           writer thread
+//!                       [writers: one durable sync for every batch waiting; then, in batch
+//!                        order, publish the snapshot to readers and answer callers]
+//!                                                          WRITER_THREADS writer threads
 //! ```
 //!
-//! While the writer syncs batch N, the evaluator already evaluates batch N+1 against storage
+//! While a writer syncs batch N, the evaluator already evaluates batch N+1 against storage
 //! that contains N (applied, not yet durable): that is the speculative execution of the design
 //! brief. It is safe because nothing of N+1 is acknowledged or shown to readers before a sync
-//! that covers N+1, and a failed sync poisons the database so that nothing later is either.
+//! that covers N+1, batches are answered in order, and a failed sync poisons the database so
+//! that nothing later is either. Another writer may start N+1's sync while N's is still in
+//! flight: the disk completes overlapping syncs about as fast as one.
 
 mod evaluator;
 pub(crate) mod reply;
 mod sequencer;
 mod writer;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -61,10 +64,9 @@ pub(crate) enum Request {
     },
 }
 
-/// The snapshot readers use, and the sequence number of the last batch it contains.
+/// The snapshot readers use: the state after the last batch finished.
 pub(crate) struct Published {
     pub snapshot: Arc<dyn Snapshot>,
-    pub seq: u64,
 }
 
 /// Set once, when a storage write or sync fails; never cleared in this process.
@@ -100,9 +102,11 @@ pub(crate) struct Shared {
     pub published: ArcSwap<Published>,
     pub poison: Poison,
     pub config: Config,
-    /// True while the writer thread is completing batches; the evaluator completes a batch
-    /// itself only when the writer is idle.
-    pub writer_busy: AtomicBool,
+    /// Writer threads busy with batches; the evaluator completes a batch itself only when
+    /// none is.
+    pub writers_busy: AtomicUsize,
+    /// Batches between their sync and their answers.
+    pub(crate) completion: writer::Completion,
     /// Watchers to wake after commits.
     pub watch: crate::watch::WatchHub,
     /// Queue delivery state, told after commits what became of queue messages.
@@ -126,16 +130,16 @@ impl Pipeline {
         let evaluator_thread = std::thread::Builder::new()
             .name("cairn-evaluator".into())
             .spawn(move || evaluator.run(sequencer, applied_tx))?;
-        let writer = writer::Writer::new(shared);
-        let writer_thread = std::thread::Builder::new()
-            .name("cairn-writer".into())
-            .spawn(move || writer.run(applied_rx))?;
-        Ok((
-            Pipeline {
-                threads: vec![evaluator_thread, writer_thread],
-            },
-            sender,
-        ))
+        let mut threads = vec![evaluator_thread];
+        for _ in 0..writer::Writer::threads(shared.config.durability) {
+            let (writer, applied_rx) = (writer::Writer::new(shared.clone()), applied_rx.clone());
+            threads.push(
+                std::thread::Builder::new()
+                    .name("cairn-writer".into())
+                    .spawn(move || writer.run(applied_rx))?,
+            );
+        }
+        Ok((Pipeline { threads }, sender))
     }
 
     /// Waits for the threads, which finish every queued request once all senders are gone.

@@ -1,15 +1,25 @@
-//! The writer: makes applied batches durable with one sync for all that are waiting, then
-//! publishes the newest synced snapshot to readers, then answers the callers.
+//! The writers: make applied batches durable, then publish the newest durable snapshot to
+//! readers, then answer the callers.
 //!
-//! Order matters: publish before answering, so a caller that got its versionstamp always
-//! reads its own write; answer only after the sync, so nothing acknowledged can be lost.
+//! There are [`WRITER_THREADS`] of them. Each takes every batch waiting and starts a sync of
+//! its own, so a batch never waits for an earlier batch's sync to end before its own begins;
+//! the disk completes concurrent syncs about as fast as one. A sync makes durable everything
+//! applied before it began, so a sync that began after batch N was applied covers N and every
+//! batch before it, whoever holds them.
+//!
+//! Batches are finished strictly in order, by whichever thread finds the next one durable
+//! ([`Completion`]): publish before answering, so a caller that got its versionstamp always
+//! reads its own write; answer only after the sync, so nothing acknowledged can be lost; and
+//! never a batch before an earlier one, which may have decided its checks.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_model::limits::RELAXED_SYNC_INTERVAL_MS;
+use cairn_model::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use parking_lot::Mutex;
 
 use super::{CommitResult, Published, Reply, Shared};
 use crate::config::Durability;
@@ -17,7 +27,7 @@ use crate::error::{Result, StoreError};
 use crate::queue::ops::QueueSettle;
 use crate::storage::Snapshot;
 
-/// Applied batches that may wait for the writer before the evaluator is made to wait.
+/// Applied batches that may wait for the writers before the evaluator is made to wait.
 pub(crate) const APPLIED_QUEUE_DEPTH: usize = 64;
 
 /// One applied batch on its way to durability.
@@ -28,12 +38,76 @@ pub(crate) struct Applied {
     pub replies: Vec<(Reply, Result<CommitResult>)>,
     /// Whether the batch changed storage (an all-failed batch needs no sync).
     pub wrote: bool,
-    /// Order of the batch among all applied batches.
+    /// Order of the batch among all applied batches: 1, 2, 3, … with no gaps.
     pub seq: u64,
     /// Data keys the batch changed, collected only while someone watches.
     pub changed: Vec<Vec<u8>>,
     /// What the batch did to queue messages, for the queue hub.
     pub queue: Vec<QueueSettle>,
+}
+
+/// Batches between their sync and their answers, finished in order.
+#[derive(Default)]
+pub(crate) struct Completion {
+    waiting: Mutex<Waiting>,
+    /// Taken before `waiting` is released and held while finishing, so that batches taken
+    /// in order are also published and answered in order.
+    finishing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    jobs: BTreeMap<u64, Applied>,
+    /// Every batch up to this one is durable.
+    durable: u64,
+    /// The last batch finished.
+    finished: u64,
+}
+
+impl Completion {
+    /// Makes `jobs` (the latest applied batches a thread took, in order) durable with one
+    /// sync, then finishes every batch that is ready.
+    pub(crate) fn make_durable(&self, shared: &Shared, jobs: Vec<Applied>) {
+        let Some(last) = jobs.last().map(|j| j.seq) else {
+            return;
+        };
+        let needs_sync = jobs.iter().any(|j| j.wrote);
+        self.waiting
+            .lock()
+            .jobs
+            .extend(jobs.into_iter().map(|j| (j.seq, j)));
+        // Without a write of its own, a batch is ready as soon as the batches before it are.
+        let covered = (needs_sync && sync(shared)).then_some(last);
+        self.finish_ready(shared, covered);
+    }
+
+    /// Records that every batch up to `covered` is durable, then finishes, in order, every
+    /// batch that is: durable, or without writes, or failed because the database is poisoned.
+    fn finish_ready(&self, shared: &Shared, covered: Option<u64>) {
+        let mut waiting = self.waiting.lock();
+        if let Some(seq) = covered {
+            waiting.durable = waiting.durable.max(seq);
+        }
+        let poisoned = shared.poison.check().is_err();
+        let mut ready = Vec::new();
+        loop {
+            let next = waiting.finished + 1;
+            let Some(job) = waiting.jobs.get(&next) else {
+                break;
+            };
+            if !(poisoned || !job.wrote || next <= waiting.durable) {
+                break;
+            }
+            ready.extend(waiting.jobs.remove(&next));
+            waiting.finished = next;
+        }
+        if ready.is_empty() {
+            return;
+        }
+        let _finishing = self.finishing.lock();
+        drop(waiting);
+        finish(shared, ready);
+    }
 }
 
 pub(crate) struct Writer {
@@ -45,112 +119,123 @@ impl Writer {
         Writer { shared }
     }
 
+    /// How many writer threads a database runs: relaxed durability has one, which decides
+    /// alone when to sync.
+    pub(crate) fn threads(durability: Durability) -> usize {
+        match durability {
+            Durability::Sync => WRITER_THREADS,
+            Durability::Relaxed => 1,
+        }
+    }
+
     pub(crate) fn run(self, applied: Receiver<Applied>) {
-        let relaxed = self.shared.config.durability == Durability::Relaxed;
+        if self.shared.config.durability == Durability::Relaxed {
+            return self.run_relaxed(applied);
+        }
+        while let Ok(first) = applied.recv() {
+            self.shared.writers_busy.fetch_add(1, Ordering::SeqCst);
+            let mut jobs = vec![first];
+            jobs.extend(applied.try_iter());
+            self.shared.completion.make_durable(&self.shared, jobs);
+            self.shared.writers_busy.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Relaxed durability: batches are answered once handed to the operating system, and
+    /// synced at least every `RELAXED_SYNC_INTERVAL_MS`.
+    fn run_relaxed(self, applied: Receiver<Applied>) {
+        let shared = &self.shared;
         let interval = Duration::from_millis(RELAXED_SYNC_INTERVAL_MS);
         let mut unsynced_since: Option<Instant> = None;
         loop {
-            let first = if relaxed && unsynced_since.is_some() {
-                let deadline =
-                    unsynced_since.map_or(Duration::ZERO, |t| interval.saturating_sub(t.elapsed()));
-                match applied.recv_timeout(deadline) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        sync(&self.shared, &mut Vec::new());
-                        unsynced_since = None;
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else {
-                match applied.recv() {
-                    Ok(job) => job,
-                    Err(_) => break,
-                }
+            let received = match unsynced_since {
+                Some(t) => applied.recv_timeout(interval.saturating_sub(t.elapsed())),
+                None => applied.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
-            self.shared.writer_busy.store(true, Ordering::SeqCst);
-            let mut jobs = vec![first];
-            jobs.extend(applied.try_iter());
-            if relaxed {
-                flush_relaxed(&self.shared, &mut jobs);
-                unsynced_since.get_or_insert_with(Instant::now);
-                if unsynced_since.is_some_and(|t| t.elapsed() >= interval) {
-                    sync(&self.shared, &mut Vec::new());
-                    unsynced_since = None;
+            let jobs = match received {
+                Ok(first) => {
+                    let mut jobs = vec![first];
+                    jobs.extend(applied.try_iter());
+                    jobs
                 }
-            } else {
-                sync(&self.shared, &mut jobs);
+                Err(RecvTimeoutError::Timeout) => Vec::new(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            shared.writers_busy.fetch_add(1, Ordering::SeqCst);
+            let last = jobs.last().map(|j| j.seq);
+            shared
+                .completion
+                .waiting
+                .lock()
+                .jobs
+                .extend(jobs.into_iter().map(|j| (j.seq, j)));
+            let flushed = flush_relaxed(shared);
+            unsynced_since.get_or_insert_with(Instant::now);
+            if unsynced_since.is_some_and(|t| t.elapsed() >= interval) {
+                sync(shared);
+                unsynced_since = None;
             }
-            finish(&self.shared, jobs);
-            self.shared.writer_busy.store(false, Ordering::SeqCst);
+            shared
+                .completion
+                .finish_ready(shared, last.filter(|_| flushed));
+            shared.writers_busy.fetch_sub(1, Ordering::SeqCst);
         }
-        // Shutting down: whatever was acknowledged unsynced in relaxed mode is synced now.
-        if relaxed && unsynced_since.is_some() {
-            sync(&self.shared, &mut Vec::new());
+        // Shutting down: whatever was acknowledged unsynced is synced now.
+        if unsynced_since.is_some() {
+            sync(shared);
         }
     }
 }
 
-/// One durable sync for every job; on failure poison and fail them all.
-pub(crate) fn sync(shared: &Shared, jobs: &mut [Applied]) {
-    if shared.poison.check().is_ok() && (jobs.is_empty() || jobs.iter().any(|j| j.wrote)) {
-        if let Err(e) = shared.storage.sync() {
-            // Never retry: after a failed fsync the kernel may already have dropped the
-            // dirty pages, so a later "successful" sync would prove nothing.
-            shared.poison.poison(format!("durable sync failed: {e}"));
-        }
+/// One durable sync of everything applied so far; false (and the database poisoned) if it
+/// failed or the database was poisoned already.
+fn sync(shared: &Shared) -> bool {
+    if shared.poison.check().is_err() {
+        return false;
     }
-    fail_if_poisoned(shared, jobs);
+    if let Err(e) = shared.storage.sync() {
+        // Never retry: after a failed fsync the kernel may already have dropped the dirty
+        // pages, so a later "successful" sync would prove nothing.
+        shared.poison.poison(format!("durable sync failed: {e}"));
+        return false;
+    }
+    true
 }
 
 /// Relaxed mode: hand the batches to the OS (survives a process crash), no disk wait.
-fn flush_relaxed(shared: &Shared, jobs: &mut [Applied]) {
-    if shared.poison.check().is_ok() {
-        if let Err(e) = shared.storage.flush() {
-            shared
-                .poison
-                .poison(format!("write to the operating system failed: {e}"));
-        }
+fn flush_relaxed(shared: &Shared) -> bool {
+    if shared.poison.check().is_err() {
+        return false;
     }
-    fail_if_poisoned(shared, jobs);
+    if let Err(e) = shared.storage.flush() {
+        shared
+            .poison
+            .poison(format!("write to the operating system failed: {e}"));
+        return false;
+    }
+    true
 }
 
-fn fail_if_poisoned(shared: &Shared, jobs: &mut [Applied]) {
-    if let Err(StoreError::Poisoned(reason)) = shared.poison.check() {
-        for job in jobs.iter_mut() {
-            for (_, outcome) in job.replies.iter_mut() {
+/// Publishes the newest snapshot (unless poisoned) and answers every caller; `jobs` are the
+/// next batches in order.
+fn finish(shared: &Shared, mut jobs: Vec<Applied>) {
+    let poisoned = match shared.poison.check() {
+        Ok(()) => false,
+        Err(StoreError::Poisoned(reason)) => {
+            for (_, outcome) in jobs.iter_mut().flat_map(|j| j.replies.iter_mut()) {
                 if outcome.as_ref().is_ok_and(CommitResult::is_committed) {
                     *outcome = Err(StoreError::Poisoned(reason.clone()));
                 }
             }
+            true
         }
-    }
-}
-
-/// Completes one batch on the calling thread: sync, publish, answer.
-pub(crate) fn complete(shared: &Shared, job: Applied) {
-    let mut jobs = vec![job];
-    sync(shared, &mut jobs);
-    finish(shared, jobs);
-}
-
-/// Publishes the newest snapshot (unless poisoned) and answers every caller.
-pub(crate) fn finish(shared: &Shared, jobs: Vec<Applied>) {
-    let poisoned = shared.poison.check().is_err();
+        Err(_) => true,
+    };
     if !poisoned {
         if let Some(last) = jobs.last() {
-            // The evaluator may complete a batch itself while this thread completes older
-            // ones, so publish only forward: readers never go back in time.
-            shared.published.rcu(|current| {
-                if current.seq < last.seq {
-                    Arc::new(Published {
-                        snapshot: last.snapshot.clone(),
-                        seq: last.seq,
-                    })
-                } else {
-                    current.clone()
-                }
-            });
+            shared.published.store(Arc::new(Published {
+                snapshot: last.snapshot.clone(),
+            }));
         }
     }
     if !poisoned && shared.watch.is_active() {

@@ -1,6 +1,7 @@
 //! A fault-injecting layer over any [`Storage`], for tests: fail the Nth write or sync with an
-//! I/O error, or pretend to sync without doing it (the negative control of the crash tests: a
-//! harness that cannot catch a missing sync proves nothing).
+//! I/O error, pretend to sync without doing it (the negative control of the crash tests: a
+//! harness that cannot catch a missing sync proves nothing), or make every sync slow, so that
+//! the pipeline's writers have several in flight at once.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ pub struct FaultStorage<S> {
     fail_apply_at: AtomicU64,
     fail_sync_at: AtomicU64,
     skip_syncs: AtomicBool,
+    sync_delay_us: AtomicU64,
 }
 
 impl<S: Storage> FaultStorage<S> {
@@ -28,6 +30,7 @@ impl<S: Storage> FaultStorage<S> {
             fail_apply_at: AtomicU64::new(u64::MAX),
             fail_sync_at: AtomicU64::new(u64::MAX),
             skip_syncs: AtomicBool::new(false),
+            sync_delay_us: AtomicU64::new(0),
         }
     }
 
@@ -46,6 +49,13 @@ impl<S: Storage> FaultStorage<S> {
     pub fn fail_sync_after(&self, n: u64) {
         let at = self.syncs.load(Ordering::SeqCst) + n;
         self.fail_sync_at.store(at, Ordering::SeqCst);
+    }
+
+    /// Every sync takes at least `delay` to answer (after it has captured what it makes
+    /// durable, as a disk would: what is applied meanwhile is not covered).
+    pub fn slow_syncs(&self, delay: std::time::Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.sync_delay_us.store(us, Ordering::SeqCst);
     }
 
     /// When true, `sync` reports success without syncing.
@@ -78,13 +88,18 @@ impl<S: Storage> Storage for FaultStorage<S> {
 
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
-        if n >= self.fail_sync_at.load(Ordering::SeqCst) {
-            return Err(injected("sync", n));
+        let result = if n >= self.fail_sync_at.load(Ordering::SeqCst) {
+            Err(injected("sync", n))
+        } else if self.skip_syncs.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            self.inner.sync()
+        };
+        let delay = self.sync_delay_us.load(Ordering::SeqCst);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(delay));
         }
-        if self.skip_syncs.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        self.inner.sync()
+        result
     }
 
     fn get_latest(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {

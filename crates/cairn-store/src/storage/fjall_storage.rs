@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_model::limits::TLOG_SEGMENT_BYTES;
+use cairn_model::limits::{TLOG_SEGMENT_BYTES, WRITER_THREADS};
 use fjall::{Database as FjallDb, KeyspaceCreateOptions, PersistMode, Readable};
 
 use super::tlog::Tlog;
@@ -50,7 +50,9 @@ impl FjallStorage {
         let keyspaces = Arc::new(keyspaces);
         let tlog_dir = path.join("tlog");
         let last_lsn = replay(&db, &keyspaces, &tlog_dir)?;
-        let tlog = Tlog::start(&tlog_dir, TLOG_SEGMENT_BYTES).map_err(io_error)?;
+        // One sync handle per writer thread, and one for the evaluator's own completions.
+        let tlog =
+            Tlog::start(&tlog_dir, TLOG_SEGMENT_BYTES, WRITER_THREADS + 1).map_err(io_error)?;
         Ok(FjallStorage {
             db,
             keyspaces,

@@ -17,12 +17,16 @@ use crate::error::StorageError;
 type Map = OrdMap<Vec<u8>, Vec<u8>>;
 
 #[derive(Clone, Default)]
-struct Maps([Map; Keyspace::ALL.len()]);
+struct Maps {
+    maps: [Map; Keyspace::ALL.len()],
+    /// Batches applied: concurrent syncs keep the newest state, not the last to arrive.
+    applied: u64,
+}
 
 impl Maps {
     fn map(&self, keyspace: Keyspace) -> &Map {
         // The array is indexed by the enum's discriminant; `ALL` fixes its length.
-        &self.0[keyspace.index()]
+        &self.maps[keyspace.index()]
     }
 }
 
@@ -57,13 +61,14 @@ impl Storage for MemoryStorage {
         for op in batch.ops {
             match op {
                 Op::Put(ks, k, v) => {
-                    maps.0[ks.index()].insert(k, v);
+                    maps.maps[ks.index()].insert(k, v);
                 }
                 Op::Delete(ks, k) => {
-                    maps.0[ks.index()].remove(&k);
+                    maps.maps[ks.index()].remove(&k);
                 }
             }
         }
+        maps.applied += 1;
         Ok(())
     }
 
@@ -74,7 +79,10 @@ impl Storage for MemoryStorage {
     fn sync(&self) -> Result<(), StorageError> {
         // O(1): the maps are persistent, so the clone shares their structure.
         let current = self.maps.read().clone();
-        *self.durable.lock() = current;
+        let mut durable = self.durable.lock();
+        if current.applied > durable.applied {
+            *durable = current;
+        }
         Ok(())
     }
 

@@ -215,7 +215,8 @@ pub trait Snapshot: Send + Sync {
     }
 }
 
-/// A storage engine. Only the pipeline's writer thread calls `apply` and `sync`.
+/// A storage engine. Only the pipeline's evaluator thread calls `apply`; `sync` and `flush`
+/// may be called from several threads at once (the writers).
 pub trait Storage: Send + Sync {
     /// Applies a batch atomically. Visible to `get_latest` and later snapshots at once;
     /// durable only after the next successful `sync`.
@@ -225,8 +226,9 @@ pub trait Storage: Send + Sync {
     /// they survive a crash of the process (not of the machine).
     fn flush(&self) -> Result<(), StorageError>;
 
-    /// Makes every applied batch durable. A failure is final: the caller must poison the
-    /// database and never retry (the kernel may have dropped the dirty pages already).
+    /// Makes every batch applied before the call durable (concurrent calls may overlap; each
+    /// covers what was applied before it began). A failure is final: the caller must poison
+    /// the database and never retry (the kernel may have dropped the dirty pages already).
     fn sync(&self) -> Result<(), StorageError>;
 
     /// Reads the latest applied state, durable or not (the evaluator's view).

@@ -22,11 +22,18 @@
 //!
 //! Switching segments is also the checkpoint: fjall's journal is synced first (everything
 //! applied so far is then durable in fjall), after which the older segment may be overwritten.
+//!
+//! Several threads may sync at once (the pipeline's writers): records are written under a
+//! lock, in order, but the `fdatasync` runs outside it. Each concurrent sync uses a handle of
+//! its own, opened with the segment before anything was written to it: Linux reports a failed
+//! writeback once per open file description, so two syncs sharing one could each miss an error
+//! the other was told of — and the one that missed it would acknowledge lost writes.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -42,17 +49,61 @@ const FILE_NAMES: [&str; 2] = ["tlog-a.seg", "tlog-b.seg"];
 pub(crate) struct Tlog {
     dir: PathBuf,
     segment_bytes: u64,
+    /// Handles opened per segment for concurrent syncs.
+    sync_handles: usize,
     /// Payloads appended but not yet written to the file.
     pending: Mutex<Vec<Vec<u8>>>,
     io: Mutex<Io>,
 }
 
 struct Io {
+    segment: Arc<Segment>,
+    offset: u64,
+}
+
+/// The active segment file.
+struct Segment {
+    /// Records are written through this handle (under the `io` lock).
     file: File,
-    /// Index into [`FILE_NAMES`] of the active file.
+    /// Index into [`FILE_NAMES`].
     slot: usize,
     number: u64,
-    offset: u64,
+    /// Handles of the same file for syncs outside the lock, one per concurrent sync.
+    idle_sync_handles: Mutex<Vec<File>>,
+}
+
+impl Segment {
+    /// Opens (creating if needed) the file of `slot` for segment `number`.
+    fn open(dir: &Path, slot: usize, number: u64, bytes: u64, handles: usize) -> io::Result<Self> {
+        let file = open_segment(dir, slot, number, bytes)?;
+        let path = dir.join(FILE_NAMES.get(slot).copied().unwrap_or(FILE_NAMES[0]));
+        let idle_sync_handles = (0..handles)
+            .map(|_| OpenOptions::new().write(true).open(&path))
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(Segment {
+            file,
+            slot,
+            number,
+            idle_sync_handles: Mutex::new(idle_sync_handles),
+        })
+    }
+
+    /// `fdatasync` through a handle of its own; through the writing handle, under the log's
+    /// lock, only if more threads sync at once than there are handles.
+    fn sync(&self, io: &Mutex<Io>) -> io::Result<()> {
+        let handle = self.idle_sync_handles.lock().pop();
+        match handle {
+            Some(handle) => {
+                let result = handle.sync_data();
+                self.idle_sync_handles.lock().push(handle);
+                result
+            }
+            None => {
+                let _io = io.lock();
+                self.file.sync_data()
+            }
+        }
+    }
 }
 
 /// One segment file as found on disk.
@@ -86,8 +137,9 @@ impl Tlog {
 
     /// Starts a fresh segment after recovery, numbered above every segment on disk, in the
     /// file that does not hold the newest one. Call only once everything recovered is durable
-    /// elsewhere: the chosen file's records are overwritten.
-    pub(crate) fn start(dir: &Path, segment_bytes: u64) -> io::Result<Tlog> {
+    /// elsewhere: the chosen file's records are overwritten. `sync_handles` is how many
+    /// threads may call [`Tlog::write`] at once without waiting for one another's syncs.
+    pub(crate) fn start(dir: &Path, segment_bytes: u64, sync_handles: usize) -> io::Result<Tlog> {
         std::fs::create_dir_all(dir)?;
         let mut newest: Option<(u64, usize)> = None;
         for (slot, name) in FILE_NAMES.iter().enumerate() {
@@ -103,15 +155,14 @@ impl Tlog {
             Some((n, s)) => (n + 1, 1 - s),
             None => (1, 0),
         };
-        let file = open_segment(dir, slot, number, segment_bytes)?;
+        let segment = Segment::open(dir, slot, number, segment_bytes, sync_handles)?;
         Ok(Tlog {
             dir: dir.to_path_buf(),
             segment_bytes,
+            sync_handles,
             pending: Mutex::new(Vec::new()),
             io: Mutex::new(Io {
-                file,
-                slot,
-                number,
+                segment: Arc::new(segment),
                 offset: HEADER_LEN,
             }),
         })
@@ -122,33 +173,39 @@ impl Tlog {
         self.pending.lock().push(payload);
     }
 
-    /// Writes every queued record, then `fdatasync`s if `durable`. When the active segment is
-    /// full, syncs it, runs `checkpoint` (which must make everything applied so far durable
-    /// by other means) and continues in the other file.
+    /// Writes every queued record, then `fdatasync`s if `durable`: when this returns, every
+    /// record appended before the call is durable. When the active segment is full, syncs it,
+    /// runs `checkpoint` (which must make everything applied so far durable by other means)
+    /// and continues in the other file.
     pub(crate) fn write(
         &self,
         durable: bool,
         checkpoint: &dyn Fn() -> io::Result<()>,
     ) -> io::Result<()> {
-        let mut io = self.io.lock();
-        let payloads = std::mem::take(&mut *self.pending.lock());
-        if !payloads.is_empty() {
-            let total: u64 = payloads
-                .iter()
-                .map(|p| (RECORD_HEADER_LEN + p.len()) as u64)
-                .sum();
-            if io.offset + total > self.segment_bytes && io.offset > HEADER_LEN {
-                self.switch_segment(&mut io, checkpoint)?;
+        let segment = {
+            let mut io = self.io.lock();
+            let payloads = std::mem::take(&mut *self.pending.lock());
+            if !payloads.is_empty() {
+                let total: u64 = payloads
+                    .iter()
+                    .map(|p| (RECORD_HEADER_LEN + p.len()) as u64)
+                    .sum();
+                if io.offset + total > self.segment_bytes && io.offset > HEADER_LEN {
+                    self.switch_segment(&mut io, checkpoint)?;
+                }
+                let mut buf = Vec::with_capacity(total as usize);
+                for payload in &payloads {
+                    frame(&mut buf, io.segment.number, payload);
+                }
+                io.segment.file.write_all_at(&buf, io.offset)?;
+                io.offset += total;
             }
-            let mut buf = Vec::with_capacity(total as usize);
-            for payload in &payloads {
-                frame(&mut buf, io.number, payload);
-            }
-            io.file.write_all_at(&buf, io.offset)?;
-            io.offset += total;
-        }
+            io.segment.clone()
+        };
+        // Records written by other threads before this one's are in the file already: the
+        // lock orders the writes, and a sync covers every write that came before it.
         if durable {
-            io.file.sync_data()?;
+            segment.sync(&self.io)?;
         }
         Ok(())
     }
@@ -158,13 +215,18 @@ impl Tlog {
         io: &mut Io,
         checkpoint: &dyn Fn() -> io::Result<()>,
     ) -> io::Result<()> {
-        io.file.sync_data()?;
+        io.segment.file.sync_data()?;
         checkpoint()?;
-        let slot = 1 - io.slot;
-        let number = io.number + 1;
-        io.file = open_segment(&self.dir, slot, number, self.segment_bytes)?;
-        io.slot = slot;
-        io.number = number;
+        let slot = 1 - io.segment.slot;
+        let number = io.segment.number + 1;
+        let segment = Segment::open(
+            &self.dir,
+            slot,
+            number,
+            self.segment_bytes,
+            self.sync_handles,
+        )?;
+        io.segment = Arc::new(segment);
         io.offset = HEADER_LEN;
         Ok(())
     }
@@ -285,7 +347,7 @@ mod tests {
     #[test]
     fn records_survive_reopen_in_order() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         for i in 0..10u8 {
             log.append(vec![i; 100]);
             log.write(true, &no_checkpoint)?;
@@ -304,7 +366,7 @@ mod tests {
             checkpoints.set(checkpoints.get() + 1);
             Ok(())
         };
-        let log = Tlog::start(dir.path(), HEADER_LEN + 1000)?;
+        let log = Tlog::start(dir.path(), HEADER_LEN + 1000, 1)?;
         for i in 0..25u8 {
             log.append(vec![i; 200]);
             log.write(true, &checkpoint)?;
@@ -322,7 +384,7 @@ mod tests {
     #[test]
     fn a_torn_record_ends_recovery() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         for i in 0..3u8 {
             log.append(vec![i; 50]);
             log.write(true, &no_checkpoint)?;
@@ -341,11 +403,11 @@ mod tests {
     #[test]
     fn a_restart_continues_in_the_other_file_above_the_old_numbers() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         log.append(b"old".to_vec());
         log.write(true, &no_checkpoint)?;
         drop(log);
-        let log = Tlog::start(dir.path(), 64 * 1024)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         log.append(b"new".to_vec());
         log.write(true, &no_checkpoint)?;
         drop(log);
