@@ -10,7 +10,7 @@
 mod e2e;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -22,17 +22,32 @@ use e2e::READ_WRITE_TOKEN;
 /// Longest wait for a server's "listening on" line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A fault to inject with strace: into `syscall`, only on `paths` if any are given (strace's
+/// `-P`: calls on other files, eventfds and sockets are left alone).
+struct Fault<'a> {
+    syscall: &'a str,
+    errno: &'a str,
+    paths: Vec<PathBuf>,
+}
+
 /// Starts `cairn serve` on `data` (under `strace` when `inject` is given); returns the child
 /// and its URL.
-fn serve(data: &Path, syscall: &str, inject: Option<&str>) -> (Child, String) {
+fn serve(data: &Path, fault: Option<(&Fault<'_>, u64)>) -> (Child, String) {
     let cairn = env!("CARGO_BIN_EXE_cairn");
-    let mut command = match inject {
-        Some(spec) => {
+    let mut command = match fault {
+        Some((fault, first_failure)) => {
             let mut c = Command::new("strace");
             c.args(["-f", "-qq", "-o", "/dev/null", "-e"])
-                .arg(format!("trace={syscall}"))
-                .args(["-e", spec])
-                .arg(cairn);
+                .arg(format!("trace={}", fault.syscall))
+                .arg("-e")
+                .arg(format!(
+                    "inject={}:error={}:when={first_failure}+",
+                    fault.syscall, fault.errno
+                ));
+            for path in &fault.paths {
+                c.arg("-P").arg(path);
+            }
+            c.arg(cairn);
             c
         }
         None => Command::new(cairn),
@@ -89,13 +104,11 @@ fn stop(mut child: Child) {
 /// for each N, writes until three writes in a row are refused, checks the refusal mentions
 /// `reason` and that nothing was acknowledged after it, then restarts without strace and
 /// checks every acknowledged write is there and a new write succeeds.
-fn fault_scenario(syscall: &str, errno: &str, first_failures: &[u64], reason: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("databases");
+fn fault_scenario(data: &Path, fault: &Fault<'_>, first_failures: &[u64], reason: &str) {
+    let errno = fault.errno;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     for &first_failure in first_failures {
-        let inject = format!("inject={syscall}:error={errno}:when={first_failure}+");
-        let (server, url) = serve(&data, syscall, Some(&inject));
+        let (server, url) = serve(data, Some((fault, first_failure)));
         let (acked, refusal) = runtime.block_on(async {
             let mut options = ClientOptions::default();
             options.retry_budget = Duration::from_millis(500);
@@ -111,7 +124,8 @@ fn fault_scenario(syscall: &str, errno: &str, first_failures: &[u64], reason: &s
                     break;
                 }
                 let k = key![errno, first_failure, i];
-                match db.set(&k, KvValue::U64(i)).await {
+                // Values of 2 KB: the engine's journal reaches the file in 8 KiB buffers.
+                match db.set(&k, KvValue::Bytes(vec![7; 2000])).await {
                     Ok(_) => {
                         assert!(
                             refusal.is_none(),
@@ -140,7 +154,7 @@ fn fault_scenario(syscall: &str, errno: &str, first_failures: &[u64], reason: &s
         );
 
         // Without strace: everything acknowledged is there, and the database works.
-        let (server, url) = serve(&data, syscall, None);
+        let (server, url) = serve(data, None);
         runtime.block_on(async {
             let db = Client::connect(&url, READ_WRITE_TOKEN)
                 .await
@@ -159,10 +173,22 @@ fn fault_scenario(syscall: &str, errno: &str, first_failures: &[u64], reason: &s
     }
 }
 
+fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("databases");
+    (dir, data)
+}
+
 #[test]
 fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
+    let (_dir, data) = data_dir();
+    let fault = Fault {
+        syscall: "fdatasync",
+        errno: "EIO",
+        paths: Vec::new(),
+    };
     // Opening the database uses fsync, not fdatasync: the failures start mid-load.
-    fault_scenario("fdatasync", "EIO", &[12, 25], "poisoned");
+    fault_scenario(&data, &fault, &[12, 25], "poisoned");
 }
 
 /// A full disk: the transaction log's writes (`pwrite64`, used by nothing else) fail with
@@ -171,5 +197,28 @@ fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
 /// and the database takes writes again.
 #[test]
 fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
-    fault_scenario("pwrite64", "ENOSPC", &[10, 30], "No space left on device");
+    let (_dir, data) = data_dir();
+    let fault = Fault {
+        syscall: "pwrite64",
+        errno: "ENOSPC",
+        paths: Vec::new(),
+    };
+    fault_scenario(&data, &fault, &[10, 30], "No space left on device");
+}
+
+/// A full disk seen first by the storage engine's own journal (fjall appends it with `write`;
+/// strace's `-P` keeps the fault to those files, away from eventfds and sockets): the write
+/// in hand fails with the system's reason, the database is poisoned, and after a restart
+/// without the fault everything acknowledged is there (the transaction log has it).
+#[test]
+fn a_full_disk_under_the_engine_journal_refuses_writes_clearly_and_corrupts_nothing() {
+    let (_dir, data) = data_dir();
+    let engine = data.join("default").join("engine");
+    let fault = Fault {
+        syscall: "write",
+        errno: "ENOSPC",
+        // The journal's files are numbered; a short test stays within the first few.
+        paths: (0..4).map(|n| engine.join(format!("{n}.jnl"))).collect(),
+    };
+    fault_scenario(&data, &fault, &[5, 40], "No space left on device");
 }
