@@ -25,3 +25,6 @@ fi
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== fuzz smoke run (10 s per target; installs cargo-fuzz when missing)"
+scripts/fuzz.sh 10

@@ -16,6 +16,7 @@ mod tlog;
 pub use fault::FaultStorage;
 pub use fjall_storage::FjallStorage;
 pub use memory::MemoryStorage;
+pub use tlog::decode_segment as decode_log_segment;
 
 use std::sync::Arc;
 

@@ -37,6 +37,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::WriteBatch;
+use crate::error::StorageError;
+
 const MAGIC: &[u8; 8] = b"CAIRNTLG";
 const FORMAT: u32 = 1;
 /// Records start on a block boundary after the header.
@@ -294,6 +297,21 @@ fn record_crc(number: u64, len: u32, payload: &[u8]) -> u32 {
     hasher.update(&len.to_be_bytes());
     hasher.update(payload);
     hasher.finalize()
+}
+
+/// The records recovery would read from one segment file's bytes, each decoded as a storage
+/// batch (for inspection tools and the fuzzer: the bytes are untrusted).
+pub fn decode_segment(bytes: &[u8]) -> Vec<Result<WriteBatch, StorageError>> {
+    let Some(number) = parse_header(bytes) else {
+        return Vec::new();
+    };
+    let segment = Found {
+        number,
+        bytes: bytes.to_vec(),
+    };
+    let mut payloads = Vec::new();
+    read_records(&segment, &mut payloads);
+    payloads.iter().map(|p| WriteBatch::decode(p)).collect()
 }
 
 /// Appends the valid records of a segment to `out`, up to the first record that is zero,
