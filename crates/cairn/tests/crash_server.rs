@@ -11,7 +11,9 @@
 //!
 //! While the load runs, a reader checks that every snapshot read of all accounts sees the
 //! conserved total (no fractured read) and every client checks that the versionstamps it is
-//! given increase in real-time order.
+//! given increase in real-time order. List-append clients (`isolation/mod.rs`) run beside
+//! them, and their whole history across every crash goes through the isolation checker at the
+//! end: no acknowledged append lost, none partly applied, no stale or fractured read.
 //!
 //! `CAIRN_SERVER_CRASH_CYCLES` (default 5) sets the number of kills; 1000 on demand:
 //! `CAIRN_SERVER_CRASH_CYCLES=1000 cargo test --release -p cairn --test crash_server`.
@@ -22,6 +24,7 @@
 //! negative control here wipes the data directory at the crash and must see writes lost.
 
 mod e2e;
+mod isolation;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +40,8 @@ use rand::{Rng, SeedableRng};
 const ACCOUNTS: u64 = 10;
 const OPENING_BALANCE: u64 = 1000;
 const WRITERS: u64 = 6;
+/// List-append clients per cycle, beside the writers.
+const LIST_APPENDERS: u64 = 2;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -76,6 +81,8 @@ struct Acked {
     newest: Versionstamp,
     /// Violations seen during the load.
     anomalies: Vec<String>,
+    /// What the list-append clients did.
+    history: Vec<isolation::Op>,
 }
 
 async fn connect(url: &str) -> Client {
@@ -260,6 +267,10 @@ async fn drain_queue(db: &Client) -> HashSet<Vec<u8>> {
 }
 
 /// The server, its accounts opened, and a runtime to drive clients.
+fn seed_of_cycle(cycle: u64) -> u64 {
+    cycle.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
 fn setup() -> (Server, tokio::runtime::Runtime) {
     let runtime = e2e::runtime();
     let server = Server::start();
@@ -307,17 +318,33 @@ fn load_until(
             acked.clone(),
             stop.clone(),
         )));
+        // Each runs until the kill makes a request fail; elements are unique across cycles.
+        let appenders: Vec<_> = (0..LIST_APPENDERS)
+            .map(|i| {
+                let (db, seed) = (db.clone(), seed_of_cycle(cycle));
+                tokio::spawn(async move {
+                    isolation::run_client(&db, cycle * LIST_APPENDERS + i, u64::MAX, seed).await
+                })
+            })
+            .collect();
         tokio::time::sleep(kill_after).await;
-        tasks
+        (tasks, appenders)
     });
+    let (tasks, appenders) = tasks;
     crash(server);
     stop.store(true, Ordering::SeqCst);
-    runtime.block_on(async {
+    let history = runtime.block_on(async {
         for task in tasks {
             task.await.expect("load task");
         }
+        let mut history = Vec::new();
+        for appender in appenders {
+            history.extend(appender.await.expect("list-append task"));
+        }
+        history
     });
-    let acked = std::mem::take(&mut *acked.lock().expect("lock"));
+    let mut acked = std::mem::take(&mut *acked.lock().expect("lock"));
+    acked.history = history;
     acked
 }
 
@@ -330,6 +357,7 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
     let (mut server, runtime) = setup();
     let (mut acked_increments, mut attempted_increments, mut sets) = (0u64, 0u64, 0usize);
     let mut enqueued = Vec::new();
+    let mut history = Vec::new();
     for cycle in 0..cycles {
         let acked = load_until(
             &mut server,
@@ -347,6 +375,7 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
         attempted_increments += acked.attempts;
         sets += acked.sets.len();
         enqueued.extend(acked.enqueued.iter().cloned());
+        history.extend(acked.history.iter().cloned());
         let checked = runtime.block_on(async {
             let db = connect(server.url()).await;
             verify(&db, &acked, acked_increments, attempted_increments).await
@@ -358,6 +387,13 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
             );
         }
     }
+    let finals =
+        runtime.block_on(async { isolation::final_lists(&connect(server.url()).await).await });
+    let (summary, anomalies) = isolation::check(&history, &finals);
+    assert!(
+        anomalies.is_empty(),
+        "list-append across {cycles} kills (seed {seed}): {anomalies:#?}"
+    );
     let delivered = runtime.block_on(async { drain_queue(&connect(server.url()).await).await });
     let lost: Vec<_> = enqueued
         .iter()
@@ -369,9 +405,13 @@ fn acknowledged_writes_survive_sigkill_of_the_server() {
         lost.len()
     );
     eprintln!(
-        "{cycles} kills; {sets} acknowledged sets, {acked_increments} acknowledged increments and \
-         {} acknowledged enqueues verified",
-        enqueued.len()
+        "{cycles} kills; {sets} acknowledged sets, {acked_increments} acknowledged increments, \
+         {} acknowledged enqueues and {} acknowledged list appends ({} unknown, {} reads) \
+         verified",
+        enqueued.len(),
+        summary.acked_appends,
+        summary.unknown_appends,
+        summary.reads
     );
 }
 
@@ -406,5 +446,12 @@ fn the_harness_reports_a_lost_data_directory() {
     assert!(
         checked.is_err(),
         "the harness did not notice that every write was lost"
+    );
+    let finals =
+        runtime.block_on(async { isolation::final_lists(&connect(server.url()).await).await });
+    let (summary, anomalies) = isolation::check(&acked.history, &finals);
+    assert!(
+        summary.acked_appends == 0 || anomalies.iter().any(|a| a.contains("lost update")),
+        "the isolation checker did not notice lost appends: {summary:?}"
     );
 }
