@@ -438,3 +438,51 @@ async fn slow_headers_are_cut_off_and_others_are_served() {
     assert!(cut, "the slow client was never disconnected");
     server.shutdown().await;
 }
+
+/// A client that announces a body and stalls after its first bytes is answered 408 with a
+/// reason once the body timeout (`SERVER_BODY_TIMEOUT_MS`) runs out, instead of holding its
+/// connection for ever; meanwhile a normal client is served.
+#[tokio::test]
+async fn a_stalled_body_is_cut_off_and_others_are_served() {
+    let server = Server::start(4).await;
+    let meta = metadata(server.addr, "/", "rw").await;
+    let endpoint = meta["endpoints"][0]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let token = meta["token"].as_str().expect("token").to_owned();
+    let mut stalled = TcpStream::connect(server.addr).await.expect("connect");
+    let head = format!(
+        "POST {endpoint}/atomic_write HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n"
+    );
+    stalled.write_all(head.as_bytes()).await.expect("headers");
+    stalled
+        .write_all(&[0x0a; 10])
+        .await
+        .expect("ten of the hundred bytes");
+
+    // While the body stalls, a normal client is served.
+    let (status, _) = data(
+        server.addr,
+        &meta,
+        "atomic_write",
+        &set_request(&key!["y"], b"v"),
+    )
+    .await;
+    assert_eq!(status, 200, "a normal client is served");
+
+    // Bounded: the body timeout is 30 s.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(90), stalled.read_to_end(&mut answer))
+        .await
+        .expect("the stalled client was not cut off in time");
+    assert!(read.is_ok() || !answer.is_empty(), "{read:?}");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.contains("not received within the time limit"),
+        "a reason: {text}"
+    );
+    server.shutdown().await;
+}
