@@ -12,7 +12,9 @@
 //! - `list`: the whole preloaded prefix in batches of 100; figures in entries per second,
 //!   latencies per batch;
 //! - `queue` (not run by default): durable enqueue → delivery → acknowledgement, see
-//!   `bench_queue.rs`.
+//!   `bench_queue.rs`;
+//! - `soak` (not run by default): 64 tasks of mixed reads and writes for `--duration-s`,
+//!   a line per minute, see `bench_soak.rs` and `bench/soak.sh`.
 //!
 //! Output: one line per workload, `<workload> <ops_per_s> p50_us=<n> p99_us=<n>`.
 
@@ -57,6 +59,9 @@ pub struct BenchArgs {
     /// The access token for --url.
     #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
     access_token: Option<String>,
+    /// How long the `soak` workload runs, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    duration_s: u64,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -76,17 +81,20 @@ struct Figures {
 impl Figures {
     fn print(mut self, name: &str) {
         self.latencies_ns.sort_unstable();
-        let pct = |p: f64| -> u64 {
-            let n = self.latencies_ns.len();
-            if n == 0 {
-                return 0;
-            }
-            let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
-            self.latencies_ns.get(i).copied().unwrap_or(0) / 1000
-        };
+        let pct = |p| percentile_us(&self.latencies_ns, p);
         let rate = self.ops as f64 / self.elapsed.as_secs_f64();
         println!("{name} {rate:.0} p50_us={} p99_us={}", pct(0.50), pct(0.99));
     }
+}
+
+/// The `p` quantile (0..=1) of sorted latencies in nanoseconds, in microseconds.
+pub(crate) fn percentile_us(sorted_ns: &[u64], p: f64) -> u64 {
+    let n = sorted_ns.len();
+    if n == 0 {
+        return 0;
+    }
+    let i = ((n as f64 * p).ceil() as usize).clamp(1, n) - 1;
+    sorted_ns.get(i).copied().unwrap_or(0) / 1000
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -140,6 +148,11 @@ async fn workloads<K: Kv>(
             "get" => get(db, args.keys, 1, scaled(500_000)).await?,
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,
+            "soak" => {
+                let duration = Duration::from_secs(args.duration_s);
+                crate::bench_soak::run(db, args.keys, duration).await?;
+                continue;
+            }
             "queue" => {
                 let run = crate::bench_queue::run(queue, scaled(100_000)).await?;
                 Figures {

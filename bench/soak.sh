@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The soak run: `cairn serve` on loopback under 64 connections of mixed reads and writes
+# (`cairn bench --url ... --workloads soak`) for a long time, with the server's memory
+# sampled every 10 s. RSS must stay flat: the workload's key space is bounded.
+#
+#   bench/soak.sh [--duration-s N] [--keys N]        (default: 1800 s, 100,000 keys)
+#
+# Prints the workload's line per minute (throughput, p50/p99/p99.9 latency, errors), then
+# the server's RSS: after the first minute, at the end, and its peak (VmHWM).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=1800
+keys=100000
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --duration-s) duration="$2"; shift 2 ;;
+    --keys) keys="$2"; shift 2 ;;
+    *) echo "usage: bench/soak.sh [--duration-s N] [--keys N]" >&2; exit 2 ;;
+  esac
+done
+
+cargo build --release --locked -p cairn >&2
+data="$(mktemp -d)"
+token="soak-$$"
+./target/release/cairn serve --data-dir "$data/db" --listen 127.0.0.1:0 --access-token "$token" \
+  >"$data/stdout" 2>"$data/server.log" &
+server=$!
+sampler=""
+trap 'kill "$server" $sampler 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
+url=""
+for _ in $(seq 100); do
+  url="$(sed -n 's/^listening on //p' "$data/stdout")"
+  [[ -n "$url" ]] && break
+  sleep 0.1
+done
+[[ -n "$url" ]] || { echo "cairn serve did not start:" >&2; cat "$data/server.log" >&2; exit 1; }
+
+rss_kib() { awk -v f="$1" '$1 == f":" { print $2 }' "/proc/$server/status"; }
+( while sleep 10; do echo "$(date +%s) $(rss_kib VmRSS)"; done >"$data/rss" ) &
+sampler=$!
+
+echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s, ${keys} keys"
+./target/release/cairn bench --url "$url" --access-token "$token" --keys "$keys" \
+  --settle-s 2 --workloads soak --duration-s "$duration"
+start="$(head -n 1 "$data/rss" | cut -d' ' -f1)"
+first="$(awk -v s="$start" '$1 >= s + 60 { print $2; exit }' "$data/rss")"
+echo "rss_kib after_1_min=${first:-?} at_end=$(rss_kib VmRSS) peak=$(rss_kib VmHWM) samples=$(wc -l <"$data/rss")"
