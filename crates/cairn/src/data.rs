@@ -34,11 +34,14 @@ fn key(text: &str) -> anyhow::Result<Key> {
 /// Where the database is: a directory (the default) or a server.
 #[derive(clap::Args, Clone, Debug)]
 pub struct Target {
-    /// Database directory (created if missing), or ":memory:".
+    /// Database directory (created if missing), or ":memory:". The default is the directory
+    /// of the default database `cairn serve` keeps under its default data directory, so that
+    /// the command line and a stopped server see the same data (a running server holds the
+    /// directory's lock: use --url then).
     #[arg(
         long,
         env = "CAIRN_PATH",
-        default_value = "cairn-data",
+        default_value = "cairn-data/default",
         conflicts_with = "url"
     )]
     pub path: PathBuf,

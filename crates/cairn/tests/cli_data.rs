@@ -174,3 +174,66 @@ fn watch_on_a_server() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// Without --path, the command line uses the default database of a `cairn serve` started in
+/// the same directory with its default data directory: what one writes, the other reads.
+#[test]
+fn the_default_path_is_the_default_servers_default_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cairn = env!("CARGO_BIN_EXE_cairn");
+    let set = Command::new(cairn)
+        .args(["set", r#"["shared"]"#, "from the command line"])
+        .current_dir(dir.path())
+        .env_remove("CAIRN_PATH")
+        .env_remove("CAIRN_URL")
+        .output()
+        .expect("running cairn set");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+
+    let mut server = Command::new(cairn)
+        .args(["serve", "--listen", "127.0.0.1:0", "--access-token", "t"])
+        .current_dir(dir.path())
+        .env_remove("DENO_KV_ACCESS_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting cairn serve");
+    let stdout = server.stdout.take().expect("piped stdout");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let url = loop {
+        let line = lines
+            .recv_timeout(WATCH_LINE_TIMEOUT)
+            .expect("the server printed its address");
+        if let Some(url) = line.strip_prefix("listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    let target = vec![
+        "--url".to_owned(),
+        url,
+        "--access-token".to_owned(),
+        "t".to_owned(),
+    ];
+    let got = cli(&target, &["get", r#"["shared"]"#]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&got.stdout).contains("from the command line"),
+        "{}",
+        String::from_utf8_lossy(&got.stdout)
+    );
+}
