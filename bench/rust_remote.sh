@@ -23,21 +23,9 @@ while [[ $# -gt 0 ]]; do
 done
 
 cargo build --release --locked -p cairn >&2
-data="$(mktemp -d)"
-log="$data/server.log"
-token="bench-$$"
-"${CAIRN_BIN:-./target/release/cairn}" serve --data-dir "$data/db" --listen 127.0.0.1:0 --access-token "$token" \
-  >"$data/stdout" 2>"$log" &
-server=$!
-trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
-url=""
-for _ in $(seq 100); do
-  url="$(sed -n 's/^listening on //p' "$data/stdout")"
-  [[ -n "$url" ]] && break
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "cairn serve did not start:" >&2; cat "$log" >&2; exit 1; }
+source bench/lib.sh
+start_server
 
 echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
-"${CAIRN_BIN:-./target/release/cairn}" bench --url "$url" --access-token "$token" --keys "$keys" \
+"$(cairn_bin)" bench --url "$url" --access-token "$token" --keys "$keys" \
   --scale "$scale" --settle-s 2 --workloads "$workloads"

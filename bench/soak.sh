@@ -21,27 +21,15 @@ while [[ $# -gt 0 ]]; do
 done
 
 cargo build --release --locked -p cairn >&2
-data="$(mktemp -d)"
-token="soak-$$"
-./target/release/cairn serve --data-dir "$data/db" --listen 127.0.0.1:0 --access-token "$token" \
-  >"$data/stdout" 2>"$data/server.log" &
-server=$!
-sampler=""
-trap 'kill "$server" $sampler 2>/dev/null; wait "$server" 2>/dev/null; rm -rf "$data"' EXIT
-url=""
-for _ in $(seq 100); do
-  url="$(sed -n 's/^listening on //p' "$data/stdout")"
-  [[ -n "$url" ]] && break
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "cairn serve did not start:" >&2; cat "$data/server.log" >&2; exit 1; }
+source bench/lib.sh
+start_server
 
 rss_kib() { awk -v f="$1" '$1 == f":" { print $2 }' "/proc/$server/status"; }
 ( while sleep 10; do echo "$(date +%s) $(rss_kib VmRSS)"; done >"$data/rss" ) &
-sampler=$!
+extra_pids=$!
 
 echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), ${duration}s, ${keys} keys"
-./target/release/cairn bench --url "$url" --access-token "$token" --keys "$keys" \
+"$(cairn_bin)" bench --url "$url" --access-token "$token" --keys "$keys" \
   --settle-s 2 --workloads soak --duration-s "$duration"
 start="$(head -n 1 "$data/rss" | cut -d' ' -f1)"
 first="$(awk -v s="$start" '$1 >= s + 60 { print $2; exit }' "$data/rss")"
