@@ -16,6 +16,8 @@
 # the WAL at each commit). Pass e.g. `--denokv-arg --atomic-write-batch-timeout-ms=1` or
 # `--cairn-arg --durability=relaxed` to explore other settings.
 #
+# CAIRN_BIN=path compares another cairn build (the script still builds this checkout).
+#
 # Not run by CI: it installs denokv (a several-minute compile on 2 cores, once, into
 # tools/cargo) and takes a few minutes.
 set -euo pipefail
@@ -62,7 +64,7 @@ if [[ ! -x "$denokv" ]]; then
 fi
 
 cargo build --release --locked -p cairn >&2
-cairn="$PWD/target/release/cairn"
+cairn="${CAIRN_BIN:-$PWD/target/release/cairn}"
 
 # --- servers -------------------------------------------------------------------------------
 
