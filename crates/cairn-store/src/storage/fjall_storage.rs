@@ -15,7 +15,7 @@ use std::sync::Arc;
 use cairn_model::limits::{TLOG_SEGMENT_BYTES, WRITER_THREADS};
 use fjall::{Database as FjallDb, KeyspaceCreateOptions, PersistMode, Readable};
 
-use super::tlog::Tlog;
+use super::tlog::{Record, Tlog};
 use super::{KeyValue, Keyspace, Op, Scan, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
 use crate::meta::APPLIED_LSN_KEY;
@@ -84,10 +84,10 @@ impl Storage for FjallStorage {
             lsn.to_be_bytes().to_vec(),
         );
         // Into fjall first: a record in the log must already be in fjall, so that a
-        // checkpoint (fjall synced) covers every record of the segment it retires.
-        let payload = batch.encode();
-        commit(&self.db, &self.keyspaces, batch)?;
-        self.tlog.append(payload);
+        // checkpoint (fjall synced) covers every record of the segment it retires. The log
+        // encodes the batch when a writer writes it out, off the evaluator's thread.
+        commit(&self.db, &self.keyspaces, &batch)?;
+        self.tlog.append(Record::Batch(batch));
         Ok(())
     }
 
@@ -118,13 +118,13 @@ fn io_error(e: std::io::Error) -> StorageError {
 fn commit(
     db: &FjallDb,
     keyspaces: &[fjall::Keyspace; Keyspace::ALL.len()],
-    batch: WriteBatch,
+    batch: &WriteBatch,
 ) -> Result<(), StorageError> {
     let mut b = db.batch();
-    for op in batch.ops {
+    for op in &batch.ops {
         match op {
-            Op::Put(ks, k, v) => b.insert(&keyspaces[ks.index()], k, v),
-            Op::Delete(ks, k) => b.remove(&keyspaces[ks.index()], k),
+            Op::Put(ks, k, v) => b.insert(&keyspaces[ks.index()], k.as_slice(), v.as_slice()),
+            Op::Delete(ks, k) => b.remove(&keyspaces[ks.index()], k.as_slice()),
         }
     }
     b.commit()?;
@@ -153,7 +153,7 @@ fn replay(
                 reason: "record without a log sequence number".into(),
             })?;
         if lsn > applied {
-            commit(db, keyspaces, batch)?;
+            commit(db, keyspaces, &batch)?;
             applied = lsn;
             replayed += 1;
         }

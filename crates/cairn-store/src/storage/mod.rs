@@ -104,7 +104,14 @@ impl WriteBatch {
     /// Layout: `count u32 | op*`, op = `01 | keyspace u8 | key | value` (put) or
     /// `02 | keyspace u8 | key` (delete), keys and values u32-length-prefixed.
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// The length of [`WriteBatch::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        let ops: usize = self
             .ops
             .iter()
             .map(|op| match op {
@@ -112,23 +119,26 @@ impl WriteBatch {
                 Op::Delete(_, k) => 6 + k.len(),
             })
             .sum();
-        let mut out = Vec::with_capacity(4 + size);
+        4 + ops
+    }
+
+    /// Appends [`WriteBatch::encode`]'s output to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         let count = u32::try_from(self.ops.len()).unwrap_or(u32::MAX);
         out.extend_from_slice(&count.to_be_bytes());
         for op in &self.ops {
             match op {
                 Op::Put(ks, k, v) => {
                     out.extend_from_slice(&[1, ks.index() as u8]);
-                    put_bytes(&mut out, k);
-                    put_bytes(&mut out, v);
+                    put_bytes(out, k);
+                    put_bytes(out, v);
                 }
                 Op::Delete(ks, k) => {
                     out.extend_from_slice(&[2, ks.index() as u8]);
-                    put_bytes(&mut out, k);
+                    put_bytes(out, k);
                 }
             }
         }
-        out
     }
 
     /// Decodes [`WriteBatch::encode`]'s output.

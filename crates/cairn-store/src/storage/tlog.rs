@@ -54,14 +54,40 @@ pub(crate) struct Tlog {
     segment_bytes: u64,
     /// Handles opened per segment for concurrent syncs.
     sync_handles: usize,
-    /// Payloads appended but not yet written to the file.
-    pending: Mutex<Vec<Vec<u8>>>,
+    /// Records appended but not yet written to the file.
+    pending: Mutex<Vec<Record>>,
     io: Mutex<Io>,
 }
 
 struct Io {
     segment: Arc<Segment>,
     offset: u64,
+}
+
+/// A record waiting to be written: a storage batch is encoded only then, by the thread that
+/// writes the log (a writer), not by the evaluator that appended it.
+pub(crate) enum Record {
+    Batch(WriteBatch),
+    #[cfg(test)]
+    Bytes(Vec<u8>),
+}
+
+impl Record {
+    fn len(&self) -> usize {
+        match self {
+            Record::Batch(batch) => batch.encoded_len(),
+            #[cfg(test)]
+            Record::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Batch(batch) => batch.encode_into(out),
+            #[cfg(test)]
+            Record::Bytes(bytes) => out.extend_from_slice(bytes),
+        }
+    }
 }
 
 /// The active segment file.
@@ -172,8 +198,8 @@ impl Tlog {
     }
 
     /// Queues one record. It reaches the file at the next [`Tlog::write`].
-    pub(crate) fn append(&self, payload: Vec<u8>) {
-        self.pending.lock().push(payload);
+    pub(crate) fn append(&self, record: Record) {
+        self.pending.lock().push(record);
     }
 
     /// Writes every queued record, then `fdatasync`s if `durable`: when this returns, every
@@ -187,18 +213,18 @@ impl Tlog {
     ) -> io::Result<()> {
         let segment = {
             let mut io = self.io.lock();
-            let payloads = std::mem::take(&mut *self.pending.lock());
-            if !payloads.is_empty() {
-                let total: u64 = payloads
+            let records = std::mem::take(&mut *self.pending.lock());
+            if !records.is_empty() {
+                let total: u64 = records
                     .iter()
-                    .map(|p| (RECORD_HEADER_LEN + p.len()) as u64)
+                    .map(|r| (RECORD_HEADER_LEN + r.len()) as u64)
                     .sum();
                 if io.offset + total > self.segment_bytes && io.offset > HEADER_LEN {
                     self.switch_segment(&mut io, checkpoint)?;
                 }
                 let mut buf = Vec::with_capacity(total as usize);
-                for payload in &payloads {
-                    frame(&mut buf, io.segment.number, payload);
+                for record in &records {
+                    frame(&mut buf, io.segment.number, record);
                 }
                 io.segment.file.write_all_at(&buf, io.offset)?;
                 io.offset += total;
@@ -282,13 +308,19 @@ fn parse_header(bytes: &[u8]) -> Option<u64> {
     be_u64(h.get(12..20)?)
 }
 
-fn frame(out: &mut Vec<u8>, number: u64, payload: &[u8]) {
+/// Appends `record` framed: header first with a placeholder crc, then the payload encoded in
+/// place, then the crc over it.
+fn frame(out: &mut Vec<u8>, number: u64, record: &Record) {
+    let start = out.len();
+    out.extend_from_slice(&[0; RECORD_HEADER_LEN]);
+    record.encode_into(out);
+    let payload = &out[start + RECORD_HEADER_LEN..];
     // Payloads are storage batches, bounded far below 4 GiB by the write limits.
     let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&record_crc(number, len, payload).to_be_bytes());
-    out.extend_from_slice(&number.to_be_bytes());
-    out.extend_from_slice(payload);
+    let crc = record_crc(number, len, payload);
+    out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    out[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+    out[start + 8..start + 16].copy_from_slice(&number.to_be_bytes());
 }
 
 fn record_crc(number: u64, len: u32, payload: &[u8]) -> u32 {
@@ -367,7 +399,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         for i in 0..10u8 {
-            log.append(vec![i; 100]);
+            log.append(Record::Bytes(vec![i; 100]));
             log.write(true, &no_checkpoint)?;
         }
         drop(log);
@@ -386,7 +418,7 @@ mod tests {
         };
         let log = Tlog::start(dir.path(), HEADER_LEN + 1000, 1)?;
         for i in 0..25u8 {
-            log.append(vec![i; 200]);
+            log.append(Record::Bytes(vec![i; 200]));
             log.write(true, &checkpoint)?;
         }
         drop(log);
@@ -404,7 +436,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
         for i in 0..3u8 {
-            log.append(vec![i; 50]);
+            log.append(Record::Bytes(vec![i; 50]));
             log.write(true, &no_checkpoint)?;
         }
         drop(log);
@@ -422,11 +454,11 @@ mod tests {
     fn a_restart_continues_in_the_other_file_above_the_old_numbers() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
-        log.append(b"old".to_vec());
+        log.append(Record::Bytes(b"old".to_vec()));
         log.write(true, &no_checkpoint)?;
         drop(log);
         let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
-        log.append(b"new".to_vec());
+        log.append(Record::Bytes(b"new".to_vec()));
         log.write(true, &no_checkpoint)?;
         drop(log);
         // Both files hold a valid segment; replay is in number order.
