@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_model::limits::{TLOG_SEGMENT_BYTES, WRITER_THREADS};
+use cairn_model::limits::{DATA_MEMTABLE_BYTES, TLOG_SEGMENT_BYTES, WRITER_THREADS};
 use fjall::{Database as FjallDb, KeyspaceCreateOptions, PersistMode, Readable};
 
 use super::tlog::{Record, Tlog};
@@ -38,7 +38,15 @@ impl FjallStorage {
             .manual_journal_persist(true)
             .cache_size(cache_bytes)
             .open()?;
-        let open = |ks: Keyspace| db.keyspace(ks.name(), KeyspaceCreateOptions::default);
+        // Fixed when a keyspace is created; a database keeps the size it was created with.
+        let open = |ks: Keyspace| {
+            db.keyspace(ks.name(), || match ks {
+                Keyspace::Data => {
+                    KeyspaceCreateOptions::default().max_memtable_size(DATA_MEMTABLE_BYTES)
+                }
+                _ => KeyspaceCreateOptions::default(),
+            })
+        };
         let keyspaces = [
             open(Keyspace::Data)?,
             open(Keyspace::Expiry)?,
