@@ -146,3 +146,45 @@ async fn a_key_rewritten_without_expiry_is_not_swept() {
     assert_eq!(entry.value, KvValue::U64(2));
     assert_eq!(entry.versionstamp, permanent_vs);
 }
+
+/// Sweeps start where the sweep before found its first candidate (so they do not step over
+/// every tombstone of the index's head each time); an entry written behind that point, with
+/// an expire-at already past, is still reclaimed, by the periodic sweep from the beginning.
+#[tokio::test]
+async fn an_entry_written_behind_the_sweep_is_still_reclaimed() {
+    let clock = ManualClock::new(CLOCK_START_MS);
+    let (db, storage) = test_db(&clock);
+    let ahead = key!["cache", "ahead"];
+    db.set_expiring(&ahead, KvValue::U64(1), Duration::from_millis(TTL_MS))
+        .await
+        .expect("set");
+    clock.advance(TTL_MS);
+    let ahead_encoded = ahead.encode();
+    wait_until("the first key's removal", || {
+        stored(&storage, &ahead_encoded).is_none()
+    })
+    .await;
+
+    // Expired before the first key's time: behind where the sweeps now start.
+    let behind = key!["cache", "behind"];
+    let write = cairn_model::AtomicWrite {
+        mutations: vec![cairn_model::Mutation {
+            key: behind.encode(),
+            kind: cairn_model::MutationKind::Set(KvValue::U64(2)),
+            expire_at_ms: Some(CLOCK_START_MS + 1),
+        }],
+        ..Default::default()
+    };
+    assert!(db.atomic_write(write).await.expect("write").is_committed());
+    assert_eq!(
+        db.get(&behind).await.expect("get"),
+        None,
+        "invisible at once"
+    );
+    let behind_encoded = behind.encode();
+    assert!(stored(&storage, &behind_encoded).is_some());
+    wait_until("the key behind the sweep's removal", || {
+        stored(&storage, &behind_encoded).is_none()
+    })
+    .await;
+}
