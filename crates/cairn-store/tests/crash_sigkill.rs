@@ -556,3 +556,38 @@ impl Verifier {
         }
     }
 }
+
+/// The negative control: the same harness, with the database directory lost after the kill
+/// (what a dead disk would leave), must report lost writes. A harness that cannot fail proves
+/// nothing. (Syncs switched off would not do here: a SIGKILL leaves the page cache, and with
+/// it every unsynced write, in place; the power-loss test has that control.)
+#[test]
+fn the_harness_reports_a_lost_directory() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut rng = StdRng::seed_from_u64(env_u64(SEED_ENV).unwrap_or(1));
+    // Until a child was killed after some acknowledgements (an early kill may come first).
+    for cycle in 0..20 {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let ctx = format!("negative control, cycle {cycle}");
+        let acks = run_child(dir.path(), &mut rng, &ctx);
+        if acks.is_empty() {
+            continue;
+        }
+        std::fs::remove_dir_all(dir.path()).expect("lose the directory");
+        std::fs::create_dir(dir.path()).expect("an empty directory in its place");
+        let mut verifier = Verifier::default();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            runtime.block_on(verifier.verify(dir.path(), &acks, &ctx));
+        }));
+        assert!(
+            caught.is_err(),
+            "the harness did not notice that {} acknowledged writes were lost",
+            acks.len()
+        );
+        return;
+    }
+    panic!("no child acknowledged a write before its kill in 20 tries");
+}
