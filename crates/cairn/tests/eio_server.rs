@@ -222,3 +222,44 @@ fn a_full_disk_under_the_engine_journal_refuses_writes_clearly_and_corrupts_noth
     };
     fault_scenario(&data, &fault, &[5, 40], "No space left on device");
 }
+
+/// Every `fsync` fails from the first: creating the database fails with the system's reason,
+/// the server stays up and says so to every client, and nothing half-made is left behind:
+/// once the disk is healthy again (a restart without strace) the database is created and
+/// takes writes. (fjall cannot open, nor create over, an engine directory whose creation was
+/// cut short, so cairn builds it aside and renames it in.)
+#[test]
+fn a_failing_fsync_at_creation_is_reported_and_leaves_nothing_half_made() {
+    let (_dir, data) = data_dir();
+    let fault = Fault {
+        syscall: "fsync",
+        errno: "EIO",
+        paths: Vec::new(),
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (server, url) = serve(&data, Some((&fault, 1)));
+    let refusal = runtime.block_on(async {
+        let mut options = ClientOptions::default();
+        options.retry_budget = Duration::from_millis(500);
+        Client::connect_with(&url, READ_WRITE_TOKEN, options)
+            .await
+            .err()
+    });
+    stop(server);
+    let refusal = refusal.expect("the database cannot be created while fsync fails");
+    assert!(
+        refusal.to_string().contains("Input/output error"),
+        "the refusal says why: {refusal}"
+    );
+
+    let (server, url) = serve(&data, None);
+    runtime.block_on(async {
+        let db = Client::connect(&url, READ_WRITE_TOKEN)
+            .await
+            .expect("a healthy restart creates the database");
+        db.set(&key!["created"], KvValue::U64(1))
+            .await
+            .expect("and takes writes");
+    });
+    stop(server);
+}

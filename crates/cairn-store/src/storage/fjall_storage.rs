@@ -33,29 +33,12 @@ pub struct FjallStorage {
 impl FjallStorage {
     /// Opens or creates the directory, recovering from the transaction log.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
-        let db = FjallDb::builder(path.join("engine"))
-            // cairn decides when the journal is synced: once per commit batch.
-            .manual_journal_persist(true)
-            .cache_size(cache_bytes)
-            .open()?;
-        // Fixed when a keyspace is created; a database keeps the size it was created with.
-        let open = |ks: Keyspace| {
-            db.keyspace(ks.name(), || match ks {
-                Keyspace::Data => {
-                    KeyspaceCreateOptions::default().max_memtable_size(DATA_MEMTABLE_BYTES)
-                }
-                _ => KeyspaceCreateOptions::default(),
-            })
-        };
-        let keyspaces = [
-            open(Keyspace::Data)?,
-            open(Keyspace::Expiry)?,
-            open(Keyspace::Queue)?,
-            open(Keyspace::QueueRunning)?,
-            open(Keyspace::Changelog)?,
-            open(Keyspace::Meta)?,
-        ];
-        let keyspaces = Arc::new(keyspaces);
+        let engine = path.join("engine");
+        if !engine.exists() {
+            create_engine(path, &engine, cache_bytes)?;
+        }
+        let db = open_engine(&engine, cache_bytes)?;
+        let keyspaces = Arc::new(open_keyspaces(&db)?);
         let tlog_dir = path.join("tlog");
         let last_lsn = replay(&db, &keyspaces, &tlog_dir)?;
         // One sync handle per writer thread, and one for the evaluator's own completions.
@@ -117,6 +100,57 @@ impl Storage for FjallStorage {
             keyspaces: self.keyspaces.clone(),
         })
     }
+}
+
+fn open_engine(dir: &Path, cache_bytes: u64) -> Result<FjallDb, StorageError> {
+    Ok(FjallDb::builder(dir)
+        // cairn decides when the journal is synced: once per commit batch.
+        .manual_journal_persist(true)
+        .cache_size(cache_bytes)
+        .open()?)
+}
+
+fn open_keyspaces(db: &FjallDb) -> Result<[fjall::Keyspace; Keyspace::ALL.len()], StorageError> {
+    // Fixed when a keyspace is created; a database keeps the size it was created with.
+    let open = |ks: Keyspace| {
+        db.keyspace(ks.name(), || match ks {
+            Keyspace::Data => {
+                KeyspaceCreateOptions::default().max_memtable_size(DATA_MEMTABLE_BYTES)
+            }
+            _ => KeyspaceCreateOptions::default(),
+        })
+    };
+    Ok([
+        open(Keyspace::Data)?,
+        open(Keyspace::Expiry)?,
+        open(Keyspace::Queue)?,
+        open(Keyspace::QueueRunning)?,
+        open(Keyspace::Changelog)?,
+        open(Keyspace::Meta)?,
+    ])
+}
+
+/// Builds a new database's engine directory beside its place and renames it in once it is
+/// complete and synced. fjall can neither open nor create over a directory whose creation
+/// was cut short (a crash, a failed fsync: measured, every later open failed with "File
+/// exists"), so a half-made engine must never sit where the database is looked for; a
+/// leftover staging directory is simply started again.
+fn create_engine(path: &Path, engine: &Path, cache_bytes: u64) -> Result<(), StorageError> {
+    let staging = path.join("engine.creating");
+    let io = |e: std::io::Error| StorageError::Engine(format!("creating the database: {e}"));
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io)?;
+    }
+    std::fs::create_dir_all(path).map_err(io)?;
+    {
+        let db = open_engine(&staging, cache_bytes)?;
+        open_keyspaces(&db)?;
+        db.persist(PersistMode::SyncAll)?;
+    }
+    std::fs::rename(&staging, engine).map_err(io)?;
+    std::fs::File::open(path)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io)
 }
 
 fn io_error(e: std::io::Error) -> StorageError {

@@ -185,6 +185,9 @@ impl Tlog {
             None => (1, 0),
         };
         let segment = Segment::open(dir, slot, number, segment_bytes, sync_handles)?;
+        // Once per start, whether or not the file was created now: an earlier start may have
+        // created it and failed before its directory entry was durable.
+        File::open(dir)?.sync_all()?;
         Ok(Tlog {
             dir: dir.to_path_buf(),
             segment_bytes,
