@@ -34,3 +34,5 @@ echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) co
 start="$(head -n 1 "$data/rss" | cut -d' ' -f1)"
 first="$(awk -v s="$start" '$1 >= s + 60 { print $2; exit }' "$data/rss")"
 echo "rss_kib after_1_min=${first:-?} at_end=$(rss_kib VmRSS) peak=$(rss_kib VmHWM) samples=$(wc -l <"$data/rss")"
+# The course of the RSS: one sample every 5 minutes (the first at 10 s).
+awk -v s="$start" 'NR == 1 || $1 >= s + next_at { printf "rss_kib t_s=%d %d\n", $1 - s + 10, $2; next_at = ($1 - s) + 300 }' "$data/rss"

@@ -31,6 +31,8 @@ pub const RELAXED_SYNC_INTERVAL_MS: u64 = 100;
 /// this project's 2-core VM: two concurrent fdatasyncs of one file complete 2.2× as many per
 /// second as one, each as fast; four, 2.8× but each 1.4× slower.
 pub const WRITER_THREADS: usize = 2;
+/// Default size of the storage engine's block cache, in bytes (`Config::cache_bytes`).
+pub const ENGINE_CACHE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 /// Size at which the data keyspace's memtable is sealed and flushed. Range scans step over
 /// every version of a key still in a memtable, so rewritten keys make lists dear: after the
 /// remote benchmark's overwrites a 100-entry list cost the server 350 µs of CPU at fjall's

@@ -47,7 +47,7 @@ impl Default for Config {
             changelog_retention_entries: CHANGELOG_RETENTION_ENTRIES_DEFAULT,
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
-            cache_bytes: 256 * 1024 * 1024,
+            cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
         }
     }
 }
