@@ -31,6 +31,8 @@ pub struct Grant {
 /// Checks tokens.
 pub struct Auth {
     grants: Vec<TokenGrant>,
+    /// HMAC of each grant's token under the secret, in the order of `grants`.
+    token_macs: Vec<[u8; MAC_LEN]>,
     secret: [u8; 32],
 }
 
@@ -56,15 +58,28 @@ impl Auth {
             }
             Err(e) => return Err(e),
         };
-        Ok(Auth { grants, secret })
+        let mut auth = Auth {
+            grants,
+            token_macs: Vec::new(),
+            secret,
+        };
+        auth.token_macs = auth
+            .grants
+            .iter()
+            .map(|g| auth.mac(g.token.as_bytes()))
+            .collect();
+        Ok(auth)
     }
 
-    /// The grant of an access token for database `name`. Every configured token is compared,
-    /// in constant time, whatever matches, so timing does not reveal how close a guess was.
+    /// The grant of an access token for database `name`. What is compared are MACs of the
+    /// tokens (32 bytes whatever a token's length), in constant time, against every
+    /// configured token whatever matches: timing reveals neither how close a guess was nor
+    /// how long the real tokens are.
     pub fn access_token(&self, presented: &str, name: &str) -> Option<Grant> {
+        let presented = self.mac(presented.as_bytes());
         let mut found = None;
-        for (index, grant) in self.grants.iter().enumerate() {
-            let equal: bool = grant.token.as_bytes().ct_eq(presented.as_bytes()).into();
+        for (index, (grant, mac)) in self.grants.iter().zip(&self.token_macs).enumerate() {
+            let equal: bool = mac.ct_eq(&presented).into();
             if equal && found.is_none() && grant.opens(name) {
                 found = Some(Grant {
                     index: u16::try_from(index).unwrap_or(u16::MAX),
@@ -164,6 +179,12 @@ mod tests {
         assert_eq!(auth.access_token("app-ro", "other"), None);
         assert_eq!(auth.access_token("rw2", "any"), None);
         assert_eq!(auth.access_token("", "any"), None);
+        assert_eq!(auth.access_token("r", "any"), None, "a prefix");
+        assert_eq!(
+            auth.access_token("app-rp", "app"),
+            None,
+            "all but the last byte"
+        );
     }
 
     #[test]
