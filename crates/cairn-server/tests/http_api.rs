@@ -135,6 +135,13 @@ async fn metadata(addr: SocketAddr, path: &str, token: &str) -> serde_json::Valu
     serde_json::from_slice(&body).expect("json")
 }
 
+/// The data path's endpoint and token from a metadata answer.
+fn data_path(meta: &serde_json::Value) -> (String, String) {
+    let endpoint = meta["endpoints"][0]["url"].as_str().expect("url");
+    let token = meta["token"].as_str().expect("token");
+    (endpoint.to_owned(), token.to_owned())
+}
+
 async fn data(addr: SocketAddr, meta: &serde_json::Value, op: &str, body: &[u8]) -> (u16, Vec<u8>) {
     let endpoint = meta["endpoints"][0]["url"].as_str().expect("url");
     let token = meta["token"].as_str().expect("token");
@@ -364,11 +371,7 @@ async fn read_only_tokens_read_but_cannot_write() {
 async fn watches_per_token_are_capped() {
     let server = Server::start(1).await;
     let meta = metadata(server.addr, "/", "rw").await;
-    let endpoint = meta["endpoints"][0]["url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
-    let token = meta["token"].as_str().expect("token").to_owned();
+    let (endpoint, token) = data_path(&meta);
     let body = cairn_proto::watch_to_proto(vec![key!["w"].encode()]).encode_to_vec();
     // The first watch stays open (its stream never ends); read its first frame only.
     let mut first = TcpStream::connect(server.addr).await.expect("connect");
@@ -446,11 +449,7 @@ async fn slow_headers_are_cut_off_and_others_are_served() {
 async fn a_stalled_body_is_cut_off_and_others_are_served() {
     let server = Server::start(4).await;
     let meta = metadata(server.addr, "/", "rw").await;
-    let endpoint = meta["endpoints"][0]["url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
-    let token = meta["token"].as_str().expect("token").to_owned();
+    let (endpoint, token) = data_path(&meta);
     let mut stalled = TcpStream::connect(server.addr).await.expect("connect");
     let head = format!(
         "POST {endpoint}/atomic_write HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n\
