@@ -143,12 +143,11 @@ fn data_path(meta: &serde_json::Value) -> (String, String) {
 }
 
 async fn data(addr: SocketAddr, meta: &serde_json::Value, op: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let endpoint = meta["endpoints"][0]["url"].as_str().expect("url");
-    let token = meta["token"].as_str().expect("token");
+    let (endpoint, token) = data_path(meta);
     let (status, _, body) = post(
         addr,
         &format!("{endpoint}/{op}"),
-        token,
+        &token,
         "application/x-protobuf",
         body,
     )
