@@ -1,6 +1,6 @@
 //! The evaluator: runs the checks and mutations of each write of a batch, in order, against
 //! the latest applied state plus what earlier writes of the same batch did, then applies the
-//! batch's storage write and hands it to the writer.
+//! batch's storage write and hands it to the writers.
 //!
 //! Each write is all or nothing: its mutations first go to a write-local change set that is
 //! merged into the batch only if every check held and every mutation succeeded. A failing
@@ -174,10 +174,10 @@ impl Evaluator {
         }
     }
 
-    /// True when handing a batch to the writer would only add a thread wake-up: the writer
-    /// has nothing in hand or queued and no more writes are waiting to be evaluated. The
+    /// True when handing a batch to a writer would only add a thread wake-up: no writer has
+    /// anything in hand or queued and no more writes are waiting to be evaluated. The
     /// evaluator then completes the batch itself (one less hand-off on a lightly loaded
-    /// database). Under load the writer keeps syncing while the evaluator evaluates.
+    /// database). Under load the writers keep syncing while the evaluator evaluates.
     fn writer_idle(&self, sequencer: &Sequencer, applied: &Sender<Applied>) -> bool {
         self.shared.config.durability == Durability::Sync
             && sequencer.is_empty()

@@ -72,13 +72,16 @@ impl Completion {
             return;
         };
         let needs_sync = jobs.iter().any(|j| j.wrote);
-        self.waiting
-            .lock()
-            .jobs
-            .extend(jobs.into_iter().map(|j| (j.seq, j)));
+        self.add(jobs);
         // Without a write of its own, a batch is ready as soon as the batches before it are.
         let covered = (needs_sync && sync(shared)).then_some(last);
         self.finish_ready(shared, covered);
+    }
+
+    /// Puts batches a thread took in line to be finished.
+    fn add(&self, jobs: Vec<Applied>) {
+        let mut waiting = self.waiting.lock();
+        waiting.jobs.extend(jobs.into_iter().map(|j| (j.seq, j)));
     }
 
     /// Records that every batch up to `covered` is durable, then finishes, in order, every
@@ -163,12 +166,7 @@ impl Writer {
             };
             shared.writers_busy.fetch_add(1, Ordering::SeqCst);
             let last = jobs.last().map(|j| j.seq);
-            shared
-                .completion
-                .waiting
-                .lock()
-                .jobs
-                .extend(jobs.into_iter().map(|j| (j.seq, j)));
+            shared.completion.add(jobs);
             let flushed = flush_relaxed(shared);
             unsynced_since.get_or_insert_with(Instant::now);
             if unsynced_since.is_some_and(|t| t.elapsed() >= interval) {
