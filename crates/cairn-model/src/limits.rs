@@ -47,6 +47,16 @@ pub const SERVER_HEADER_TIMEOUT_MS: u64 = 10_000;
 /// Server: longest a client may take to send a request's body, in milliseconds (a body that
 /// trickles in must not hold a connection for ever).
 pub const SERVER_BODY_TIMEOUT_MS: u64 = 30_000;
+/// Server: longest HTTP/1.1 request head (request line and headers); a longer one is refused
+/// with 431 before hyper parses it.
+pub const SERVER_HEADER_BYTES_MAX: usize = 64 * 1024;
+/// Server: after refusing a request before hyper parsed it, how long the server keeps reading
+/// (and discarding) what the client still sends, in milliseconds, and at most how many bytes:
+/// closing a socket with unread input resets the connection, and the reset can destroy the
+/// refusal before the client reads it.
+pub const SERVER_REFUSAL_LINGER_MS: u64 = 1_000;
+/// See [`SERVER_REFUSAL_LINGER_MS`].
+pub const SERVER_REFUSAL_LINGER_BYTES: usize = 1024 * 1024;
 /// Server: connections served at once; further ones wait in the listen backlog.
 pub const SERVER_CONNECTIONS_MAX: usize = 4096;
 /// Server: longest shutdown waits for in-flight requests, in milliseconds (watch streams end

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod error;
+mod framing;
 pub mod registry;
 mod routes;
 
@@ -77,9 +78,12 @@ fn router(app: Arc<App>) -> Router {
 /// [`SHUTDOWN_GRACE`]) and closes every database (queued commits finish; nothing acknowledged
 /// is lost).
 ///
-/// Connections speak HTTP/1.1 or HTTP/2 without TLS (h2c, by prior knowledge). Request
-/// headers must arrive within [`HEADER_TIMEOUT`] and bodies within [`BODY_TIMEOUT`], so a
-/// client that trickles bytes cannot hold a connection; at most [`CONNECTIONS_MAX`]
+/// Connections speak HTTP/1.1 or HTTP/2 without TLS (h2c, by prior knowledge). HTTP/1.1 request
+/// headers must arrive within [`HEADER_TIMEOUT`] (timed by the framing guard, which holds each
+/// head until it is complete) and bodies within [`BODY_TIMEOUT`], so a
+/// client that trickles bytes cannot hold a connection; HTTP/1.1 requests with ambiguous
+/// framing (both `Content-Length` and `Transfer-Encoding`) are refused with 400 before hyper
+/// parses them (see `framing`); at most [`CONNECTIONS_MAX`]
 /// connections are served at once, further ones wait in the kernel's accept queue.
 pub async fn serve(
     config: ServerConfig,
@@ -102,8 +106,10 @@ pub async fn serve(
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
+        // A client may close its sending side and still wait for the answer; the framing
+        // guard also ends the input that way after a request it refuses, and the answers to
+        // the requests before it must still go out.
+        .half_close(true);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
@@ -132,7 +138,10 @@ pub async fn serve(
         }
         let service = TowerToHyperService::new(router.clone());
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(
+                TokioIo::new(framing::FramingGuard::new(stream)),
+                service,
+            )
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -297,6 +297,82 @@ async fn oversized_bodies_are_refused_before_they_are_read() {
     server.shutdown().await;
 }
 
+/// Everything the server sends on one connection until it closes it.
+async fn until_closed(addr: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response))
+        .await
+        .expect("the server closes the connection")
+        .expect("read");
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn ambiguous_framing_is_refused_and_the_connection_closed() {
+    let server = Server::start(4).await;
+    let addr = server.addr;
+    let body = METADATA_REQUEST;
+    let chunked = |extra: &str| {
+        let mut request = format!(
+            "POST / HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer rw\r\nContent-Type: application/json\r\n{extra}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request.extend_from_slice(b"\r\n0\r\n\r\n");
+        request
+    };
+    // A chunked request alone is fine, and a keep-alive connection carries the next request.
+    let mut two = chunked("");
+    two.extend_from_slice(
+        b"POST / HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}",
+    );
+    let answers = until_closed(addr, &two).await;
+    assert!(answers.starts_with("HTTP/1.1 200"), "{answers}");
+    assert!(answers.contains("HTTP/1.1 401"), "{answers}");
+
+    // Content-Length beside Transfer-Encoding, in either order: 400 with a reason, the
+    // request is never handled, and the connection closes — also after a valid request
+    // on the same connection, whose answer comes first.
+    let smuggled = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}";
+    for extra in ["Content-Length: 3\r\n", ""] {
+        let mut request = chunked(extra);
+        if extra.is_empty() {
+            // Content-Length after Transfer-Encoding.
+            let at = request
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("head end");
+            request.splice(at + 2..at + 2, b"Content-Length: 3\r\n".iter().copied());
+        }
+        request.extend_from_slice(smuggled);
+        let answer = until_closed(addr, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains("text/plain"), "{answer}");
+        assert!(answer.contains("both Content-Length and Transfer-Encoding"));
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer}");
+
+        let mut after_valid = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}".to_vec();
+        after_valid.extend_from_slice(&request);
+        let answers = until_closed(addr, &after_valid).await;
+        assert!(answers.starts_with("HTTP/1.1 401"), "{answers}");
+        assert!(answers.contains("HTTP/1.1 400"), "{answers}");
+        assert_eq!(answers.matches("HTTP/1.1").count(), 2, "{answers}");
+    }
+
+    // A head past the bound is refused with 431 before it is parsed.
+    let mut huge = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
+    while huge.len() <= cairn_model::limits::SERVER_HEADER_BYTES_MAX {
+        huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+    }
+    huge.extend_from_slice(b"\r\n");
+    let answer = until_closed(addr, &huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn writes_and_reads_round_trip_and_databases_are_isolated() {
     let server = Server::start(4).await;
@@ -410,12 +486,17 @@ async fn slow_headers_are_cut_off_and_others_are_served() {
                 return true;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            // A closed connection shows as end of stream on the read side too.
+            // The server answers 408 and closes; a closed connection shows as end of stream.
             let mut buf = [0u8; 256];
-            if let Ok(Ok(0)) =
-                tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await
-            {
-                return true;
+            match tokio::time::timeout(Duration::from_millis(1), slow.read(&mut buf)).await {
+                Ok(Ok(0)) => return true,
+                Ok(Ok(n)) => {
+                    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+                    assert!(answer.contains("not received in time"), "{answer}");
+                    return true;
+                }
+                _ => {}
             }
         }
         false
