@@ -43,7 +43,7 @@ pub enum StoreError {
     InvalidArgument(String),
     /// An earlier durable sync failed. Nothing more will be acknowledged; reopen the database
     /// to recover from what is on disk.
-    #[error("database is poisoned by an earlier failed sync ({0}); no further writes will be accepted; reopen it to recover")]
+    #[error("database is poisoned by an earlier storage failure ({0}); no further writes will be accepted; reopen it to recover")]
     Poisoned(String),
     /// The database was closed.
     #[error("database is closed")]

@@ -100,11 +100,30 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// The writes a scenario makes: values of `value_bytes`, at most `writes_max` of them.
+struct Load {
+    value_bytes: usize,
+    writes_max: u64,
+}
+
+/// Values of 2 KB: the engine's journal reaches its file in 8 KiB buffers, so a few writes
+/// reach every file a short scenario aims at.
+const SMALL_LOAD: Load = Load {
+    value_bytes: 2000,
+    writes_max: 200,
+};
+
 /// Runs `cairn serve` under `strace -e trace=<syscall> -e inject=<syscall>:error=<errno>:when=N+`
-/// for each N, writes until three writes in a row are refused, checks the refusal mentions
+/// for each N, writes (`load`) until three writes in a row are refused, checks the refusal mentions
 /// `reason` and that nothing was acknowledged after it, then restarts without strace and
 /// checks every acknowledged write is there and a new write succeeds.
-fn fault_scenario(data: &Path, fault: &Fault<'_>, first_failures: &[u64], reason: &str) {
+fn fault_scenario(
+    data: &Path,
+    fault: &Fault<'_>,
+    load: &Load,
+    first_failures: &[u64],
+    reason: &str,
+) {
     let errno = fault.errno;
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     for &first_failure in first_failures {
@@ -119,13 +138,12 @@ fn fault_scenario(data: &Path, fault: &Fault<'_>, first_failures: &[u64], reason
             let mut refusal = None;
             let mut refused = 0;
             // Until three writes in a row were refused: the failure is not a one-off.
-            for i in 0..200u64 {
+            for i in 0..load.writes_max {
                 if refused == 3 {
                     break;
                 }
                 let k = key![errno, first_failure, i];
-                // Values of 2 KB: the engine's journal reaches the file in 8 KiB buffers.
-                match db.set(&k, KvValue::Bytes(vec![7; 2000])).await {
+                match db.set(&k, KvValue::Bytes(vec![7; load.value_bytes])).await {
                     Ok(_) => {
                         assert!(
                             refusal.is_none(),
@@ -144,6 +162,10 @@ fn fault_scenario(data: &Path, fault: &Fault<'_>, first_failures: &[u64], reason
         stop(server);
         let refusal = refusal.expect("the disk failed, so some write must have been refused");
         let message = refusal.to_string();
+        eprintln!(
+            "{errno} from call {first_failure}: {} writes acknowledged, then: {message}",
+            acked.len()
+        );
         assert!(
             matches!(refusal, ClientError::Unavailable { .. }) && message.contains(reason),
             "the refusal says why ({reason}): {message}"
@@ -188,7 +210,7 @@ fn a_failing_fdatasync_poisons_the_server_and_loses_nothing_acknowledged() {
         paths: Vec::new(),
     };
     // Opening the database uses fsync, not fdatasync: the failures start mid-load.
-    fault_scenario(&data, &fault, &[12, 25], "poisoned");
+    fault_scenario(&data, &fault, &SMALL_LOAD, &[12, 25], "poisoned");
 }
 
 /// A full disk: the transaction log's writes (`pwrite64`, used by nothing else) fail with
@@ -203,7 +225,13 @@ fn a_full_disk_refuses_writes_clearly_and_corrupts_nothing() {
         errno: "ENOSPC",
         paths: Vec::new(),
     };
-    fault_scenario(&data, &fault, &[10, 30], "No space left on device");
+    fault_scenario(
+        &data,
+        &fault,
+        &SMALL_LOAD,
+        &[10, 30],
+        "No space left on device",
+    );
 }
 
 /// A full disk seen first by the storage engine's own journal (fjall appends it with `write`;
@@ -220,7 +248,55 @@ fn a_full_disk_under_the_engine_journal_refuses_writes_clearly_and_corrupts_noth
         // The journal's files are numbered; a short test stays within the first few.
         paths: (0..4).map(|n| engine.join(format!("{n}.jnl"))).collect(),
     };
-    fault_scenario(&data, &fault, &[5, 40], "No space left on device");
+    fault_scenario(
+        &data,
+        &fault,
+        &SMALL_LOAD,
+        &[5, 40],
+        "No space left on device",
+    );
+}
+
+/// A full disk seen first by the engine's background work, on one of its threads, where no
+/// request waits for the answer: writes to the data keyspace's table files numbered `tables`
+/// fail with ENOSPC. fjall then poisons itself, so the next commit fails and poisons cairn:
+/// later writes are refused with a reason, none is acknowledged, and after a restart without
+/// the fault everything acknowledged is there (the transaction log has what the lost table
+/// held) and the database takes writes again. 60 KB values fill the data memtable
+/// (`DATA_MEMTABLE_BYTES`, 16 MiB) every ~280 writes.
+fn background_fault(tables: std::ops::Range<u32>, writes_max: u64) {
+    let (_dir, data) = data_dir();
+    // fjall's own keyspace is 0; cairn's data keyspace, created first, is 1. Table files are
+    // numbered per keyspace in the order they are made.
+    let dir = data
+        .join("default")
+        .join("engine")
+        .join("keyspaces")
+        .join("1")
+        .join("tables");
+    let fault = Fault {
+        syscall: "write,pwrite64",
+        errno: "ENOSPC",
+        paths: tables.map(|n| dir.join(n.to_string())).collect(),
+    };
+    let load = Load {
+        value_bytes: 60_000,
+        writes_max,
+    };
+    fault_scenario(&data, &fault, &load, &[1], "poisoned");
+}
+
+/// The first memtable flush (tables 0…) fails.
+#[test]
+fn a_full_disk_under_a_background_flush_poisons_and_loses_nothing_acknowledged() {
+    background_fault(0..2, 1000);
+}
+
+/// Four flushes (tables 0–3) succeed; the compaction that merges them into the next level
+/// (its output is table 4 on) fails.
+#[test]
+fn a_full_disk_under_a_background_compaction_poisons_and_loses_nothing_acknowledged() {
+    background_fault(4..8, 3000);
 }
 
 /// Every `fsync` fails from the first: creating the database fails with the system's reason,
