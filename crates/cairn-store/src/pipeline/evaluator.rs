@@ -207,7 +207,7 @@ impl Evaluator {
         for request in requests {
             match request {
                 Request::Commit { write, reply } => {
-                    let outcome = self.evaluate_write(&mut state, &write);
+                    let outcome = self.evaluate_write(&mut state, write);
                     replies.push((reply, outcome));
                 }
                 Request::Expire { candidates } => {
@@ -245,10 +245,11 @@ impl Evaluator {
         Ok(record)
     }
 
+    /// Takes the write by value: its keys and values move into the batch, uncopied.
     fn evaluate_write(
         &mut self,
         state: &mut BatchState,
-        write: &AtomicWrite,
+        write: AtomicWrite,
     ) -> Result<CommitResult> {
         let mut failed_checks = Vec::new();
         for (i, check) in write.checks.iter().enumerate() {
@@ -264,19 +265,13 @@ impl Evaluator {
 
         let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
         let mut changes = WriteChanges::default();
-        for mutation in &write.mutations {
-            let key = match &mutation.kind {
-                MutationKind::SetSuffixVersionstampedKey(_) => {
-                    let mut key = mutation.key.clone();
-                    encode_part(&KeyPart::String(versionstamp.to_hex()), &mut key);
-                    key
-                }
-                _ => mutation.key.clone(),
-            };
-            let new_value = match &mutation.kind {
-                MutationKind::Set(v) | MutationKind::SetSuffixVersionstampedKey(v) => {
-                    Some(v.clone())
-                }
+        for mutation in write.mutations {
+            let mut key = mutation.key;
+            if let MutationKind::SetSuffixVersionstampedKey(_) = &mutation.kind {
+                encode_part(&KeyPart::String(versionstamp.to_hex()), &mut key);
+            }
+            let new_value = match mutation.kind {
+                MutationKind::Set(v) | MutationKind::SetSuffixVersionstampedKey(v) => Some(v),
                 MutationKind::Delete => None,
                 MutationKind::Sum {
                     value,
@@ -287,17 +282,17 @@ impl Evaluator {
                     let existing = self.visible(state, &changes, &key)?;
                     Some(apply_sum(
                         existing.as_ref(),
-                        value,
+                        &value,
                         min.as_ref(),
                         max.as_ref(),
-                        *clamp,
+                        clamp,
                     )?)
                 }
                 MutationKind::Min(v) => {
-                    Some(apply_min(self.visible(state, &changes, &key)?.as_ref(), v)?)
+                    Some(apply_min(self.visible(state, &changes, &key)?.as_ref(), &v)?)
                 }
                 MutationKind::Max(v) => {
-                    Some(apply_max(self.visible(state, &changes, &key)?.as_ref(), v)?)
+                    Some(apply_max(self.visible(state, &changes, &key)?.as_ref(), &v)?)
                 }
             };
             let record = new_value.map(|value| DataRecord {

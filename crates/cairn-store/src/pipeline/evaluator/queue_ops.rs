@@ -97,7 +97,7 @@ impl Evaluator {
                         .collect(),
                     ..Default::default()
                 };
-                let result = self.evaluate_write(state, &write)?;
+                let result = self.evaluate_write(state, write)?;
                 if result.is_committed() {
                     state
                         .queue_ops
