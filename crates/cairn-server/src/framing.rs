@@ -317,15 +317,7 @@ impl Framer {
                 }
             }
             State::Head => self.head(bytes),
-            State::Fixed(left) => {
-                let n = left.min(bytes.len() as u64);
-                self.state = if n == left {
-                    State::Head
-                } else {
-                    State::Fixed(left - n)
-                };
-                Step::Release(n as usize)
-            }
+            State::Fixed(left) => self.counted(left, bytes.len(), State::Fixed, State::Head),
             State::ChunkSize => match line(bytes) {
                 Line::Complete(len, text) => match chunk_size(text) {
                     Some(0) => {
@@ -342,13 +334,7 @@ impl Framer {
                 Line::TooLong => Refusal::bad("chunk-size line too long"),
             },
             State::ChunkData(left) => {
-                let n = left.min(bytes.len() as u64);
-                self.state = if n == left {
-                    State::ChunkEnd
-                } else {
-                    State::ChunkData(left - n)
-                };
-                Step::Release(n as usize)
+                self.counted(left, bytes.len(), State::ChunkData, State::ChunkEnd)
             }
             State::ChunkEnd => match line(bytes) {
                 Line::Complete(len, []) => {
@@ -372,6 +358,20 @@ impl Framer {
             },
             State::Passthrough => Step::Release(bytes.len()),
         }
+    }
+
+    /// Releases what is there of a run of `left` counted bytes (a body, a chunk's data): the
+    /// state becomes `rest` of what is still to come, or `then` once the run is complete.
+    fn counted(
+        &mut self,
+        left: u64,
+        available: usize,
+        rest: fn(u64) -> State,
+        then: State,
+    ) -> Step {
+        let n = left.min(available as u64);
+        self.state = if n == left { then } else { rest(left - n) };
+        Step::Release(n as usize)
     }
 
     /// A request head: held back until complete, then checked and released whole.

@@ -288,12 +288,14 @@ impl Evaluator {
                         clamp,
                     )?)
                 }
-                MutationKind::Min(v) => {
-                    Some(apply_min(self.visible(state, &changes, &key)?.as_ref(), &v)?)
-                }
-                MutationKind::Max(v) => {
-                    Some(apply_max(self.visible(state, &changes, &key)?.as_ref(), &v)?)
-                }
+                MutationKind::Min(v) => Some(apply_min(
+                    self.visible(state, &changes, &key)?.as_ref(),
+                    &v,
+                )?),
+                MutationKind::Max(v) => Some(apply_max(
+                    self.visible(state, &changes, &key)?.as_ref(),
+                    &v,
+                )?),
             };
             let record = new_value.map(|value| DataRecord {
                 versionstamp,
