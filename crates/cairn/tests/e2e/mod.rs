@@ -31,7 +31,7 @@ pub const READ_ONLY_TOKEN: &str = "e2e-read-only-token";
 /// an empty data directory needs well under a second).
 const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one script may run in total. Each check inside a script has its own 60 s bound
-/// (see `tests/e2e/deno/_lib.ts`), so this only catches a script that hangs outside a check.
+/// (see `tests/e2e/shared/_lib.mjs`), so this only catches a script that hangs outside a check.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Lines of server log shown with a failure.
 const LOG_TAIL_LINES: usize = 200;
@@ -56,7 +56,8 @@ pub enum Client {
 }
 
 impl Client {
-    /// The directory of this client's scripts, and their file extension.
+    /// The directory of this client's scripts (the entry points of the scenarios in
+    /// [`SCENARIOS_DIR`]), and their file extension.
     fn scripts(self) -> (PathBuf, &'static str) {
         match self {
             Client::Deno => (repo_root().join("tests/e2e/deno"), "ts"),
@@ -71,10 +72,23 @@ pub fn repo_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+/// The scenarios both clients' scripts run, written once in plain JavaScript.
+const SCENARIOS_DIR: &str = "tests/e2e/shared";
+
 /// The script names (file stems) of one client, without the `_`-prefixed helpers.
 pub fn script_names(client: Client) -> Vec<String> {
     let (dir, ext) = client.scripts();
-    let entries = std::fs::read_dir(&dir)
+    file_stems(&dir, ext)
+}
+
+/// The scenario names (file stems in [`SCENARIOS_DIR`]), without the `_`-prefixed helpers.
+pub fn scenario_names() -> Vec<String> {
+    file_stems(&repo_root().join(SCENARIOS_DIR), "mjs")
+}
+
+/// The sorted stems of the files in `dir` ending in `.ext`, except those starting with `_`.
+fn file_stems(dir: &Path, ext: &str) -> Vec<String> {
+    let entries = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read the script directory {}: {e}", dir.display()));
     let mut names: Vec<String> = entries
         .filter_map(|entry| {
