@@ -23,6 +23,7 @@
 //! missing fsync; the power-loss test of cairn-store (through the storage seam) does. Its
 //! negative control here wipes the data directory at the crash and must see writes lost.
 
+mod bank;
 mod e2e;
 mod isolation;
 
@@ -31,9 +32,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bank::account;
 use cairn_client::{Client, ClientOptions};
 use cairn_model::{key, CommitResult, Key, Kv, KvValue, Versionstamp};
-use e2e::{Server, READ_WRITE_TOKEN};
+use e2e::{env_u64, Server, READ_WRITE_TOKEN};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -43,28 +45,14 @@ const WRITERS: u64 = 6;
 /// List-append clients per cycle, beside the writers.
 const LIST_APPENDERS: u64 = 2;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn account(i: u64) -> Key {
-    key!["bank", i]
-}
-
 fn accounts() -> Vec<Key> {
-    (0..ACCOUNTS).map(account).collect()
+    bank::accounts(ACCOUNTS)
 }
 
 fn total(values: &[Option<cairn_model::Entry>]) -> u64 {
     values
         .iter()
-        .fold(0u64, |sum, e| match e.as_ref().map(|e| &e.value) {
-            Some(KvValue::U64(n)) => sum.wrapping_add(*n),
-            other => panic!("account holds {other:?}"),
-        })
+        .fold(0u64, |sum, e| sum.wrapping_add(bank::balance(e)))
 }
 
 /// What the writers of one cycle were told.

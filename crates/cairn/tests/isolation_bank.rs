@@ -15,13 +15,15 @@
 //! database (the same code, through the `Kv` trait). `CAIRN_ISOLATION_OPS` (default 150)
 //! sets the transfers per client; `CAIRN_ISOLATION_SEED` replays a run.
 
+mod bank;
 mod e2e;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use cairn_model::{key, CommitResult, Entry, Key, Kv, KvValue, Versionstamp};
-use e2e::{Server, READ_WRITE_TOKEN};
+use bank::{account, balance};
+use cairn_model::{CommitResult, Key, Kv, KvValue, Versionstamp};
+use e2e::{env_u64, Server, READ_WRITE_TOKEN};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -31,26 +33,8 @@ const TOTAL: u64 = ACCOUNTS * OPENING_BALANCE;
 const WRITERS: u64 = 6;
 const READERS: u64 = 2;
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn account(i: u64) -> Key {
-    key!["bank", i]
-}
-
 fn accounts() -> Vec<Key> {
-    (0..ACCOUNTS).map(account).collect()
-}
-
-fn balance(entry: &Option<Entry>) -> u64 {
-    match entry.as_ref().map(|e| &e.value) {
-        Some(KvValue::U64(n)) => *n,
-        other => panic!("an account holds {other:?}"),
-    }
+    bank::accounts(ACCOUNTS)
 }
 
 /// What one writer was told.

@@ -12,17 +12,10 @@ mod isolation;
 
 use cairn_client::Client;
 use cairn_store::Database;
-use e2e::{Server, READ_WRITE_TOKEN};
+use e2e::{env_u64, Server, READ_WRITE_TOKEN};
 use isolation::{check, final_lists, run_client, Op};
 
 const CLIENTS: u64 = 8;
-
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn seed() -> u64 {
     let seed = env_u64("CAIRN_ISOLATION_SEED", rand::random());

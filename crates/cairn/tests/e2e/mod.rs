@@ -36,6 +36,14 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Lines of server log shown with a failure.
 const LOG_TAIL_LINES: usize = 200;
 
+/// A test's numeric parameter from the environment (cycles, operations, seeds), or `default`.
+pub fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The runtime the Rust-client tests drive their clients on (two workers, as the machine's
 /// two cores).
 pub fn runtime() -> tokio::runtime::Runtime {
