@@ -119,6 +119,8 @@ pub struct FileConfig {
     pub data_token_ttl_s: Option<u64>,
     /// Concurrent watches per token.
     pub watches_per_token_max: Option<usize>,
+    /// Threads serving HTTP (see `cairn serve --http-threads`).
+    pub http_threads: Option<usize>,
 }
 
 impl FileConfig {

@@ -110,12 +110,17 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The server's configuration decides its runtime's size (`--http-threads`).
+    let command = match cli.command {
+        Command::Serve(args) => return serve::main(args),
+        other => other,
+    };
     // The benchmark's load generator runs on one worker thread so that the database's own
     // threads (evaluator, writers, engine workers) keep the other core. It is still the
     // multi-thread scheduler: a current-thread runtime writes its eventfd for every task woken
     // from another thread, where this one wakes its parked worker once per burst (the
     // pipeline answers a whole batch at a time). Everything else gets the default runtime.
-    let runtime = match cli.command {
+    let runtime = match command {
         Command::Bench(_) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -125,7 +130,7 @@ fn main() -> anyhow::Result<()> {
             .build()?,
     };
     runtime.block_on(async move {
-        match cli.command {
+        match command {
             Command::Get { target, key, json } => data::run(&target, Op::Get { key, json }).await,
             Command::Set {
                 target,
@@ -167,7 +172,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(_) => unreachable!("`cairn serve` runs on a runtime of its own size"),
         }
     })
 }

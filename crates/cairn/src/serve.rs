@@ -1,5 +1,6 @@
 //! `cairn serve`: flags, environment and config file into a `ServerConfig`, logging, signals.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -31,9 +32,33 @@ pub struct ServeArgs {
     /// Log format on stderr: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Threads serving HTTP. [default: the machine's cores less one, at least one: the other
+    /// core is left to the commit pipeline]
+    #[arg(long, env = "CAIRN_HTTP_THREADS")]
+    http_threads: Option<usize>,
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+/// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
+/// worker threads until SIGINT or SIGTERM.
+pub fn main(args: ServeArgs) -> anyhow::Result<()> {
+    let prepared = prepare(args)?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(prepared.http_threads)
+        .enable_all()
+        .build()?
+        .block_on(run(prepared))
+}
+
+/// A server ready to start: its configuration, and how many threads its runtime should have.
+struct Prepared {
+    config: ServerConfig,
+    /// Worker threads of the Tokio runtime that serves HTTP.
+    http_threads: usize,
+}
+
+/// Reads flags, environment and config file, and starts logging: everything that must be
+/// known before the runtime is built.
+fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     init_logging(&args.log_format)?;
     let file = match &args.config {
         Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
@@ -73,13 +98,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if config.tokens.is_empty() {
         bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
     }
+    let http_threads = match args.http_threads.or(file.http_threads) {
+        Some(0) => bail!("--http-threads must be at least 1"),
+        Some(n) => n,
+        None => default_http_threads(),
+    };
+    Ok(Prepared {
+        config,
+        http_threads,
+    })
+}
+
+/// The machine's cores less those left to the commit pipeline, at least one.
+fn default_http_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores
+        .saturating_sub(cairn_model::limits::SERVER_CORES_FOR_COMMITS)
+        .max(1)
+}
+
+/// Serves until SIGINT or SIGTERM.
+async fn run(prepared: Prepared) -> anyhow::Result<()> {
+    let Prepared {
+        config,
+        http_threads,
+    } = prepared;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "cairn serving");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
     cairn_server::serve(config, listener, shutdown_signal()).await?;
@@ -110,8 +160,10 @@ async fn shutdown_signal() {
 fn init_logging(format: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
+    // Colours only on a terminal: logs written to a file or a collector stay plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         "text" => builder.init(),

@@ -237,3 +237,59 @@ fn the_default_path_is_the_default_servers_default_database() {
         String::from_utf8_lossy(&got.stdout)
     );
 }
+
+/// `cairn serve` sizes its HTTP runtime from `--http-threads` or the config file's
+/// `http_threads` (it says so when it starts), and refuses zero threads with a reason.
+#[test]
+fn serve_takes_its_http_threads_from_the_flag_or_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cairn = env!("CARGO_BIN_EXE_cairn");
+    let config = dir.path().join("cairn.toml");
+    std::fs::write(&config, "http_threads = 3\n[[tokens]]\ntoken = \"t\"\n").expect("config");
+    let mut server = Command::new(cairn)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("DENO_KV_ACCESS_TOKEN")
+        .env_remove("CAIRN_HTTP_THREADS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cairn serve");
+    let stderr = server.stderr.take().expect("piped stderr");
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let started = loop {
+        let line = lines
+            .recv_timeout(WATCH_LINE_TIMEOUT)
+            .expect("the server logged its start");
+        if line.contains("cairn serving") {
+            break line;
+        }
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(started.contains("http_threads=3"), "{started}");
+    assert!(
+        !started.contains('\u{1b}'),
+        "no terminal colours in a pipe: {started}"
+    );
+
+    let zero = Command::new(cairn)
+        .args(["serve", "--listen", "127.0.0.1:0", "--access-token", "t"])
+        .args(["--http-threads", "0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .expect("running cairn serve");
+    assert!(!zero.status.success());
+    assert!(
+        String::from_utf8_lossy(&zero.stderr).contains("--http-threads must be at least 1"),
+        "{}",
+        String::from_utf8_lossy(&zero.stderr)
+    );
+}
