@@ -60,7 +60,7 @@ pub const SERVER_REFUSAL_LINGER_BYTES: usize = 1024 * 1024;
 /// Server: cores left to each busy database's commit pipeline (its evaluator and writer
 /// threads) when choosing how many threads serve HTTP by default: the machine's cores less
 /// this, at least one. Measured on this project's 2-core VM: one HTTP thread instead of two
-/// gave 10–18% more durable writes and 15–30% more reads per second over loopback, as the
+/// gave 5–20% more durable writes and 25–33% more reads per second over loopback, as the
 /// evaluator no longer competes with a second HTTP thread for the other core.
 pub const SERVER_CORES_FOR_COMMITS: usize = 1;
 /// Server: connections served at once; further ones wait in the listen backlog.
