@@ -565,3 +565,70 @@ async fn a_stalled_body_is_cut_off_and_others_are_served() {
     );
     server.shutdown().await;
 }
+
+/// HTTP/2 without TLS, by prior knowledge (h2c): the metadata exchange, a write and a read on
+/// one multiplexed connection. (The framing guard lets the HTTP/2 preface through untouched.)
+#[tokio::test]
+async fn http2_with_prior_knowledge_is_served() {
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = Server::start(4).await;
+    let stream = TcpStream::connect(server.addr).await.expect("connect");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("HTTP/2 handshake");
+    tokio::spawn(connection);
+    let mut post = |uri: String, token: String, content_type: &'static str, body: Vec<u8>| {
+        let request = hyper::Request::post(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .expect("request");
+        let sent = sender.send_request(request);
+        async move {
+            let response = sent.await.expect("answer");
+            assert_eq!(response.version(), hyper::Version::HTTP_2);
+            let status = response.status().as_u16();
+            let body = response.into_body().collect().await.expect("body");
+            (status, body.to_bytes().to_vec())
+        }
+    };
+    let base = format!("http://{}", server.addr);
+    let (status, body) = post(
+        format!("{base}/"),
+        "rw".into(),
+        "application/json",
+        METADATA_REQUEST.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let meta: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    let (endpoint, token) = data_path(&meta);
+    let endpoint = if endpoint.starts_with("http") {
+        endpoint
+    } else {
+        format!("{base}{endpoint}")
+    };
+    let k = key!["over", "h2"];
+    let (status, body) = post(
+        format!("{endpoint}/atomic_write"),
+        token.clone(),
+        "application/x-protobuf",
+        set_request(&k, b"multiplexed"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, body) = post(
+        format!("{endpoint}/snapshot_read"),
+        token,
+        "application/x-protobuf",
+        get_request(&k),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(read_values(&body), vec![b"multiplexed".to_vec()]);
+    server.shutdown().await;
+}
