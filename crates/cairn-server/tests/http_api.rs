@@ -473,8 +473,9 @@ async fn watches_per_token_are_capped() {
     server.shutdown().await;
 }
 
-/// A client that sends its headers one byte per second is cut off by the header timeout,
-/// while a normal client on another connection is served meanwhile.
+/// A client that sends its headers one byte per second is answered 408 with a reason and cut
+/// off once the header timeout (`SERVER_HEADER_TIMEOUT_MS`) runs out, while a normal client on
+/// another connection is served meanwhile.
 #[tokio::test]
 async fn slow_headers_are_cut_off_and_others_are_served() {
     let server = Server::start(4).await;
