@@ -78,13 +78,13 @@ fn router(app: Arc<App>) -> Router {
 /// [`SHUTDOWN_GRACE`]) and closes every database (queued commits finish; nothing acknowledged
 /// is lost).
 ///
-/// Connections speak HTTP/1.1 or HTTP/2 without TLS (h2c, by prior knowledge). HTTP/1.1 request
-/// headers must arrive within [`HEADER_TIMEOUT`] (timed by the framing guard, which holds each
-/// head until it is complete) and bodies within [`BODY_TIMEOUT`], so a
-/// client that trickles bytes cannot hold a connection; HTTP/1.1 requests with ambiguous
-/// framing (both `Content-Length` and `Transfer-Encoding`) are refused with 400 before hyper
-/// parses them (see `framing`); at most [`CONNECTIONS_MAX`]
-/// connections are served at once, further ones wait in the kernel's accept queue.
+/// Connections speak HTTP/1.1 or HTTP/2 without TLS (h2c, by prior knowledge). HTTP/1.1
+/// request headers must arrive within [`HEADER_TIMEOUT`] (timed by the framing guard, which
+/// holds each head until it is complete) and bodies within [`BODY_TIMEOUT`], so a client that
+/// trickles bytes cannot hold a connection; HTTP/1.1 requests with ambiguous framing (both
+/// `Content-Length` and `Transfer-Encoding`) are refused with 400 before hyper parses them
+/// (see `framing`); at most [`CONNECTIONS_MAX`] connections are served at once, further ones
+/// wait in the kernel's accept queue.
 pub async fn serve(
     config: ServerConfig,
     listener: TcpListener,

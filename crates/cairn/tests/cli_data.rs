@@ -36,6 +36,19 @@ fn cli(target: &[String], args: &[&str]) -> std::process::Output {
         .expect("running cairn")
 }
 
+/// The lines a child process writes to `output`, as they come.
+fn lines_of(output: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
@@ -155,15 +168,7 @@ fn watch_on_a_server() {
         .stderr(Stdio::null())
         .spawn()
         .expect("cairn watch");
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = lines_of(child.stdout.take().expect("piped"));
     let first = lines
         .recv_timeout(WATCH_LINE_TIMEOUT)
         .expect("the initial state");
@@ -202,13 +207,7 @@ fn the_default_path_is_the_default_servers_default_database() {
         .stderr(Stdio::null())
         .spawn()
         .expect("starting cairn serve");
-    let stdout = server.stdout.take().expect("piped stdout");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let lines = lines_of(server.stdout.take().expect("piped stdout"));
     let url = loop {
         let line = lines
             .recv_timeout(WATCH_LINE_TIMEOUT)
@@ -257,13 +256,7 @@ fn serve_takes_its_http_threads_from_the_flag_or_the_config_file() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("starting cairn serve");
-    let stderr = server.stderr.take().expect("piped stderr");
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let lines = lines_of(server.stderr.take().expect("piped stderr"));
     let started = loop {
         let line = lines
             .recv_timeout(WATCH_LINE_TIMEOUT)

@@ -22,7 +22,9 @@ use crate::App;
 
 /// Reads the whole body before any handler runs, within [`crate::BODY_TIMEOUT`] and the
 /// size limit. A `Content-Length` over the limit is refused before a byte of the body is
-/// read; a body that stalls is cut off instead of holding the connection.
+/// read; a body that stalls is cut off instead of holding the connection. (Ambiguous framing
+/// never gets here: the framing guard refuses it before hyper parses the request, and
+/// HTTP/2 forbids `Transfer-Encoding`.)
 pub(crate) async fn read_body(
     State(limit): State<usize>,
     request: axum::extract::Request,
@@ -30,12 +32,6 @@ pub(crate) async fn read_body(
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    if headers.contains_key("content-length") && headers.contains_key("transfer-encoding") {
-        // Two framings that may disagree: the classic request-smuggling shape.
-        return Err(ApiError::BadRequest(
-            "both Content-Length and Transfer-Encoding given".into(),
-        ));
-    }
     let announced = headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
