@@ -38,6 +38,17 @@ pub const ENGINE_CACHE_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 /// remote benchmark's overwrites a 100-entry list cost the server 350 µs of CPU at fjall's
 /// default of 64 MiB, 111 µs at 16 MiB, with the write workloads unchanged.
 pub const DATA_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Machines with at most this many cores give the storage engine one background worker (for
+/// memtable flushes and compactions) instead of fjall's default of one per core. With two,
+/// fjall keeps its first worker for flushes and has it hand every compaction request back to
+/// the queue, so while the other worker compacts, the first spins re-queueing the request:
+/// measured on this project's 2-core VM during `cairn bench`'s writes, a third of the engine
+/// workers' CPU (~10% of a core) went to that loop. One worker does flushes and compactions in
+/// turn; the engine stalls writes only at four sealed memtables, which a flush waiting behind
+/// a compaction did not reach in long write runs (p99 latency improved).
+pub const ENGINE_SINGLE_WORKER_CORES_MAX: usize = 2;
+/// Most background workers the storage engine gets on larger machines (fjall's own default).
+pub const ENGINE_WORKERS_MAX: usize = 4;
 /// Size of one transaction-log segment file. A record larger than a segment still goes in one
 /// segment (the file grows); at each switch of segment the engine's own files are synced.
 pub const TLOG_SEGMENT_BYTES: u64 = 32 * 1024 * 1024;

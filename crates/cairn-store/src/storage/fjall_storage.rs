@@ -12,7 +12,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_model::limits::{DATA_MEMTABLE_BYTES, TLOG_SEGMENT_BYTES, WRITER_THREADS};
+use cairn_model::limits::{
+    DATA_MEMTABLE_BYTES, ENGINE_SINGLE_WORKER_CORES_MAX, ENGINE_WORKERS_MAX, TLOG_SEGMENT_BYTES,
+    WRITER_THREADS,
+};
 use fjall::{Database as FjallDb, KeyspaceCreateOptions, PersistMode, Readable};
 
 use super::tlog::{Record, Tlog};
@@ -106,8 +109,19 @@ fn open_engine(dir: &Path, cache_bytes: u64) -> Result<FjallDb, StorageError> {
     Ok(FjallDb::builder(dir)
         // cairn decides when the journal is synced: once per commit batch.
         .manual_journal_persist(true)
+        .worker_threads(engine_workers())
         .cache_size(cache_bytes)
         .open()?)
+}
+
+/// Background workers for the engine (see [`ENGINE_SINGLE_WORKER_CORES_MAX`]).
+fn engine_workers() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores <= ENGINE_SINGLE_WORKER_CORES_MAX {
+        1
+    } else {
+        cores.min(ENGINE_WORKERS_MAX)
+    }
 }
 
 fn open_keyspaces(db: &FjallDb) -> Result<[fjall::Keyspace; Keyspace::ALL.len()], StorageError> {
