@@ -310,8 +310,16 @@ fn fill_holes(file: &File, segment_bytes: u64) -> io::Result<bool> {
     let mut offset = 0;
     while offset < segment_bytes {
         let n = usize::try_from(segment_bytes - offset).map_or(CHUNK, |left| left.min(CHUNK));
-        file.write_all_at(&zeros[..n], offset)?;
-        offset += n as u64;
+        match file.write_all_at(&zeros[..n], offset) {
+            Ok(()) => offset += n as u64,
+            // Only a speed-up: a database on a full disk still opens (and serves reads) as it
+            // did before files were filled; its writes meet the full disk themselves.
+            Err(e) if e.kind() == io::ErrorKind::StorageFull => {
+                tracing::warn!(error = %e, "transaction log file left with holes: disk full");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(true)
 }
