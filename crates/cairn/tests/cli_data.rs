@@ -49,6 +49,22 @@ fn lines_of(output: impl std::io::Read + Send + 'static) -> mpsc::Receiver<Strin
     lines
 }
 
+/// The first line for which `pick` gives a value; panics (saying `what`) if none comes in time.
+fn first_line<T>(
+    lines: &mpsc::Receiver<String>,
+    what: &str,
+    pick: impl Fn(&str) -> Option<T>,
+) -> T {
+    loop {
+        let line = lines
+            .recv_timeout(WATCH_LINE_TIMEOUT)
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        if let Some(value) = pick(&line) {
+            return value;
+        }
+    }
+}
+
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
@@ -208,14 +224,10 @@ fn the_default_path_is_the_default_servers_default_database() {
         .spawn()
         .expect("starting cairn serve");
     let lines = lines_of(server.stdout.take().expect("piped stdout"));
-    let url = loop {
-        let line = lines
-            .recv_timeout(WATCH_LINE_TIMEOUT)
-            .expect("the server printed its address");
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.trim().to_owned();
-        }
-    };
+    let url = first_line(&lines, "the server printed its address", |line| {
+        line.strip_prefix("listening on ")
+            .map(|url| url.trim().to_owned())
+    });
     let target = vec![
         "--url".to_owned(),
         url,
@@ -257,14 +269,9 @@ fn serve_takes_its_http_threads_from_the_flag_or_the_config_file() {
         .spawn()
         .expect("starting cairn serve");
     let lines = lines_of(server.stderr.take().expect("piped stderr"));
-    let started = loop {
-        let line = lines
-            .recv_timeout(WATCH_LINE_TIMEOUT)
-            .expect("the server logged its start");
-        if line.contains("cairn serving") {
-            break line;
-        }
-    };
+    let started = first_line(&lines, "the server logged its start", |line| {
+        line.contains("cairn serving").then(|| line.to_owned())
+    });
     let _ = server.kill();
     let _ = server.wait();
     assert!(started.contains("http_threads=3"), "{started}");
