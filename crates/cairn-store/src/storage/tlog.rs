@@ -264,9 +264,10 @@ impl Tlog {
     }
 }
 
-/// Opens (creating if needed) the file of `slot` and writes a header for segment `number`.
-/// The header reaches the disk with the segment's first synced record, or at once for a
-/// newly created file, whose directory entry is synced too.
+/// Opens (creating if needed) the file of `slot`, fills its holes (see [`fill_holes`]) and
+/// writes a header for segment `number`. The header reaches the disk with the segment's first
+/// synced record, or at once for a newly created or just filled file (a new one's directory
+/// entry is synced too).
 fn open_segment(dir: &Path, slot: usize, number: u64, segment_bytes: u64) -> io::Result<File> {
     let name = FILE_NAMES.get(slot).copied().unwrap_or(FILE_NAMES[0]);
     let path = dir.join(name);
