@@ -16,15 +16,27 @@ cd "$(dirname "$0")/../fuzz"
 seconds="${1:-10}"
 shift || true
 targets=("$@")
-if [[ ${#targets[@]} -eq 0 ]]; then
-  mapfile -t targets < <(cargo fuzz list)
-fi
 
+# Install before anything asks cargo-fuzz a question: on a fresh machine `cargo fuzz list`
+# inside a process substitution failed silently, the list came back empty and nothing was
+# fuzzed while the suite still passed.
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2
 fi
 
+if [[ ${#targets[@]} -eq 0 ]]; then
+  listed="$(cargo fuzz list)"
+  mapfile -t targets <<<"$listed"
+fi
+# Every file in fuzz_targets/ is a target; fewer listed means the list itself is broken.
+expected=$(find fuzz_targets -name '*.rs' | wc -l)
+if [[ $# -eq 0 && ${#targets[@]} -ne $expected ]]; then
+  echo "cargo fuzz list named ${#targets[@]} targets, fuzz_targets/ holds $expected" >&2
+  exit 1
+fi
+
 cargo fuzz build -s none
+ran=0
 for target in "${targets[@]}"; do
   echo "== fuzz $target (${seconds}s)"
   mkdir -p "corpus/$target"
@@ -39,5 +51,16 @@ for target in "${targets[@]}"; do
     exit 1
   fi
   grep -E '^(Done|stat::number_of_executed_units)' "$log"
+  units=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   rm -f "$log"
+  if [[ -z "$units" || "$units" -eq 0 ]]; then
+    echo "fuzz target $target executed no input" >&2
+    exit 1
+  fi
+  ran=$((ran + 1))
 done
+if [[ $ran -eq 0 || $ran -ne ${#targets[@]} ]]; then
+  echo "fuzzed $ran of ${#targets[@]} targets" >&2
+  exit 1
+fi
+echo "fuzz: $ran targets ran"
