@@ -4,7 +4,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use cairn_model::codec::try_encode_key;
 use cairn_model::{
     AtomicWrite, CommitResult, Entry, Key, Kv, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
@@ -16,11 +15,12 @@ use crate::error::{Result, StoreError};
 use crate::list::ListIterator;
 use crate::meta;
 use crate::pipeline::{Pipeline, Published, Request, Shared};
-use crate::read::{self, RawEntry};
+use crate::queue::hub::QueueHub;
+use crate::read::{self, encode_key, RawEntry};
 use crate::record::ChangelogRecord;
 use crate::storage::{FjallStorage, MemoryStorage, Snapshot, Storage};
 use crate::sweeper::Sweeper;
-use crate::watch::Watch;
+use crate::watch::{Watch, WatchHub};
 
 /// The path that opens an in-memory database, as in Deno.
 pub const MEMORY_PATH: &str = ":memory:";
@@ -48,6 +48,9 @@ pub struct Database {
 
 struct Inner {
     shared: Arc<Shared>,
+    /// Watchers and queue delivery: subscribers of the pipeline's announcements.
+    watch: Arc<WatchHub>,
+    queue: Arc<QueueHub>,
     /// `None` once closed. Cloned per request, so closing cannot race a send.
     sender: RwLock<Option<crossbeam_channel::Sender<Request>>>,
     running: Mutex<Option<(Pipeline, Sweeper)>>,
@@ -115,22 +118,30 @@ impl Database {
             poison: Default::default(),
             writers_busy: Default::default(),
             completion: Default::default(),
-            watch: Default::default(),
-            queue: Default::default(),
+            announcer: Default::default(),
             config,
         });
+        let watch = Arc::new(WatchHub::default());
+        let queue = Arc::new(QueueHub::default());
+        shared.announcer.subscribe(watch.clone());
+        shared.announcer.subscribe(queue.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
         let (pipeline, sender) =
             Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
         let sweeper = Sweeper::start(shared.clone(), sender.clone()).map_err(io)?;
-        let dispatcher =
-            crate::queue::dispatcher::Dispatcher::start(shared.clone(), sender.clone())
-                .map_err(io)?;
+        let dispatcher = crate::queue::dispatcher::Dispatcher::start(
+            shared.clone(),
+            queue.clone(),
+            sender.clone(),
+        )
+        .map_err(io)?;
         Ok(Database {
             inner: Arc::new(Inner {
                 shared,
+                watch,
+                queue,
                 sender: RwLock::new(Some(sender)),
                 running: Mutex::new(Some((pipeline, sweeper))),
                 dispatcher: Mutex::new(Some(dispatcher)),
@@ -154,23 +165,6 @@ impl Database {
         self.inner.shared.published.load().snapshot.clone()
     }
 
-    /// The live entries of `keys` from one snapshot (shared by `get_many` and watches).
-    pub(crate) fn read_entries(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
-        let published = self.inner.shared.published.load();
-        let now_ms = self.now_ms();
-        keys.iter()
-            .map(|key| {
-                let raw = read::get(published.snapshot.as_ref(), &encode_key(key)?, now_ms)?;
-                // The caller's key is the stored key: no need to decode it back.
-                Ok(raw.map(|r| Entry {
-                    key: key.clone(),
-                    value: r.value,
-                    versionstamp: r.versionstamp,
-                }))
-            })
-            .collect()
-    }
-
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
         let limits = &self.inner.shared.config.limits;
@@ -192,12 +186,9 @@ impl Database {
         read_changelog(self.snapshot().as_ref(), after, limit)
     }
 
-    pub(crate) fn watch_hub(&self) -> &crate::watch::WatchHub {
-        &self.inner.shared.watch
-    }
-
-    pub(crate) fn limits(&self) -> &cairn_model::Limits {
-        &self.inner.shared.config.limits
+    /// The queue's delivery state (the queue module's primitives use it).
+    pub(crate) fn queue_hub(&self) -> &Arc<QueueHub> {
+        &self.inner.queue
     }
 
     /// State shared with the pipeline (the queue module reads the hub and the snapshot).
@@ -258,7 +249,7 @@ impl Kv for Database {
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
         self.inner.shared.config.limits.check_get_many(keys.len())?;
-        self.read_entries(keys)
+        read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
 
     /// Lists entries from one snapshot: the whole listing is consistent.
@@ -320,15 +311,10 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn watch(&self, keys: Vec<Key>) -> Result<Watch> {
-        Watch::new(self.clone(), keys)
+        Watch::new(self.inner.shared.clone(), self.inner.watch.clone(), keys)
     }
 
     fn now_ms(&self) -> u64 {
         self.inner.shared.config.clock.now_ms()
     }
-}
-
-/// Encodes a key, refusing integer parts the codec cannot hold.
-pub(crate) fn encode_key(key: &Key) -> Result<Vec<u8>> {
-    try_encode_key(key).map_err(|e| StoreError::InvalidKey(e.to_string()))
 }

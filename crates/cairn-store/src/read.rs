@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
-use cairn_model::{decode_key, Entry, KvValue, ReadRange, Versionstamp};
+use arc_swap::ArcSwap;
+use cairn_model::codec::try_encode_key;
+use cairn_model::{decode_key, Entry, Key, KvValue, ReadRange, Versionstamp};
 
-use crate::error::{Result, StorageError};
+use crate::error::{Result, StorageError, StoreError};
+use crate::pipeline::Published;
 use crate::record::DataRecord;
 use crate::storage::{Keyspace, Scan, Snapshot};
 
@@ -117,5 +120,30 @@ pub(crate) fn snapshot_read(
     ranges
         .iter()
         .map(|r| read_range(snapshot.as_ref(), r, now_ms))
+        .collect()
+}
+
+/// Encodes a key, refusing integer parts the codec cannot hold.
+pub(crate) fn encode_key(key: &Key) -> Result<Vec<u8>> {
+    try_encode_key(key).map_err(|e| StoreError::InvalidKey(e.to_string()))
+}
+
+/// The live entries of `keys` from one published snapshot (`get_many` and watches).
+pub(crate) fn entries(
+    published: &ArcSwap<Published>,
+    keys: &[Key],
+    now_ms: u64,
+) -> Result<Vec<Option<Entry>>> {
+    let published = published.load();
+    keys.iter()
+        .map(|key| {
+            let raw = get(published.snapshot.as_ref(), &encode_key(key)?, now_ms)?;
+            // The caller's key is the stored key: no need to decode it back.
+            Ok(raw.map(|r| Entry {
+                key: key.clone(),
+                value: r.value,
+                versionstamp: r.versionstamp,
+            }))
+        })
         .collect()
 }

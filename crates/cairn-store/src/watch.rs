@@ -1,5 +1,6 @@
 //! Watching keys: the hub that wakes watchers after the durable sync of a commit that touched
-//! one of their keys (expiry removals included, since they are commits too).
+//! one of their keys (expiry removals included, since they are commits too). The hub is one
+//! of the pipeline's subscribers ([`crate::pipeline::announce`]).
 //!
 //! A watcher holds one [`Notify`] and nothing else in the hub: however many commits happen
 //! while it does not look, it owes the hub one stored wake-up, never a queue. When woken it
@@ -7,30 +8,41 @@
 //! changed, so a slow or stalled watcher costs bounded memory and never holds up a commit.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use cairn_model::{Entry, Key, KvWatch, Versionstamp};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use crate::db::{encode_key, Database};
 use crate::error::{Result, StoreError};
+use crate::pipeline::announce::{BatchEffects, Subscriber};
+use crate::pipeline::Shared;
+use crate::read::{self, encode_key};
 
 /// Every watcher's subscription, by encoded key.
+///
+/// Why a watcher is never missed: the pipeline announces every batch (it collects changed
+/// keys whether or not anyone watches), after publishing its snapshot, and `changed` takes
+/// the same lock as `subscribe`. A watcher that subscribed before that lock was taken is
+/// woken; one that subscribed after it reads a snapshot that already holds the batch.
 #[derive(Default)]
 pub(crate) struct WatchHub {
     subscribers: Mutex<HashMap<Vec<u8>, Vec<Weak<Notify>>>>,
-    /// Number of live watchers; when zero the pipeline skips collecting changed keys.
-    watchers: AtomicUsize,
+}
+
+impl Subscriber for WatchHub {
+    fn published(&self, batches: &[&BatchEffects], _now_ms: u64) {
+        let mut keys = batches
+            .iter()
+            .flat_map(|b| b.changed_keys.iter())
+            .peekable();
+        if keys.peek().is_some() {
+            self.changed(keys.map(Vec::as_slice));
+        }
+    }
 }
 
 impl WatchHub {
-    /// True when at least one watcher exists.
-    pub(crate) fn is_active(&self) -> bool {
-        self.watchers.load(Ordering::Acquire) > 0
-    }
-
     fn subscribe(&self, keys: &[Vec<u8>], notify: &Arc<Notify>) {
         let mut subscribers = self.subscribers.lock();
         for key in keys {
@@ -39,7 +51,6 @@ impl WatchHub {
                 .or_default()
                 .push(Arc::downgrade(notify));
         }
-        self.watchers.fetch_add(1, Ordering::AcqRel);
     }
 
     fn unsubscribe(&self, keys: &[Vec<u8>]) {
@@ -52,13 +63,15 @@ impl WatchHub {
                 }
             }
         }
-        self.watchers.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Wakes the watchers of `keys`. Called after the commits that changed them are durable
     /// and published.
-    pub(crate) fn changed<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) {
+    fn changed<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) {
         let subscribers = self.subscribers.lock();
+        if subscribers.is_empty() {
+            return;
+        }
         for key in keys {
             for watcher in subscribers.get(key).into_iter().flatten() {
                 if let Some(notify) = watcher.upgrade() {
@@ -71,7 +84,8 @@ impl WatchHub {
 
 /// A watch on up to `Limits::watch_keys_max` keys; see [`Database::watch`].
 pub struct Watch {
-    db: Database,
+    shared: Arc<Shared>,
+    hub: Arc<WatchHub>,
     keys: Vec<Key>,
     encoded: Vec<Vec<u8>>,
     notify: Arc<Notify>,
@@ -80,13 +94,14 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub(crate) fn new(db: Database, keys: Vec<Key>) -> Result<Watch> {
-        db.limits().check_watch(keys.len())?;
+    pub(crate) fn new(shared: Arc<Shared>, hub: Arc<WatchHub>, keys: Vec<Key>) -> Result<Watch> {
+        shared.config.limits.check_watch(keys.len())?;
         let encoded = keys.iter().map(encode_key).collect::<Result<Vec<_>>>()?;
         let notify = Arc::new(Notify::new());
-        db.watch_hub().subscribe(&encoded, &notify);
+        hub.subscribe(&encoded, &notify);
         Ok(Watch {
-            db,
+            shared,
+            hub,
             keys,
             encoded,
             notify,
@@ -95,7 +110,8 @@ impl Watch {
     }
 
     fn read(&self) -> Result<Vec<Option<Entry>>> {
-        self.db.read_entries(&self.keys)
+        let now_ms = self.shared.config.clock.now_ms();
+        read::entries(&self.shared.published, &self.keys, now_ms)
     }
 }
 
@@ -125,6 +141,6 @@ impl Drop for Watch {
     fn drop(&mut self) {
         // Drop our Notify first so that `unsubscribe` can prune its dead weak pointers.
         self.notify = Arc::new(Notify::new());
-        self.db.watch_hub().unsubscribe(&self.encoded);
+        self.hub.unsubscribe(&self.encoded);
     }
 }

@@ -28,6 +28,7 @@ use cairn_model::mutation::{apply_max, apply_min, apply_sum};
 use cairn_model::{AtomicWrite, KeyPart, KvValue, MutationKind, Versionstamp};
 use crossbeam_channel::Sender;
 
+use super::announce::BatchEffects;
 use super::sequencer::{Next, Sequencer};
 use super::writer::Applied;
 use super::{CommitResult, ExpiryCandidate, Reply, Request, Shared};
@@ -51,7 +52,9 @@ pub(crate) struct Evaluator {
     trimmer: ChangelogTrimmer,
     /// Sequence number of the last applied batch.
     seq: u64,
-    /// Keys changed by the batch being built, for watchers.
+    /// Keys changed by the batch being built, for watchers: collected for every batch, not
+    /// only while someone watches, since a watcher that subscribes between this batch's
+    /// evaluation and its publish must still be woken by it.
     changed: Vec<Vec<u8>>,
     /// What the batch being built does to queue messages, for the queue hub.
     queue_settle: Vec<QueueSettle>,
@@ -401,9 +404,7 @@ impl Evaluator {
         batch
             .ops
             .reserve(state.touched.len() + state.expiry_ops.len() + state.unique_puts.len() + 1);
-        if self.shared.watch.is_active() {
-            self.changed.extend(state.touched.iter().cloned());
-        }
+        self.changed.extend(state.touched.iter().cloned());
         for key in state.touched {
             match state.overlay.remove(&key).flatten() {
                 Some(record) => {
@@ -450,11 +451,14 @@ impl Evaluator {
         self.seq += 1;
         Applied {
             seq: self.seq,
-            changed: std::mem::take(&mut self.changed),
             snapshot: self.shared.storage.snapshot(),
             replies,
             wrote,
-            queue: std::mem::take(&mut self.queue_settle),
+            effects: BatchEffects {
+                seq: self.seq,
+                changed_keys: std::mem::take(&mut self.changed),
+                queue: std::mem::take(&mut self.queue_settle),
+            },
         }
     }
 

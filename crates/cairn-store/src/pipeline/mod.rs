@@ -20,6 +20,7 @@
 //! that nothing later is either. Another writer may start N+1's sync while N's is still in
 //! flight: the disk completes overlapping syncs about as fast as one.
 
+pub(crate) mod announce;
 mod evaluator;
 pub(crate) mod reply;
 mod sequencer;
@@ -107,10 +108,8 @@ pub(crate) struct Shared {
     pub writers_busy: AtomicUsize,
     /// Batches between their sync and their answers.
     pub(crate) completion: writer::Completion,
-    /// Watchers to wake after commits.
-    pub watch: crate::watch::WatchHub,
-    /// Queue delivery state, told after commits what became of queue messages.
-    pub queue: Arc<crate::queue::hub::QueueHub>,
+    /// Told about every published batch (watchers, queue delivery, ...).
+    pub announcer: announce::Announcer,
 }
 
 /// The running pipeline threads.

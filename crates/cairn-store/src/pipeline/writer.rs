@@ -21,10 +21,10 @@ use cairn_model::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 
+use super::announce::BatchEffects;
 use super::{CommitResult, Published, Reply, Shared};
 use crate::config::Durability;
 use crate::error::{Result, StoreError};
-use crate::queue::ops::QueueSettle;
 use crate::storage::Snapshot;
 
 /// Applied batches that may wait for the writers before the evaluator is made to wait.
@@ -40,10 +40,8 @@ pub(crate) struct Applied {
     pub wrote: bool,
     /// Order of the batch among all applied batches: 1, 2, 3, … with no gaps.
     pub seq: u64,
-    /// Data keys the batch changed, collected only while someone watches.
-    pub changed: Vec<Vec<u8>>,
-    /// What the batch did to queue messages, for the queue hub.
-    pub queue: Vec<QueueSettle>,
+    /// What the batch changed, for the subscribers of the pipeline's announcements.
+    pub effects: BatchEffects,
 }
 
 /// Batches between their sync and their answers, finished in order.
@@ -91,14 +89,18 @@ impl Completion {
         if let Some(seq) = covered {
             waiting.durable = waiting.durable.max(seq);
         }
-        let poisoned = shared.poison.check().is_err();
+        let poison = match shared.poison.check() {
+            Ok(()) => None,
+            Err(StoreError::Poisoned(reason)) => Some(reason),
+            Err(other) => Some(other.to_string()),
+        };
         let mut ready = Vec::new();
         loop {
             let next = waiting.finished + 1;
             let Some(job) = waiting.jobs.get(&next) else {
                 break;
             };
-            if !(poisoned || !job.wrote || next <= waiting.durable) {
+            if !(poison.is_some() || !job.wrote || next <= waiting.durable) {
                 break;
             }
             ready.extend(waiting.jobs.remove(&next));
@@ -107,9 +109,10 @@ impl Completion {
         if ready.is_empty() {
             return;
         }
+        let durable = waiting.durable;
         let _finishing = self.finishing.lock();
         drop(waiting);
-        finish(shared, ready);
+        finish(shared, ready, durable, poison);
     }
 }
 
@@ -214,38 +217,38 @@ fn flush_relaxed(shared: &Shared) -> bool {
     true
 }
 
-/// Publishes the newest snapshot (unless poisoned) and answers every caller; `jobs` are the
-/// next batches in order.
-fn finish(shared: &Shared, mut jobs: Vec<Applied>) {
-    let poisoned = match shared.poison.check() {
-        Ok(()) => false,
-        Err(StoreError::Poisoned(reason)) => {
-            for (_, outcome) in jobs.iter_mut().flat_map(|j| j.replies.iter_mut()) {
-                if outcome.as_ref().is_ok_and(CommitResult::is_committed) {
-                    *outcome = Err(StoreError::Poisoned(reason.clone()));
-                }
-            }
-            true
-        }
-        Err(_) => true,
-    };
-    if !poisoned {
-        if let Some(last) = jobs.last() {
-            shared.published.store(Arc::new(Published {
-                snapshot: last.snapshot.clone(),
-            }));
-        }
+/// Finishes `jobs`, the next batches in order: publishes the newest sound snapshot, announces
+/// the sound batches, then answers every caller.
+///
+/// Once the database is poisoned, a batch is sound only if a successful sync covered it
+/// (`seq <= durable`). Every later batch gets `Poisoned` for *every* answer: a committed write
+/// may or may not be on disk, and a failed check or mutation was decided against state that
+/// never became durable, so reporting it would report something that did not happen.
+fn finish(shared: &Shared, mut jobs: Vec<Applied>, durable: u64, poison: Option<String>) {
+    let sound = jobs
+        .iter()
+        .take_while(|j| poison.is_none() || j.seq <= durable)
+        .count();
+    if let Some(last) = sound.checked_sub(1).and_then(|i| jobs.get(i)) {
+        shared.published.store(Arc::new(Published {
+            snapshot: last.snapshot.clone(),
+        }));
     }
-    if !poisoned && shared.watch.is_active() {
-        shared.watch.changed(
-            jobs.iter()
-                .flat_map(|j| j.changed.iter().map(Vec::as_slice)),
-        );
-    }
-    // Before answering: an acknowledged settlement is visible in the queue's state.
-    if !poisoned && jobs.iter().any(|j| !j.queue.is_empty()) {
-        let settles = jobs.iter().flat_map(|j| j.queue.iter());
-        shared.queue.settle(settles, shared.config.clock.now_ms());
+    // Before answering: an acknowledged queue settlement is visible in the queue's state, and
+    // a watcher that subscribed before the publish above is woken (see `announce`).
+    let effects: Vec<&BatchEffects> = jobs.iter().take(sound).map(|j| &j.effects).collect();
+    shared
+        .announcer
+        .announce(&effects, shared.config.clock.now_ms());
+    drop(effects);
+    if let Some(reason) = poison {
+        for (_, outcome) in jobs
+            .iter_mut()
+            .skip(sound)
+            .flat_map(|j| j.replies.iter_mut())
+        {
+            *outcome = Err(StoreError::Poisoned(reason.clone()));
+        }
     }
     // Every answer first, then every wake-up in one burst (see `reply`). A caller that
     // stopped waiting is fine: its write is durable regardless.

@@ -45,8 +45,7 @@ impl Database {
         let visibility_ms = visibility_ms(visibility_timeout)?;
         let shared = self.shared();
         shared.poison.check()?;
-        shared
-            .queue
+        self.queue_hub()
             .dequeue(&shared.published, self.now_ms(), visibility_ms)
     }
 
@@ -54,7 +53,7 @@ impl Database {
     /// commits that store messages and by the clock (through the queue dispatcher), never by
     /// polling. Fails with [`StoreError::Closed`] when the database closes.
     pub async fn next_delivery(&self, visibility_timeout: Duration) -> Result<Delivery> {
-        let hub = self.shared().queue.clone();
+        let hub = self.queue_hub().clone();
         loop {
             // Registered before looking, so a message that turns ready in between wakes us.
             let mut notified = std::pin::pin!(hub.ready().notified());
@@ -70,7 +69,7 @@ impl Database {
     /// with [`StoreError::DeliveryNotHeld`] if the lease is not held any more (it expired,
     /// the message was handed out again, or it was settled already); nothing changes then.
     pub async fn ack(&self, delivery: &DeliveryId) -> Result<()> {
-        let key = self.shared().queue.begin_settle(delivery, self.now_ms())?;
+        let key = self.queue_hub().begin_settle(delivery, self.now_ms())?;
         let op = QueueOp::Ack {
             id: delivery.message,
             key,
@@ -85,7 +84,7 @@ impl Database {
     pub async fn nack(&self, delivery: &DeliveryId) -> Result<NackOutcome> {
         let now_ms = self.now_ms();
         let shared = self.shared();
-        let key = shared.queue.begin_settle(delivery, now_ms)?;
+        let key = self.queue_hub().begin_settle(delivery, now_ms)?;
         let snapshot = shared.published.load().snapshot.clone();
         let decided = match snapshot.get(Keyspace::Queue, &key) {
             Ok(Some(record)) => {
@@ -112,7 +111,7 @@ impl Database {
     /// `queue` keyspace from one snapshot: for monitoring, not for every message.
     pub fn queue_stats(&self) -> Result<QueueStats> {
         let shared = self.shared();
-        let (snapshot, leased) = shared.queue.view(&shared.published);
+        let (snapshot, leased) = self.queue_hub().view(&shared.published);
         let now_ms = self.now_ms();
         let mut stats = QueueStats::default();
         stats.in_flight = leased.len() as u64;
@@ -164,7 +163,7 @@ impl Database {
             QueueSettle::Release(delivery.message),
             QueueSettle::Put(key),
         ];
-        self.shared().queue.settle(settles.iter(), self.now_ms());
+        self.queue_hub().settle(settles.iter(), self.now_ms());
     }
 }
 

@@ -27,13 +27,17 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub(crate) fn start(shared: Arc<Shared>, requests: Sender<Request>) -> std::io::Result<Self> {
-        let hub = shared.queue.clone();
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        hub: Arc<QueueHub>,
+        requests: Sender<Request>,
+    ) -> std::io::Result<Self> {
         let watcher: Weak<dyn ClockWatcher> = Arc::downgrade(&hub) as Weak<dyn ClockWatcher>;
         shared.config.clock.watch(watcher);
+        let thread_hub = hub.clone();
         let thread = std::thread::Builder::new()
             .name("cairn-queue".into())
-            .spawn(move || run(&shared, &requests))?;
+            .spawn(move || run(&shared, &thread_hub, &requests))?;
         Ok(Dispatcher { hub, thread })
     }
 
@@ -45,36 +49,36 @@ impl Dispatcher {
     }
 }
 
-fn run(shared: &Shared, requests: &Sender<Request>) {
+fn run(shared: &Shared, hub: &QueueHub, requests: &Sender<Request>) {
     let clock = shared.config.clock.as_ref();
     loop {
-        let expired = shared.queue.tick(&shared.published, clock.now_ms());
+        let expired = hub.tick(&shared.published, clock.now_ms());
         if shared.poison.check().is_ok() {
             for lease in expired {
-                if !retry(shared, requests, lease) {
+                if !retry(shared, hub, requests, lease) {
                     return;
                 }
             }
         }
-        if !shared.queue.wait(clock) {
+        if !hub.wait(clock) {
             return;
         }
     }
 }
 
 /// Sends the retry (or dead-lettering) of an expired lease; false once the pipeline is gone.
-fn retry(shared: &Shared, requests: &Sender<Request>, lease: Expired) -> bool {
+fn retry(shared: &Shared, hub: &QueueHub, requests: &Sender<Request>, lease: Expired) -> bool {
     let snapshot = shared.published.load().snapshot.clone();
     let record = match snapshot.get(Keyspace::Queue, &lease.key) {
         Ok(Some(record)) => record,
         Ok(None) => {
             // Nothing to retry (cannot happen while leased): just forget the lease.
-            release(shared, &lease, false);
+            release(shared, hub, &lease, false);
             return true;
         }
         Err(e) => {
             tracing::error!(message = %lease.id, error = %e, "reading an expired queue message");
-            release(shared, &lease, true);
+            release(shared, hub, &lease, true);
             return true;
         }
     };
@@ -84,22 +88,20 @@ fn retry(shared: &Shared, requests: &Sender<Request>, lease: Expired) -> bool {
         Ok((op, _)) => requests.send(Request::Queue { op, reply: None }).is_ok(),
         Err(e) => {
             tracing::error!(message = %lease.id, error = %e, "undecodable queue message");
-            release(shared, &lease, false);
+            release(shared, hub, &lease, false);
             true
         }
     }
 }
 
 /// Ends a lease without a commit; `keep` puts the message back in line.
-fn release(shared: &Shared, lease: &Expired, keep: bool) {
+fn release(shared: &Shared, hub: &QueueHub, lease: &Expired, keep: bool) {
     let put = QueueSettle::Put(lease.key);
     let settles = [QueueSettle::Release(lease.id)];
     let now_ms = shared.config.clock.now_ms();
     if keep {
-        shared
-            .queue
-            .settle(settles.iter().chain(std::iter::once(&put)), now_ms);
+        hub.settle(settles.iter().chain(std::iter::once(&put)), now_ms);
     } else {
-        shared.queue.settle(settles.iter(), now_ms);
+        hub.settle(settles.iter(), now_ms);
     }
 }

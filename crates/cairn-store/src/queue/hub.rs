@@ -39,6 +39,7 @@ use super::ops::QueueSettle;
 use super::{message_id_of, ready_at_of, split_queue_key, QueueKey, QueueMessage, QUEUE_KEY_LEN};
 use crate::clock::{Clock, ClockWatcher};
 use crate::error::{Result, StoreError};
+use crate::pipeline::announce::{BatchEffects, Subscriber};
 use crate::pipeline::Published;
 use crate::storage::{Keyspace, Scan, Snapshot};
 
@@ -101,6 +102,16 @@ impl Default for QueueHub {
             }),
             dispatcher: Condvar::new(),
             ready: Notify::new(),
+        }
+    }
+}
+
+/// The pipeline announces each published batch's queue changes before answering its callers,
+/// so an acknowledged enqueue or settlement is already in the hub's state.
+impl Subscriber for QueueHub {
+    fn published(&self, batches: &[&BatchEffects], now_ms: u64) {
+        if batches.iter().any(|b| !b.queue.is_empty()) {
+            self.settle(batches.iter().flat_map(|b| b.queue.iter()), now_ms);
         }
     }
 }

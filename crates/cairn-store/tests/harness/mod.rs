@@ -98,21 +98,41 @@ pub fn changelog_versionstamps(db: &Database) -> Vec<Versionstamp> {
         .collect()
 }
 
-/// A held storage write: the evaluator is blocked inside `Storage::apply` until released.
+/// A held storage write or sync: the pipeline thread is blocked inside `Storage::apply` or
+/// `Storage::sync` until released.
 pub struct Gate {
     entered: mpsc::Receiver<()>,
     release: mpsc::Sender<()>,
 }
 
+type Hold = (mpsc::Sender<()>, mpsc::Receiver<()>);
+
 impl Gate {
-    /// Blocks until the evaluator is inside the held `apply`.
+    fn new() -> (Gate, Hold) {
+        let (entered_tx, entered_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel();
+        let gate = Gate {
+            entered: entered_rx,
+            release: release_tx,
+        };
+        (gate, (entered_tx, release_rx))
+    }
+
+    fn pass(hold: Option<Hold>) {
+        if let Some((entered, release)) = hold {
+            let _ = entered.send(());
+            let _ = release.recv_timeout(BACKGROUND_WAIT_MAX);
+        }
+    }
+
+    /// Blocks until a pipeline thread is inside the held `apply` or `sync`.
     pub fn wait_entered(&self) {
         self.entered
             .recv_timeout(BACKGROUND_WAIT_MAX)
-            .expect("the evaluator never reached the held storage write");
+            .expect("the pipeline never reached the held storage call");
     }
 
-    /// Lets the held `apply` proceed.
+    /// Lets the held call proceed.
     pub fn release(self) {
         // The evaluator may have gone already (database dropped); nothing to release then.
         let _ = self.release.send(());
@@ -123,7 +143,8 @@ impl Gate {
 #[derive(Default)]
 pub struct TestStorage {
     inner: MemoryStorage,
-    gate: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+    gate: Mutex<Option<Hold>>,
+    sync_gate: Mutex<Option<Hold>>,
     /// 1-based number of the sync that fails (counted from arming); 0 = none.
     fail_sync_at: AtomicU64,
     syncs: AtomicU64,
@@ -135,13 +156,17 @@ pub struct TestStorage {
 impl TestStorage {
     /// Holds the next `apply` until the returned gate is released.
     pub fn hold_next_apply(&self) -> Gate {
-        let (entered_tx, entered_rx) = mpsc::channel();
-        let (release_tx, release_rx) = mpsc::channel();
-        *self.gate.lock() = Some((entered_tx, release_rx));
-        Gate {
-            entered: entered_rx,
-            release: release_tx,
-        }
+        let (gate, hold) = Gate::new();
+        *self.gate.lock() = Some(hold);
+        gate
+    }
+
+    /// Holds the next `sync` until the returned gate is released (a failure armed with
+    /// [`TestStorage::fail_sync_in`] for that sync happens after the release).
+    pub fn hold_next_sync(&self) -> Gate {
+        let (gate, hold) = Gate::new();
+        *self.sync_gate.lock() = Some(hold);
+        gate
     }
 
     /// Makes the `n`th sync from now (1 = the next one) fail.
@@ -163,11 +188,8 @@ impl TestStorage {
 
 impl Storage for TestStorage {
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
-        let gate = self.gate.lock().take();
-        if let Some((entered, release)) = gate {
-            let _ = entered.send(());
-            let _ = release.recv_timeout(BACKGROUND_WAIT_MAX);
-        }
+        let hold = self.gate.lock().take();
+        Gate::pass(hold);
         self.inner.apply(batch)?;
         self.applies.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -179,6 +201,8 @@ impl Storage for TestStorage {
 
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        let hold = self.sync_gate.lock().take();
+        Gate::pass(hold);
         if n == self.fail_sync_at.load(Ordering::SeqCst) {
             return Err(StorageError::Engine(format!(
                 "injected failure of sync #{n}"

@@ -1,0 +1,118 @@
+//! The one seam through which the pipeline tells the rest of the database what each published
+//! batch did.
+//!
+//! Watchers, queue delivery (and, as they come, archiving, replication and metrics) each
+//! subscribe here instead of being called by name from the writer: the pipeline then knows
+//! no subscriber, and a new one is one `subscribe` call at open, not another edge from the
+//! pipeline into a module that itself reaches back into the database.
+//!
+//! Announcements are made by the thread that finishes the batches, in batch order, after the
+//! batches' snapshot is published and before any of their callers is answered. So a
+//! subscriber sees every published batch exactly once and in order, and whatever it does in
+//! `published` (wake a watcher, put a message in line) is done before the writer of that
+//! batch learns it committed. A subscriber must therefore be quick and must never wait on the
+//! pipeline: it runs on the commit path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::queue::ops::QueueSettle;
+
+/// What one batch changed, announced once it is durable and published.
+#[derive(Default)]
+pub(crate) struct BatchEffects {
+    /// Order of the batch among all applied batches: 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    /// Data keys (encoded) the batch wrote or removed, in first-touch order.
+    pub changed_keys: Vec<Vec<u8>>,
+    /// What the batch did to queue messages.
+    pub queue: Vec<QueueSettle>,
+}
+
+/// A part of the database that acts on published batches.
+pub(crate) trait Subscriber: Send + Sync {
+    /// `batches` were just published, in order; `now_ms` is the database clock's time.
+    fn published(&self, batches: &[&BatchEffects], now_ms: u64);
+}
+
+/// The subscribers of one database's pipeline.
+#[derive(Default)]
+pub(crate) struct Announcer {
+    /// Swapped whole on `subscribe` (rare), read on every announcement (every batch).
+    subscribers: ArcSwap<Vec<Arc<dyn Subscriber>>>,
+    /// The last batch announced: announcements continue it without a gap (batches the
+    /// database lost to a failed sync are never announced, and nothing is after them).
+    last_seq: AtomicU64,
+}
+
+impl Announcer {
+    /// Adds `subscriber`: it sees every batch published from now on.
+    pub(crate) fn subscribe(&self, subscriber: Arc<dyn Subscriber>) {
+        self.subscribers.rcu(|current| {
+            let mut next = Vec::clone(current);
+            next.push(subscriber.clone());
+            next
+        });
+    }
+
+    /// Tells every subscriber that `batches` were published.
+    pub(crate) fn announce(&self, batches: &[&BatchEffects], now_ms: u64) {
+        let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
+            return;
+        };
+        let previous = self.last_seq.swap(last.seq, Ordering::Relaxed);
+        debug_assert!(
+            first.seq == previous + 1 && last.seq - first.seq + 1 == batches.len() as u64,
+            "announcements skip or repeat a batch: after {previous}, {}..={}",
+            first.seq,
+            last.seq
+        );
+        for subscriber in self.subscribers.load().iter() {
+            subscriber.published(batches, now_ms);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<u64>>);
+
+    impl Subscriber for Recorder {
+        fn published(&self, batches: &[&BatchEffects], _now_ms: u64) {
+            self.0.lock().extend(batches.iter().map(|b| b.seq));
+        }
+    }
+
+    #[test]
+    fn every_subscriber_sees_every_batch_in_order() {
+        let announcer = Announcer::default();
+        let (a, b) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+        announcer.subscribe(a.clone());
+        let first = BatchEffects {
+            seq: 1,
+            ..Default::default()
+        };
+        announcer.announce(&[&first], 0);
+        announcer.subscribe(b.clone());
+        let (second, third) = (
+            BatchEffects {
+                seq: 2,
+                ..Default::default()
+            },
+            BatchEffects {
+                seq: 3,
+                ..Default::default()
+            },
+        );
+        announcer.announce(&[&second, &third], 0);
+        assert_eq!(*a.0.lock(), vec![1, 2, 3]);
+        // A late subscriber sees what is published after it subscribed.
+        assert_eq!(*b.0.lock(), vec![2, 3]);
+    }
+}
