@@ -37,6 +37,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
+    /// Continuous archiving (`None`: off).
+    pub archive: Option<crate::archive::ArchiveConfig>,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
             cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
+            archive: None,
         }
     }
 }
@@ -63,6 +66,7 @@ impl std::fmt::Debug for Config {
             )
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
+            .field("archive", &self.archive)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +87,12 @@ impl Config {
     /// Sets the clock (tests use [`crate::ManualClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Archives the database continuously (see [`crate::archive`]).
+    pub fn archive(mut self, archive: crate::archive::ArchiveConfig) -> Self {
+        self.archive = Some(archive);
         self
     }
 
