@@ -90,9 +90,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store_config = Config::default()
+    let mut store_config = Config::default()
         .durability(config.durability)
         .limits(config.limits.clone());
+    store_config.archive = config.archive.clone();
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(config.data_dir.clone(), store_config),

@@ -37,7 +37,7 @@ impl Registry {
         if let Some(db) = open.get(name) {
             return Ok(db.clone());
         }
-        let db = Database::open_with(self.dir.join(name), self.config.clone())?;
+        let db = Database::open_with(self.dir.join(name), self.config.for_database(name))?;
         open.insert(name.to_owned(), db.clone());
         Ok(db)
     }

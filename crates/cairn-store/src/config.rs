@@ -96,6 +96,14 @@ impl Config {
         self
     }
 
+    /// The configuration of database `name` on a server: archived under its name (or not
+    /// archived, if the archive's database list leaves it out).
+    pub fn for_database(&self, name: &str) -> Self {
+        let mut config = self.clone();
+        config.archive = self.archive.as_ref().and_then(|a| a.for_database(name));
+        config
+    }
+
     /// Sets changelog retention by count and by age.
     pub fn changelog_retention(mut self, entries: u64, ms: u64) -> Self {
         self.changelog_retention_entries = entries;

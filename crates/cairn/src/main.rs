@@ -5,6 +5,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backup_cmd;
 mod bench;
 mod bench_queue;
 mod bench_soak;
@@ -104,6 +105,10 @@ enum Command {
     },
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
+    /// Write a consistent snapshot of a database to an archive (`backup list`: what an archive holds).
+    Backup(backup_cmd::BackupArgs),
+    /// Build a new database directory from an archive, at its latest point or an earlier one.
+    Restore(backup_cmd::RestoreArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
     Serve(serve::ServeArgs),
 }
@@ -113,6 +118,8 @@ fn main() -> anyhow::Result<()> {
     // The server's configuration decides its runtime's size (`--http-threads`).
     let command = match cli.command {
         Command::Serve(args) => return serve::main(args),
+        Command::Backup(args) => return backup_cmd::backup(args),
+        Command::Restore(args) => return backup_cmd::restore(args),
         other => other,
     };
     // The benchmark's load generator runs on one worker thread so that the database's own
@@ -172,7 +179,9 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Serve(_) => unreachable!("`cairn serve` runs on a runtime of its own size"),
+            Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
+                unreachable!("handled before the runtime is built")
+            }
         }
     })
 }

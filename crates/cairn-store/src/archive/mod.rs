@@ -87,6 +87,8 @@ pub struct ArchiveConfig {
     pub retention_ms: u64,
     /// Log kept locally while the destination is failing; past it, a gap (see the module docs).
     pub unshipped_bytes_max: u64,
+    /// On a server: the databases archived (empty: all of them).
+    pub databases: Vec<String>,
 }
 
 impl ArchiveConfig {
@@ -101,15 +103,19 @@ impl ArchiveConfig {
             retention_snapshots: limits::RETENTION_SNAPSHOTS_DEFAULT,
             retention_ms: limits::RETENTION_MS_DEFAULT,
             unshipped_bytes_max: limits::UNSHIPPED_BYTES_MAX_DEFAULT,
+            databases: Vec::new(),
         }
     }
 
-    /// The same archive for database `name` (a server archives each database under its name).
-    pub fn for_database(&self, name: &str) -> Self {
-        ArchiveConfig {
-            name: name.to_owned(),
-            ..self.clone()
-        }
+    /// The same archive for database `name` (a server archives each database under its
+    /// name), or `None` if `databases` leaves it out.
+    pub fn for_database(&self, name: &str) -> Option<Self> {
+        (self.databases.is_empty() || self.databases.iter().any(|d| d == name)).then(|| {
+            ArchiveConfig {
+                name: name.to_owned(),
+                ..self.clone()
+            }
+        })
     }
 
     /// The destination seen under this database's prefix.
@@ -132,6 +138,7 @@ impl std::fmt::Debug for ArchiveConfig {
             .field("retention_snapshots", &self.retention_snapshots)
             .field("retention_ms", &self.retention_ms)
             .field("unshipped_bytes_max", &self.unshipped_bytes_max)
+            .field("databases", &self.databases)
             .finish()
     }
 }
