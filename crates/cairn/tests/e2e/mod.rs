@@ -201,18 +201,27 @@ pub struct Server {
     url: String,
     log: Drain,
     data: TempDir,
+    /// Further arguments of `cairn serve`, kept across restarts.
+    extra: Vec<String>,
 }
 
 impl Server {
     /// Starts the server on a port the OS picks and waits (bounded) until it listens.
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// As [`Server::start`], with further arguments of `cairn serve` (kept across restarts).
+    pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("creating a temporary data directory");
-        let (child, log, lines) = Self::spawn(&data);
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, log, lines) = Self::spawn(&data, &extra);
         let mut server = Server {
             child,
             url: String::new(),
             log,
             data,
+            extra,
         };
         server.url = server.wait_until_listening(&lines);
         server
@@ -223,7 +232,7 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
@@ -236,14 +245,14 @@ impl Server {
         let _ = self.child.wait();
         let databases = self.data.path().join("databases");
         std::fs::remove_dir_all(&databases).expect("wiping the data directory");
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
     }
 
     /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
-    fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
+    fn spawn(data: &TempDir, extra: &[String]) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--data-dir")
@@ -251,6 +260,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(["--access-token", READ_WRITE_TOKEN])
             .args(["--read-only-token", READ_ONLY_TOKEN])
+            .args(extra)
             // Only the tokens above: the server would honour these as extra configuration.
             .env_remove("DENO_KV_ACCESS_TOKEN")
             .env_remove("CAIRN_DATA_DIR")
