@@ -104,6 +104,9 @@ pub struct ArchiveStatus {
     pub unshipped_bytes: u64,
     /// Age of the oldest unshipped batch, ms (0 when all is shipped).
     pub lag_ms: u64,
+    /// The largest lag of a shipment since the database opened: from the publication of its
+    /// oldest batch to the end of its upload, ms.
+    pub lag_ms_max: u64,
     /// Failed attempts since the database opened.
     pub errors: u64,
     /// The last failure.
@@ -392,7 +395,7 @@ impl Worker {
             let (Some(first), Some(last)) = (records.first(), records.last()) else {
                 return Ok(());
             };
-            let (first, last) = (first.asn, last.asn);
+            let (first, last, oldest_ms) = (first.asn, last.asn, first.time_ms);
             let newest_cv = records.iter().map(|r| r.commit_version).max().unwrap_or(0);
             let segment = Segment {
                 database_id: self.database_id,
@@ -407,6 +410,8 @@ impl Worker {
             self.current = Some(current);
             let mut status = self.status.lock();
             status.shipped_asn = last;
+            let lag = self.shared.config.clock.now_ms().saturating_sub(oldest_ms);
+            status.lag_ms_max = status.lag_ms_max.max(lag);
             status.shipped_commit_version = status.shipped_commit_version.max(newest_cv);
         }
         Ok(())
