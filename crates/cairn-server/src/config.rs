@@ -168,7 +168,11 @@ impl ArchiveFileConfig {
             config.retention_snapshots = n;
         }
         if let Some(names) = &self.databases {
-            config.databases = names.iter().filter(|n| n.as_str() != "*").cloned().collect();
+            config.databases = names
+                .iter()
+                .filter(|n| n.as_str() != "*")
+                .cloned()
+                .collect();
         }
     }
 }

@@ -24,7 +24,9 @@ async fn archive(dir: &Path) -> PathBuf {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     for i in 0..50u64 {
-        db.set(&key!["k", i], KvValue::Bytes(vec![1; 100])).await.expect("set");
+        db.set(&key!["k", i], KvValue::Bytes(vec![1; 100]))
+            .await
+            .expect("set");
         if i % 5 == 0 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
@@ -52,7 +54,12 @@ fn files(root: &Path, containing: &str) -> Vec<PathBuf> {
 
 fn restore_latest(root: &Path) -> Result<(), ArchiveError> {
     let config = ArchiveConfig::new(Arc::new(LocalDir::new(root)), "db");
-    restore(&config.prefixed(), RestoreTarget::Latest, &MemoryStorage::new()).map(|_| ())
+    restore(
+        &config.prefixed(),
+        RestoreTarget::Latest,
+        &MemoryStorage::new(),
+    )
+    .map(|_| ())
 }
 
 #[tokio::test]
@@ -83,7 +90,10 @@ async fn a_torn_snapshot_part_is_refused() {
         let bytes = std::fs::read(&part).expect("read");
         std::fs::write(&part, &bytes[..bytes.len() - 3]).expect("write");
     }
-    assert!(matches!(restore_latest(&root), Err(ArchiveError::Corrupt { .. })));
+    assert!(matches!(
+        restore_latest(&root),
+        Err(ArchiveError::Corrupt { .. })
+    ));
 }
 
 #[tokio::test]
@@ -120,6 +130,12 @@ async fn a_target_that_holds_anything_is_refused() {
     let report = restore_to_dir(&config.prefixed(), RestoreTarget::Latest, &fresh, 8 << 20)
         .expect("restore into a new directory");
     let db = Database::open(&fresh).expect("open restored");
-    assert_eq!(db.get(&key!["k", 49u64]).await.expect("get").map(|e| e.value), Some(KvValue::Bytes(vec![1; 100])));
+    assert_eq!(
+        db.get(&key!["k", 49u64])
+            .await
+            .expect("get")
+            .map(|e| e.value),
+        Some(KvValue::Bytes(vec![1; 100]))
+    );
     assert!(report.commit_version >= 50);
 }

@@ -88,7 +88,10 @@ async fn until(db: &Database, done: impl Fn(&cairn_store::archive::ArchiveStatus
 async fn write(db: &Database, from: u64, to: u64) -> u64 {
     let mut last = 0;
     for i in from..to {
-        let vs = db.set(&key!["k", i], KvValue::U64(i)).await.expect("commits never stop");
+        let vs = db
+            .set(&key!["k", i], KvValue::U64(i))
+            .await
+            .expect("commits never stop");
         last = vs.commit_version();
     }
     last
@@ -101,7 +104,10 @@ async fn restored_keys(setup: &Setup, target: RestoreTarget) -> Result<u64, Arch
     let db = Database::open_storage(storage, Config::default()).expect("open restored");
     let mut n = 0;
     let mut list = db
-        .list(cairn_store::ListSelector::Prefix(key!["k"]), Default::default())
+        .list(
+            cairn_store::ListSelector::Prefix(key!["k"]),
+            Default::default(),
+        )
         .expect("list");
     while let Some(entry) = cairn_store::KvList::next(&mut list).await {
         entry.expect("entry");
@@ -136,7 +142,12 @@ async fn an_outage_within_the_bound_is_caught_up_without_a_gap() {
     db.close();
     assert_eq!(ranges(&s).len(), 1);
     for (cv, keys) in [(before, 20), (during - 10, 50), (during, 60)] {
-        assert_eq!(restored_keys(&s, RestoreTarget::CommitVersion(cv)).await.expect("restore"), keys);
+        assert_eq!(
+            restored_keys(&s, RestoreTarget::CommitVersion(cv))
+                .await
+                .expect("restore"),
+            keys
+        );
     }
 }
 
@@ -151,19 +162,34 @@ async fn past_the_bound_a_gap_is_recorded_and_a_new_range_has_everything() {
     let during = write(&db, 10, 200).await;
     until(&db, |st| st.errors > 0).await;
     s.dest.down.store(false, Ordering::SeqCst);
-    until(&db, |st| st.ranges_opened == 2 && st.shipped_commit_version >= during).await;
+    until(&db, |st| {
+        st.ranges_opened == 2 && st.shipped_commit_version >= during
+    })
+    .await;
     let after = write(&db, 200, 210).await;
     until(&db, |st| st.shipped_commit_version >= after).await;
     db.close();
     let reasons = ranges(&s);
     assert_eq!(reasons.len(), 2, "{reasons:?}");
     assert!(reasons[1].contains("overflow"), "{reasons:?}");
-    assert_eq!(restored_keys(&s, RestoreTarget::CommitVersion(before)).await.expect("before"), 10);
+    assert_eq!(
+        restored_keys(&s, RestoreTarget::CommitVersion(before))
+            .await
+            .expect("before"),
+        10
+    );
     match restored_keys(&s, RestoreTarget::CommitVersion(before + 5)).await {
-        Err(ArchiveError::Gap(message)) => assert!(message.contains("between range 1"), "{message}"),
+        Err(ArchiveError::Gap(message)) => {
+            assert!(message.contains("between range 1"), "{message}")
+        }
         other => panic!("a point in the gap must be refused, got {other:?}"),
     }
-    assert_eq!(restored_keys(&s, RestoreTarget::Latest).await.expect("latest"), 210);
+    assert_eq!(
+        restored_keys(&s, RestoreTarget::Latest)
+            .await
+            .expect("latest"),
+        210
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,5 +216,10 @@ async fn a_restart_with_unshipped_batches_opens_a_new_range() {
         restored_keys(&s, RestoreTarget::CommitVersion(before + 3)).await,
         Err(ArchiveError::Gap(_))
     ));
-    assert_eq!(restored_keys(&s, RestoreTarget::Latest).await.expect("latest"), 40);
+    assert_eq!(
+        restored_keys(&s, RestoreTarget::Latest)
+            .await
+            .expect("latest"),
+        40
+    );
 }

@@ -14,7 +14,8 @@ use cairn_model::{key, Key};
 use cairn_store::archive::{restore, ArchiveConfig, Catalog, LocalDir, RestoreTarget};
 use cairn_store::storage::MemoryStorage;
 use cairn_store::{
-    Config, Database, EnqueueOptions, Kv, KvList, KvValue, ListOptions, ListSelector, ManualClock, Clock,
+    Clock, Config, Database, EnqueueOptions, Kv, KvList, KvValue, ListOptions, ListSelector,
+    ManualClock,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -69,7 +70,12 @@ async fn visible(db: &Database) -> Vec<(Key, KvValue)> {
 
 /// One random operation, applied to both; returns its commit version and the clock when it
 /// was committed (the clock may move afterwards).
-async fn step(db: &Database, rng: &mut StdRng, model: &mut Model, clock: &ManualClock) -> (u64, u64) {
+async fn step(
+    db: &Database,
+    rng: &mut StdRng,
+    model: &mut Model,
+    clock: &ManualClock,
+) -> (u64, u64) {
     let k = key!["k", rng.random_range(0..24u64)];
     let now = clock.now_ms();
     let result = match rng.random_range(0..10) {
@@ -98,7 +104,9 @@ async fn step(db: &Database, rng: &mut StdRng, model: &mut Model, clock: &Manual
                 Some((KvValue::U64(x), _)) => *x,
                 _ => 0,
             };
-            model.entries.insert(s.clone(), (KvValue::U64(old.wrapping_add(n)), None));
+            model
+                .entries
+                .insert(s.clone(), (KvValue::U64(old.wrapping_add(n)), None));
             db.atomic().sum(&s, n).commit().await
         }
         _ => {
@@ -114,7 +122,10 @@ async fn step(db: &Database, rng: &mut StdRng, model: &mut Model, clock: &Manual
     if rng.random_bool(0.3) {
         clock.advance(rng.random_range(1..300));
     }
-    (commit.versionstamp().expect("committed").commit_version(), now)
+    (
+        commit.versionstamp().expect("committed").commit_version(),
+        now,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,7 +155,11 @@ async fn restore_at_random_points_equals_the_model() {
     }
     let prefixed = ArchiveConfig::new(dest.clone(), "db");
     let catalog = Catalog::load(&prefixed.prefixed()).expect("catalog");
-    assert_eq!(catalog.ranges.len(), 1, "a clean restart continues the range");
+    assert_eq!(
+        catalog.ranges.len(),
+        1,
+        "a clean restart continues the range"
+    );
     assert!(catalog.ranges.values().all(|r| r.snapshots.len() > 3));
 
     let mut targets: Vec<(RestoreTarget, usize)> = Vec::new();
@@ -155,7 +170,10 @@ async fn restore_at_random_points_equals_the_model() {
     for _ in 0..15 {
         // Every commit made at that clock reading is in, and none after.
         let t = points[rng.random_range(0..points.len())].time_ms;
-        let last = points.iter().rposition(|p| p.time_ms <= t).expect("a point");
+        let last = points
+            .iter()
+            .rposition(|p| p.time_ms <= t)
+            .expect("a point");
         targets.push((RestoreTarget::TimeMs(t), last));
     }
     targets.push((RestoreTarget::Latest, points.len() - 1));
@@ -169,9 +187,17 @@ async fn restore_at_random_points_equals_the_model() {
         let restored_clock = Arc::new(ManualClock::new(point.time_ms));
         let db = Database::open_storage(storage, Config::default().clock(restored_clock))
             .expect("open restored");
-        assert_eq!(visible(&db).await, point.model.visible(point.time_ms), "{target:?}");
+        assert_eq!(
+            visible(&db).await,
+            point.model.visible(point.time_ms),
+            "{target:?}"
+        );
         let stats = db.queue_stats().expect("stats");
-        assert_eq!(stats.delayed + stats.ready, point.model.queued, "{target:?}");
+        assert_eq!(
+            stats.delayed + stats.ready,
+            point.model.queued,
+            "{target:?}"
+        );
         db.close();
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use cairn_store::archive::{
-    backup_snapshot, list_databases, restore_to_dir, ArchiveConfig, Catalog, Destination,
-    LocalDir, RestoreTarget,
+    backup_snapshot, list_databases, restore_to_dir, ArchiveConfig, Catalog, Destination, LocalDir,
+    RestoreTarget,
 };
 use cairn_store::{Database, Versionstamp};
 
@@ -143,8 +143,9 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
             RestoreTarget::CommitVersion(vs.commit_version())
         }
         (None, Some(t)) => RestoreTarget::TimeMs(
-            cairn_proto::metadata::parse_rfc3339_ms(t)
-                .with_context(|| format!("--at-time {t:?} is not an RFC 3339 UTC time (e.g. 2026-12-03T09:00:00Z)"))?,
+            cairn_proto::metadata::parse_rfc3339_ms(t).with_context(|| {
+                format!("--at-time {t:?} is not an RFC 3339 UTC time (e.g. 2026-12-03T09:00:00Z)")
+            })?,
         ),
         (None, None) => RestoreTarget::Latest,
     };

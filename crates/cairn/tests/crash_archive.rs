@@ -76,7 +76,9 @@ fn every_acknowledged_write_survives_sigkill_in_a_restore_to_latest() {
     }
     let marker = runtime.block_on(async {
         let db = connect(server.url()).await;
-        db.set(&key!["marker"], KvValue::U64(1)).await.expect("marker")
+        db.set(&key!["marker"], KvValue::U64(1))
+            .await
+            .expect("marker")
     });
     let dest = Arc::new(LocalDir::new(&archive));
     let config = ArchiveConfig::new(dest, "default");
@@ -84,24 +86,44 @@ fn every_acknowledged_write_survives_sigkill_in_a_restore_to_latest() {
     loop {
         let caught_up = Catalog::load(&config.prefixed())
             .and_then(|c| c.summaries(&config.prefixed()))
-            .map(|s| s.last().is_some_and(|r| r.last_commit_version >= marker.commit_version()))
+            .map(|s| {
+                s.last()
+                    .is_some_and(|r| r.last_commit_version >= marker.commit_version())
+            })
             .unwrap_or(false);
         if caught_up {
             break;
         }
-        assert!(Instant::now() < deadline, "the archive did not catch up\n{}", server.log_tail());
+        assert!(
+            Instant::now() < deadline,
+            "the archive did not catch up\n{}",
+            server.log_tail()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let restored = dir.path().join("restored");
-    restore_to_dir(&config.prefixed(), RestoreTarget::Latest, &restored, 8 << 20)
-        .expect("restore to latest");
+    restore_to_dir(
+        &config.prefixed(),
+        RestoreTarget::Latest,
+        &restored,
+        8 << 20,
+    )
+    .expect("restore to latest");
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > 20, "the load made too few writes: {}", acked.len());
+    assert!(
+        acked.len() > 20,
+        "the load made too few writes: {}",
+        acked.len()
+    );
     runtime.block_on(async {
         let db = Database::open(&restored).expect("open restored");
         for (k, n) in &acked {
             let entry = db.get(k).await.expect("get");
-            assert_eq!(entry.map(|e| e.value), Some(KvValue::U64(*n)), "acknowledged {k:?} is missing");
+            assert_eq!(
+                entry.map(|e| e.value),
+                Some(KvValue::U64(*n)),
+                "acknowledged {k:?} is missing"
+            );
         }
         assert!(db.get(&key!["marker"]).await.expect("get").is_some());
     });

@@ -260,7 +260,8 @@ impl Worker {
             buffer.bytes -= held;
             self.pending.clear();
             self.current = None;
-            self.reason = Some("overflow: the destination fell behind by more than the local bound".into());
+            self.reason =
+                Some("overflow: the destination fell behind by more than the local bound".into());
         }
         self.pending.extend(buffer.items.drain(..));
         buffer.closed
@@ -272,7 +273,8 @@ impl Worker {
         }
         self.ship()?;
         self.update_lag();
-        let due = self.last_snapshot.elapsed() >= Duration::from_millis(self.config.snapshot_interval_ms)
+        let due = self.last_snapshot.elapsed()
+            >= Duration::from_millis(self.config.snapshot_interval_ms)
             || self.log_bytes_since_snapshot >= self.config.snapshot_log_bytes;
         if due {
             self.snapshot()?;
@@ -316,7 +318,11 @@ impl Worker {
         if self.reason.is_none() {
             match continuation(&catalog, &dest, self.database_id, self.open_commit_version)? {
                 Ok(current) => {
-                    tracing::info!(range = current.range, asn = current.last_asn, "archive continues its last range");
+                    tracing::info!(
+                        range = current.range,
+                        asn = current.last_asn,
+                        "archive continues its last range"
+                    );
                     self.set_current(current);
                     return Ok(());
                 }
@@ -329,7 +335,12 @@ impl Worker {
         // publication); later batches are queued behind `seq_base`.
         let seq_base = {
             let mut buffer = self.feed.buffer.lock();
-            let dropped: u64 = self.pending.iter().chain(buffer.items.iter()).map(|p| p.batch.len() as u64).sum();
+            let dropped: u64 = self
+                .pending
+                .iter()
+                .chain(buffer.items.iter())
+                .map(|p| p.batch.len() as u64)
+                .sum();
             buffer.bytes -= dropped;
             buffer.items.clear();
             buffer.overflowed = false;
@@ -402,8 +413,15 @@ impl Worker {
                 range: current.range,
                 records,
             };
-            dest.put(&names::segment(current.range, first, last), &segment.encode())?;
-            let shipped: u64 = self.pending.drain(..count).map(|p| p.batch.len() as u64).sum();
+            dest.put(
+                &names::segment(current.range, first, last),
+                &segment.encode(),
+            )?;
+            let shipped: u64 = self
+                .pending
+                .drain(..count)
+                .map(|p| p.batch.len() as u64)
+                .sum();
             self.feed.buffer.lock().bytes -= shipped;
             self.log_bytes_since_snapshot += shipped;
             current.last_asn = last;
@@ -430,7 +448,13 @@ impl Worker {
         }
         let snapshot = self.shared.published.load().snapshot.clone();
         let now = self.shared.config.clock.now_ms();
-        write_snapshot(&self.config.prefixed(), current.range, asn, snapshot.as_ref(), now)?;
+        write_snapshot(
+            &self.config.prefixed(),
+            current.range,
+            asn,
+            snapshot.as_ref(),
+            now,
+        )?;
         current.last_snapshot_asn = asn;
         self.current = Some(current);
         self.last_snapshot = Instant::now();
@@ -447,7 +471,13 @@ impl Worker {
         let dest = self.config.prefixed();
         let catalog = Catalog::load(&dest)?;
         let now = self.shared.config.clock.now_ms();
-        let plan = super::retention::plan(&catalog, current.range, now, self.config.retention_snapshots, self.config.retention_ms);
+        let plan = super::retention::plan(
+            &catalog,
+            current.range,
+            now,
+            self.config.retention_snapshots,
+            self.config.retention_ms,
+        );
         for name in plan {
             dest.delete(&name)?;
         }
@@ -467,13 +497,18 @@ fn continuation(
         return Ok(Err("first archive of this database".into()));
     };
     let Some(newest) = last.snapshots.last() else {
-        return Ok(Err(format!("range {} has no complete snapshot", last.range)));
+        return Ok(Err(format!(
+            "range {} has no complete snapshot",
+            last.range
+        )));
     };
     if newest.database_id != database_id {
         return Ok(Err("the archive's last range is of another database".into()));
     }
     let tail = last.last_record(dest)?;
-    let shipped_cv = tail.map_or(0, |t| t.commit_version).max(newest.commit_version);
+    let shipped_cv = tail
+        .map_or(0, |t| t.commit_version)
+        .max(newest.commit_version);
     if shipped_cv != commit_version {
         return Ok(Err(format!(
             "restart: the archive ends at commit version {shipped_cv}, the database is at {commit_version} (batches committed but not shipped before the restart)"

@@ -42,7 +42,9 @@ impl LocalDir {
         // the root.
         if name.is_empty()
             || name.starts_with('/')
-            || name.split('/').any(|p| p == ".." || p == "." || p.is_empty())
+            || name
+                .split('/')
+                .any(|p| p == ".." || p == "." || p.is_empty())
         {
             return Err(ArchiveError::Destination(format!(
                 "invalid object name {name:?}"
@@ -66,7 +68,9 @@ impl Destination for LocalDir {
         fs::create_dir_all(dir).map_err(&io)?;
         let tmp = dir.join(format!(
             ".{}.tmp",
-            path.file_name().and_then(|n| n.to_str()).unwrap_or("object")
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("object")
         ));
         let mut file = File::create(&tmp).map_err(&io)?;
         file.write_all(bytes).map_err(&io)?;
@@ -182,7 +186,10 @@ mod tests {
         assert_eq!(dest.list("")?, Vec::<String>::new());
         dest.put("db/r1/snap-1/part-1", b"x")?;
         dest.put("db/r1/range", b"y")?;
-        assert_eq!(dest.list("db/")?, vec!["db/r1/range", "db/r1/snap-1/part-1"]);
+        assert_eq!(
+            dest.list("db/")?,
+            vec!["db/r1/range", "db/r1/snap-1/part-1"]
+        );
         assert_eq!(dest.get("db/r1/range")?, Some(b"y".to_vec()));
         assert_eq!(dest.get("db/r2/range")?, None);
         dest.delete("db/r1/snap-1/part-1")?;

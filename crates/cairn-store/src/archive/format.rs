@@ -223,7 +223,11 @@ impl SnapshotPart {
     /// Body: `count u32 | entry*`, entry = `keyspace u8 | key (u32 len | bytes) |
     /// value (u32 len | bytes)`.
     pub fn encode(&self) -> Vec<u8> {
-        let bytes: usize = self.entries.iter().map(|(_, k, v)| 9 + k.len() + v.len()).sum();
+        let bytes: usize = self
+            .entries
+            .iter()
+            .map(|(_, k, v)| 9 + k.len() + v.len())
+            .sum();
         let mut body = Vec::with_capacity(4 + bytes);
         let count = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
         body.extend_from_slice(&count.to_be_bytes());
@@ -244,12 +248,13 @@ impl SnapshotPart {
         let mut entries = Vec::with_capacity((count as usize).min(body.len() / 9));
         for _ in 0..count {
             let index = r.u8().map_err(&e)?;
-            let keyspace = *Keyspace::ALL
-                .get(usize::from(index))
-                .ok_or_else(|| ArchiveError::Corrupt {
-                    object: name.to_owned(),
-                    reason: format!("unknown keyspace {index}"),
-                })?;
+            let keyspace =
+                *Keyspace::ALL
+                    .get(usize::from(index))
+                    .ok_or_else(|| ArchiveError::Corrupt {
+                        object: name.to_owned(),
+                        reason: format!("unknown keyspace {index}"),
+                    })?;
             let key = r.bytes().map_err(&e)?.to_vec();
             entries.push((keyspace, key, r.bytes().map_err(&e)?.to_vec()));
         }
@@ -487,7 +492,10 @@ mod tests {
             parse(&snapshot_part(1, 2, 3)),
             Some(Parsed::SnapshotPart(1, 2, 3))
         );
-        assert_eq!(parse(&snapshot_done(1, 2)), Some(Parsed::SnapshotDone(1, 2)));
+        assert_eq!(
+            parse(&snapshot_done(1, 2)),
+            Some(Parsed::SnapshotDone(1, 2))
+        );
         assert_eq!(parse("r00/range"), None);
         assert!(names::segment(1, 9, 9) < names::segment(1, 10, 10));
     }

@@ -51,7 +51,10 @@ pub fn restore(
     let summaries = catalog.summaries(dest)?;
     let summary = choose_range(&summaries, target)?;
     let Some(objects) = catalog.ranges.get(&summary.range) else {
-        return Err(ArchiveError::NotArchived(format!("range {} vanished", summary.range)));
+        return Err(ArchiveError::NotArchived(format!(
+            "range {} vanished",
+            summary.range
+        )));
     };
     let snapshot = objects
         .snapshots
@@ -63,7 +66,10 @@ pub fn restore(
             RestoreTarget::TimeMs(t) => s.time_ms <= t,
         })
         .ok_or_else(|| {
-            ArchiveError::NotArchived(format!("no snapshot of range {} is old enough", summary.range))
+            ArchiveError::NotArchived(format!(
+                "no snapshot of range {} is old enough",
+                summary.range
+            ))
         })?;
     let snapshot_entries = apply_snapshot(dest, snapshot, storage)?;
     let (batches_replayed, replayed_cv) = replay(dest, objects, snapshot.asn, target, storage)?;
@@ -168,7 +174,10 @@ fn apply_snapshot(
     if entries != snapshot.entries {
         return Err(ArchiveError::Corrupt {
             object: names::snapshot_done(snapshot.range, snapshot.asn),
-            reason: format!("trailer counts {} entries, parts hold {entries}", snapshot.entries),
+            reason: format!(
+                "trailer counts {} entries, parts hold {entries}",
+                snapshot.entries
+            ),
         });
     }
     Ok(entries)
@@ -200,7 +209,10 @@ fn replay(
             ArchiveError::Gap(format!("log segment {name} vanished while restoring"))
         })?;
         let segment = Segment::decode(&name, &bytes)?;
-        let ends = (segment.records.first().map(|r| r.asn), segment.records.last().map(|r| r.asn));
+        let ends = (
+            segment.records.first().map(|r| r.asn),
+            segment.records.last().map(|r| r.asn),
+        );
         if ends != (Some(first), Some(last)) || segment.range != objects.range {
             return Err(ArchiveError::Corrupt {
                 object: name,
@@ -241,7 +253,10 @@ pub fn restore_to_dir(
     cache_bytes: u64,
 ) -> Result<RestoreReport, ArchiveError> {
     let io = |e: std::io::Error| {
-        ArchiveError::Storage(crate::StorageError::Engine(format!("{}: {e}", dir.display())))
+        ArchiveError::Storage(crate::StorageError::Engine(format!(
+            "{}: {e}",
+            dir.display()
+        )))
     };
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {

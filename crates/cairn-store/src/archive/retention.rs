@@ -20,7 +20,7 @@ pub(crate) fn plan(
         .values()
         .flat_map(|r| r.snapshots.iter().map(|s| (s.range, s.asn, s.time_ms)))
         .collect();
-    snapshots.sort_unstable_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    snapshots.sort_unstable_by_key(|s| std::cmp::Reverse((s.0, s.1)));
     let kept: Vec<(u64, u64)> = snapshots
         .iter()
         .enumerate()
@@ -50,7 +50,9 @@ pub(crate) fn plan(
             if range > current_range {
                 continue;
             }
-            if !complete.contains(asn) || trailer.is_some_and(|t| *part as usize >= t.part_crcs.len()) {
+            if !complete.contains(asn)
+                || trailer.is_some_and(|t| *part as usize >= t.part_crcs.len())
+            {
                 delete.push(names::snapshot_part(range, *asn, *part));
             }
         }
@@ -87,4 +89,89 @@ pub(crate) fn plan(
         }
     });
     delete
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::catalog::RangeObjects;
+    use crate::archive::format::SnapshotDone;
+
+    fn snapshot(range: u64, asn: u64, time_ms: u64) -> SnapshotDone {
+        SnapshotDone {
+            database_id: [0; 16],
+            range,
+            asn,
+            commit_version: asn,
+            time_ms,
+            entries: 1,
+            part_crcs: vec![0],
+        }
+    }
+
+    fn catalog() -> Catalog {
+        let mut catalog = Catalog::default();
+        catalog.ranges.insert(
+            1,
+            RangeObjects {
+                range: 1,
+                snapshots: vec![snapshot(1, 0, 100)],
+                snapshot_parts: vec![(0, 0)],
+                segments: vec![(1, 5)],
+                ..Default::default()
+            },
+        );
+        catalog.ranges.insert(
+            2,
+            RangeObjects {
+                range: 2,
+                snapshots: vec![
+                    snapshot(2, 0, 200),
+                    snapshot(2, 10, 300),
+                    snapshot(2, 20, 400),
+                ],
+                snapshot_parts: vec![(0, 0), (10, 0), (20, 0), (30, 0)],
+                segments: vec![(1, 9), (10, 15), (16, 25)],
+                ..Default::default()
+            },
+        );
+        catalog
+    }
+
+    #[test]
+    fn count_keeps_the_newest_and_drops_what_only_old_snapshots_needed() {
+        let plan = plan(&catalog(), 2, 400, 2, u64::MAX);
+        let mut expected = vec![
+            // Trailers first.
+            "r0000000000000001/snap-0000000000000000/done",
+            "r0000000000000002/snap-0000000000000000/done",
+            "r0000000000000001/log-0000000000000001-0000000000000005",
+            "r0000000000000001/snap-0000000000000000/part-00000000",
+            "r0000000000000002/log-0000000000000001-0000000000000009",
+            "r0000000000000002/snap-0000000000000000/part-00000000",
+            // An interrupted snapshot of the current range.
+            "r0000000000000002/snap-000000000000001e/part-00000000",
+            "r0000000000000001/range",
+        ];
+        let mut got = plan.clone();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "{plan:?}");
+        assert!(plan.first().is_some_and(|n| n.ends_with("/done")));
+        assert!(plan.last().is_some_and(|n| n.ends_with("/range")));
+    }
+
+    #[test]
+    fn age_removes_old_snapshots_but_never_the_newest() {
+        let plan = plan(&catalog(), 2, 10_000, 100, 50);
+        assert!(!plan.iter().any(|n| n.contains("snap-0000000000000014/")));
+        assert!(plan.contains(&"r0000000000000002/snap-000000000000000a/done".to_owned()));
+        // Everything the newest snapshot does not need goes.
+        assert!(
+            plan.contains(&"r0000000000000002/log-000000000000000a-000000000000000f".to_owned())
+        );
+        assert!(
+            !plan.contains(&"r0000000000000002/log-0000000000000010-0000000000000019".to_owned())
+        );
+    }
 }

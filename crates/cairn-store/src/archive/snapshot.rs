@@ -100,7 +100,12 @@ struct PartWriter<'a, 'b> {
 }
 
 impl PartWriter<'_, '_> {
-    fn push(&mut self, keyspace: Keyspace, key: Vec<u8>, value: Vec<u8>) -> Result<(), ArchiveError> {
+    fn push(
+        &mut self,
+        keyspace: Keyspace,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    ) -> Result<(), ArchiveError> {
         self.part_bytes += 9 + key.len() + value.len();
         self.entries += 1;
         self.part.entries.push((keyspace, key, value));
@@ -144,7 +149,10 @@ pub(crate) fn open_range(
 /// `cairn backup`: writes a consistent snapshot of `db`, as of its last published batch, as a
 /// new range of the archive under `config`'s prefix. Writes continue meanwhile: the snapshot
 /// is the storage engine's, taken in O(1), and is read while the pipeline goes on.
-pub fn backup_snapshot(db: &Database, config: &ArchiveConfig) -> Result<SnapshotDone, ArchiveError> {
+pub fn backup_snapshot(
+    db: &Database,
+    config: &ArchiveConfig,
+) -> Result<SnapshotDone, ArchiveError> {
     let dest = config.prefixed();
     let snapshot: Arc<dyn Snapshot> = db.shared().published.load().snapshot.clone();
     let time_ms = db.shared().config.clock.now_ms();
