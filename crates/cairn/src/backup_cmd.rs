@@ -60,6 +60,9 @@ pub struct RestoreArgs {
 
 /// A destination from its command-line form.
 pub fn destination(text: &str) -> anyhow::Result<Arc<dyn Destination>> {
+    if text.starts_with("s3://") {
+        return crate::backup_s3::destination(text);
+    }
     if text.contains("://") {
         bail!("unsupported archive destination {text:?}: use a directory or s3://bucket/prefix");
     }

@@ -6,6 +6,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod backup_cmd;
+mod backup_s3;
 mod bench;
 mod bench_queue;
 mod bench_soak;
