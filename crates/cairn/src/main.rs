@@ -11,6 +11,8 @@ mod bench;
 mod bench_queue;
 mod bench_soak;
 mod data;
+mod export_cmd;
+mod ndjson;
 mod queue_cmd;
 mod serve;
 mod values;
@@ -106,6 +108,10 @@ enum Command {
     },
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
+    /// Write every entry as one NDJSON line (denoland/kv-utils' entry JSON).
+    Export(export_cmd::ExportArgs),
+    /// Load NDJSON entries (as `cairn export` writes them) in atomic batches.
+    Import(export_cmd::ImportArgs),
     /// Write a consistent snapshot of a database to an archive (`backup list`: what an archive holds).
     Backup(backup_cmd::BackupArgs),
     /// Build a new database directory from an archive, at its latest point or an earlier one.
@@ -180,6 +186,8 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Export(args) => export_cmd::export(args).await,
+            Command::Import(args) => export_cmd::import(args).await,
             Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
                 unreachable!("handled before the runtime is built")
             }
