@@ -238,6 +238,18 @@ impl Server {
         self.url = self.wait_until_listening(&lines);
     }
 
+    /// As [`Server::kill_and_restart`], with `between` run on the data directory (the parent
+    /// of each database's directory) while the server is down.
+    pub fn kill_and_restart_with(&mut self, between: impl FnOnce(&Path)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between(&self.data.path().join("databases"));
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
+        self.child = child;
+        self.log = log;
+        self.url = self.wait_until_listening(&lines);
+    }
+
     /// As [`Server::kill_and_restart`], but the data directory is emptied in between: what a
     /// lost disk would leave. The negative control of the crash tests uses it.
     pub fn kill_and_restart_wiped(&mut self) {
@@ -448,6 +460,41 @@ pub fn run_script(client: Client, name: &str) {
         ),
         None => panic!(
             "the script was killed after {SCRIPT_TIMEOUT:?}\n{report}\n{}",
+            server.log_tail()
+        ),
+    }
+}
+
+/// Runs the Deno script `tests/e2e/<relative>` with `args` after the server's URL, and returns
+/// its stdout; fails the test with its output and the server log unless it exits with 0.
+pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = Command::new(&tools.deno);
+    command
+        .args(["run", "-A", "--unstable-kv"])
+        .arg(&script)
+        .arg(server.url())
+        .args(args)
+        .current_dir(repo_root())
+        .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
+        .env("DENO_NO_UPDATE_CHECK", "1")
+        .env("DENO_NO_PROMPT", "1")
+        .env("DENO_DIR", server.data.path().join("deno-dir"))
+        .env("NO_COLOR", "1");
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        _ => panic!(
+            "deno {} failed ({:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.status,
+            run.stdout,
+            run.stderr,
             server.log_tail()
         ),
     }
