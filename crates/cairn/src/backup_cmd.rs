@@ -177,15 +177,16 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
     )?;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let entries = report.snapshot_entries + report.batches_replayed;
+    let entries = report.snapshot_entries + report.log_ops;
     println!(
-        "restored {name} into {} at commit version {} (versionstamp {}): snapshot of range {} ({} entries) and {} log batches in {elapsed:.2}s ({:.0} entries+batches/s)",
+        "restored {name} into {} at commit version {} (versionstamp {}): snapshot of range {} ({} entries) and {} log batches ({} operations) in {elapsed:.2}s ({:.0} entries/s)",
         args.to.display(),
         report.commit_version,
         Versionstamp::new(report.commit_version, 0),
         report.range,
         report.snapshot_entries,
         report.batches_replayed,
+        report.log_ops,
         entries as f64 / elapsed
     );
     Ok(())

@@ -36,6 +36,8 @@ pub struct RestoreReport {
     pub snapshot_entries: u64,
     /// Log batches replayed after it.
     pub batches_replayed: u64,
+    /// Storage operations (puts and deletes) in those batches.
+    pub log_ops: u64,
     /// The commit version of the restored state.
     pub commit_version: u64,
 }
@@ -72,15 +74,16 @@ pub fn restore(
             ))
         })?;
     let snapshot_entries = apply_snapshot(dest, snapshot, storage)?;
-    let (batches_replayed, replayed_cv) = replay(dest, objects, snapshot.asn, target, storage)?;
+    let replayed = replay(dest, objects, snapshot.asn, target, storage)?;
     storage.sync()?;
     Ok(RestoreReport {
         range: summary.range,
         snapshot_asn: snapshot.asn,
         snapshot_commit_version: snapshot.commit_version,
         snapshot_entries,
-        batches_replayed,
-        commit_version: replayed_cv.max(snapshot.commit_version),
+        batches_replayed: replayed.batches,
+        log_ops: replayed.ops,
+        commit_version: replayed.commit_version.max(snapshot.commit_version),
     })
 }
 
@@ -183,15 +186,23 @@ fn apply_snapshot(
     Ok(entries)
 }
 
-/// Replays the range's log after position `after` up to `target`: (batches, commit version).
+/// What a replay applied.
+#[derive(Default)]
+struct Replayed {
+    batches: u64,
+    ops: u64,
+    commit_version: u64,
+}
+
+/// Replays the range's log after position `after` up to `target`.
 fn replay(
     dest: &Prefixed<'_>,
     objects: &RangeObjects,
     after: u64,
     target: RestoreTarget,
     storage: &dyn Storage,
-) -> Result<(u64, u64), ArchiveError> {
-    let (mut replayed, mut commit_version) = (0u64, 0u64);
+) -> Result<Replayed, ArchiveError> {
+    let mut replayed = Replayed::default();
     let mut expected = after + 1;
     for &(first, last) in &objects.segments {
         if last < expected {
@@ -229,19 +240,20 @@ fn replay(
                 RestoreTarget::TimeMs(t) => record.time_ms > t,
             };
             if past {
-                return Ok((replayed, commit_version));
+                return Ok(replayed);
             }
             let batch = WriteBatch::decode(&record.batch).map_err(|e| ArchiveError::Corrupt {
                 object: name.clone(),
                 reason: format!("batch at position {}: {e}", record.asn),
             })?;
+            replayed.ops += batch.ops.len() as u64;
             storage.apply(batch)?;
-            replayed += 1;
-            commit_version = commit_version.max(record.commit_version);
+            replayed.batches += 1;
+            replayed.commit_version = replayed.commit_version.max(record.commit_version);
             expected = record.asn + 1;
         }
     }
-    Ok((replayed, commit_version))
+    Ok(replayed)
 }
 
 /// `cairn restore`: restores into a new database directory `dir` (refused if it holds
