@@ -17,9 +17,21 @@ use cairn_store::{Database, Versionstamp};
 pub struct BackupArgs {
     #[command(subcommand)]
     command: Option<BackupCommand>,
-    /// Database directory to back up (not open in a server: its lock is held there).
+    /// Database directory to back up (not open in a server: its lock is held there; use --url).
     #[arg(long, default_value = "cairn-data/default")]
     path: PathBuf,
+    /// Ask a running `cairn serve --archive DEST` for a snapshot into its own archive.
+    #[arg(long, conflicts_with_all = ["to", "name"])]
+    url: Option<String>,
+    /// Read-write access token for --url.
+    #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
+    access_token: Option<String>,
+    /// With --url: the database (repeatable). [default: the default database]
+    #[arg(long = "database", requires = "url")]
+    databases: Vec<String>,
+    /// With --url: every database the token opens.
+    #[arg(long, requires = "url", conflicts_with = "databases")]
+    all: bool,
     /// Archive destination: a directory or s3://bucket/prefix.
     #[arg(long)]
     to: Option<String>,
@@ -74,6 +86,9 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
     if let Some(BackupCommand::List { from }) = args.command {
         return list(&from);
     }
+    if let Some(url) = &args.url {
+        return backup_remote(url, &args);
+    }
     let Some(to) = args.to else {
         bail!("cairn backup needs --to DEST (or `cairn backup list --from DEST`)");
     };
@@ -103,6 +118,56 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<()> {
         done.entries as f64 / elapsed.as_secs_f64().max(1e-9)
     );
     Ok(())
+}
+
+/// `cairn backup --url`: `POST /backup`, `/db/<name>/backup` or `/backup/all`.
+fn backup_remote(url: &str, args: &BackupArgs) -> anyhow::Result<()> {
+    let token = args
+        .access_token
+        .as_deref()
+        .context("--url needs a read-write access token: --access-token or DENO_KV_ACCESS_TOKEN")?;
+    let base = url.trim_end_matches('/');
+    let paths: Vec<String> = if args.all {
+        vec![format!("{base}/backup/all")]
+    } else if args.databases.is_empty() {
+        vec![format!("{base}/backup")]
+    } else {
+        args.databases
+            .iter()
+            .map(|name| format!("{base}/db/{name}/backup"))
+            .collect()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for path in paths {
+            let response = client
+                .post(&path)
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("POST {path}"))?;
+            let status = response.status();
+            let body = response.text().await.unwrap_or_default();
+            if !status.is_success() {
+                bail!("POST {path}: {status}: {}", body.trim());
+            }
+            let done: Vec<serde_json::Value> = serde_json::from_str(&body)
+                .with_context(|| format!("POST {path}: unexpected answer {body:?}"))?;
+            for d in done {
+                println!(
+                    "backed up {} on the server: range {}, {} entries at versionstamp {}",
+                    d["database"].as_str().unwrap_or("?"),
+                    d["range"],
+                    d["entries"],
+                    d["versionstamp"].as_str().unwrap_or("?")
+                );
+            }
+        }
+        Ok(())
+    })
 }
 
 fn list(from: &str) -> anyhow::Result<()> {

@@ -20,7 +20,7 @@ use super::format::{names, LogRecord, Segment};
 use super::limits::{
     CLOSE_SHIP_ATTEMPTS, RETRY_BACKOFF_MS_MAX, RETRY_BACKOFF_MS_MIN, SEGMENT_BYTES_MAX,
 };
-use super::snapshot::{open_range, write_snapshot};
+use super::snapshot::{new_range, write_snapshot, BACKUP_REASON};
 use super::{ArchiveConfig, ArchiveError};
 use crate::pipeline::announce::{BatchEffects, Subscriber};
 use crate::pipeline::Shared;
@@ -330,7 +330,6 @@ impl Worker {
             }
         }
         let reason = self.reason.clone().unwrap_or_default();
-        let range = catalog.next_range();
         // Everything announced so far is in the snapshot loaded below (announcements follow
         // publication); later batches are queued behind `seq_base`.
         let seq_base = {
@@ -349,7 +348,7 @@ impl Worker {
         self.pending.clear();
         let snapshot = self.shared.published.load().snapshot.clone();
         let now = self.shared.config.clock.now_ms();
-        open_range(&dest, range, self.database_id, now, &reason)?;
+        let range = new_range(&dest, self.database_id, now, &reason)?;
         let done = write_snapshot(&dest, range, 0, snapshot.as_ref(), now)?;
         tracing::info!(range, commit_version = done.commit_version, %reason, "archive opened a new range");
         self.reason = Some("the stream broke".into());
@@ -493,7 +492,13 @@ fn continuation(
     database_id: [u8; 16],
     commit_version: u64,
 ) -> Result<Result<Current, String>, ArchiveError> {
-    let Some(last) = catalog.ranges.values().next_back() else {
+    // Ranges `cairn backup` opened hold one snapshot and no log: the stream is elsewhere.
+    let Some(last) = catalog
+        .ranges
+        .values()
+        .rev()
+        .find(|r| r.header.as_ref().is_none_or(|h| h.reason != BACKUP_REASON))
+    else {
         return Ok(Err("first archive of this database".into()));
     };
     let Some(newest) = last.snapshots.last() else {

@@ -103,7 +103,13 @@ fn choose_range(
         RestoreTarget::TimeMs(t) => (t, s.first_time_ms, s.last_time_ms),
     };
     if target == RestoreTarget::Latest {
-        return Ok(newest);
+        // The newest point, wherever it is (a backup's range may be numbered after the range
+        // a server keeps archiving to).
+        let latest = summaries
+            .iter()
+            .max_by_key(|s| (s.last_commit_version, s.range))
+            .unwrap_or(newest);
+        return Ok(latest);
     }
     if let Some(found) = summaries.iter().rev().find(|s| {
         let (x, first, last) = span(s);

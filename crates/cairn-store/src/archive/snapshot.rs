@@ -129,21 +129,31 @@ impl PartWriter<'_, '_> {
     }
 }
 
-/// Opens range `range` of the archive: its header object.
-pub(crate) fn open_range(
+/// The reason recorded for a range that `cairn backup` opened.
+pub(crate) const BACKUP_REASON: &str = "backup";
+
+/// Serializes choosing a new range's number within the process (a server's archiver and a
+/// `cairn backup --url` may open ranges of one database at once). Two processes archiving
+/// one database to one destination are not supported.
+static NEW_RANGE: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
+/// Opens a new range of the archive (its header object); returns its number.
+pub(crate) fn new_range(
     dest: &Prefixed<'_>,
-    range: u64,
     database_id: [u8; 16],
     created_ms: u64,
     reason: &str,
-) -> Result<(), ArchiveError> {
+) -> Result<u64, ArchiveError> {
+    let _one_at_a_time = NEW_RANGE.lock();
+    let range = Catalog::load(dest)?.next_range();
     let header = RangeHeader {
         database_id,
         range,
         created_ms,
         reason: reason.to_owned(),
     };
-    dest.put(&names::range(range), &header.encode())
+    dest.put(&names::range(range), &header.encode())?;
+    Ok(range)
 }
 
 /// `cairn backup`: writes a consistent snapshot of `db`, as of its last published batch, as a
@@ -156,8 +166,7 @@ pub fn backup_snapshot(
     let dest = config.prefixed();
     let snapshot: Arc<dyn Snapshot> = db.shared().published.load().snapshot.clone();
     let time_ms = db.shared().config.clock.now_ms();
-    let range = Catalog::load(&dest)?.next_range();
     let (_, database_id) = snapshot_meta(snapshot.as_ref())?;
-    open_range(&dest, range, database_id, time_ms, "backup")?;
+    let range = new_range(&dest, database_id, time_ms, BACKUP_REASON)?;
     write_snapshot(&dest, range, 0, snapshot.as_ref(), time_ms)
 }
