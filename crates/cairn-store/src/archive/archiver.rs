@@ -68,7 +68,7 @@ impl Subscriber for Feed {
                 // Past the bound: keep no partial stream. The new range's snapshot will hold
                 // everything dropped here.
                 let held: u64 = buffer.items.iter().map(|p| p.batch.len() as u64).sum();
-                buffer.bytes -= held;
+                buffer.bytes = buffer.bytes.saturating_sub(held);
                 buffer.items.clear();
                 buffer.overflowed = true;
                 full = true;
@@ -248,8 +248,14 @@ impl Worker {
     /// Waits up to `wait` for work, then moves the buffer into `pending`. True when closing.
     fn take(&mut self, wait: Duration) -> bool {
         let mut buffer = self.feed.buffer.lock();
-        if !buffer.closed && (buffer.bytes as usize) < SEGMENT_BYTES_MAX {
-            self.feed.wake.wait_for(&mut buffer, wait);
+        // A full segment is shipped at once, unless the destination is failing: then the
+        // backoff is kept, whatever waits.
+        let backing_off = self.backoff_ms > 0;
+        let deadline = Instant::now() + wait;
+        while !buffer.closed && (backing_off || (buffer.bytes as usize) < SEGMENT_BYTES_MAX) {
+            if self.feed.wake.wait_until(&mut buffer, deadline).timed_out() {
+                break;
+            }
         }
         if buffer.overflowed && self.current.is_some() {
             tracing::error!(
@@ -257,7 +263,7 @@ impl Worker {
                 "archive destination behind by more than the local bound: dropping unshipped log; a new range with a new snapshot follows (a gap in the archive)"
             );
             let held: u64 = self.pending.iter().map(|p| p.batch.len() as u64).sum();
-            buffer.bytes -= held;
+            buffer.bytes = buffer.bytes.saturating_sub(held);
             self.pending.clear();
             self.current = None;
             self.reason =
@@ -340,7 +346,7 @@ impl Worker {
                 .chain(buffer.items.iter())
                 .map(|p| p.batch.len() as u64)
                 .sum();
-            buffer.bytes -= dropped;
+            buffer.bytes = buffer.bytes.saturating_sub(dropped);
             buffer.items.clear();
             buffer.overflowed = false;
             buffer.next_seq - 1
@@ -421,7 +427,9 @@ impl Worker {
                 .drain(..count)
                 .map(|p| p.batch.len() as u64)
                 .sum();
-            self.feed.buffer.lock().bytes -= shipped;
+            let mut buffer = self.feed.buffer.lock();
+            buffer.bytes = buffer.bytes.saturating_sub(shipped);
+            drop(buffer);
             self.log_bytes_since_snapshot += shipped;
             current.last_asn = last;
             self.current = Some(current);
