@@ -46,7 +46,8 @@ pub enum ClientError {
     #[error("reads are disabled on this endpoint")]
     ReadDisabled,
     /// The server kept failing (5xx; for a write only cairn's `503` marked not applied) or
-    /// could not be reached for the whole retry budget. A write was not applied.
+    /// could not be reached for the whole retry budget. An atomic write or enqueue failing so
+    /// was not applied.
     #[error("server unavailable after retrying for {retried_ms} ms: {last}")]
     Unavailable {
         /// How long the client retried.
