@@ -24,8 +24,10 @@
 //!   cost a few requests, not one each;
 //! - a listing is consistent per batch, not across batches (as with Deno's remote lists);
 //! - a server that fails (5xx) or cannot be reached is retried for
-//!   [`ClientOptions::retry_budget`]; a *write* whose answer was lost is not
-//!   retried (it may have committed): the caller gets [`ClientError::OutcomeUnknown`];
+//!   [`ClientOptions::retry_budget`]; a *write* is retried only when it provably never
+//!   reached the database (no connection, or cairn's `503` marked `cairn-not-applied: 1`):
+//!   after a lost answer or any other 5xx (a proxy's 502/504) it may have committed, and the
+//!   caller gets [`ClientError::OutcomeUnknown`];
 //! - limits are checked locally only where the request shape needs it (batch sizes, the
 //!   number of keys of `get_many`); everything else is the server's to refuse, with its
 //!   message in [`ClientError::Refused`].

@@ -198,9 +198,13 @@ impl Database {
 
     /// Hands a request to the pipeline (queue state changes use this).
     pub(crate) fn send_request(&self, request: Request) -> Result<()> {
-        self.inner.shared.poison.check()?;
-        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
-        sender.send(request).map_err(|_| StoreError::Closed)
+        let shared = &self.inner.shared;
+        shared.poison.check().map_err(StoreError::not_applied)?;
+        let sender = self.inner.sender.read().clone();
+        let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
+        sender
+            .send(request)
+            .map_err(|_| StoreError::Closed.not_applied())
     }
 
     /// Why the database refuses writes, if it does.
@@ -282,13 +286,16 @@ impl Kv for Database {
     async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
         let shared = &self.inner.shared;
         write.validate(&shared.config.limits, self.now_ms())?;
-        shared.poison.check()?;
+        // Refusals before submission are `NotApplied`: the server may promise the client
+        // that nothing was written (see `StoreError::NotApplied`).
+        shared.poison.check().map_err(StoreError::not_applied)?;
         let (reply, answer) = crate::pipeline::reply::channel();
         // A full queue blocks here briefly: that is the pipeline's back-pressure.
-        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
+        let sender = self.inner.sender.read().clone();
+        let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
         sender
             .send(Request::Commit { write, reply })
-            .map_err(|_| StoreError::Closed)?;
+            .map_err(|_| StoreError::Closed.not_applied())?;
         drop(sender);
         answer.await
     }

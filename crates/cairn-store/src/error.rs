@@ -48,6 +48,14 @@ pub enum StoreError {
     /// The database was closed.
     #[error("database is closed")]
     Closed,
+    /// Refused before the request reached the commit pipeline, so nothing of it was applied:
+    /// sending it again (once the cause is gone) cannot apply it twice. The wrapped error says
+    /// why ([`StoreError::Poisoned`] or [`StoreError::Closed`], found by the checks before
+    /// submission). The same causes *without* this wrapper come from the pipeline after
+    /// submission: such a write may or may not have been applied (its batch's sync failed).
+    /// [`StoreError::root`] sees through the wrapper.
+    #[error(transparent)]
+    NotApplied(Box<StoreError>),
     /// A queue acknowledgement named a delivery whose lease the database does not hold
     /// (settled already, expired, or superseded by a later attempt). Nothing was changed.
     #[error("queue delivery {delivery} cannot be settled: {reason}")]
@@ -68,6 +76,22 @@ pub enum StoreError {
     /// The storage engine failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl StoreError {
+    /// Refused before submission: see [`StoreError::NotApplied`].
+    pub(crate) fn not_applied(self) -> StoreError {
+        StoreError::NotApplied(Box::new(self))
+    }
+
+    /// The error itself, or the cause a [`StoreError::NotApplied`] wraps: match on this to
+    /// treat a poisoned or closed database alike whether or not the write was submitted.
+    pub fn root(&self) -> &StoreError {
+        match self {
+            StoreError::NotApplied(cause) => cause.root(),
+            other => other,
+        }
+    }
 }
 
 /// Shorthand for results of database operations.

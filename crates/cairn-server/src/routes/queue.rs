@@ -202,11 +202,20 @@ async fn settle(request: DataRequest, how: Settle) -> Result<Response, ApiError>
     // Concurrently, so that the ids' commits share the pipeline's group commits.
     let settled =
         futures_util::future::join_all(ids.iter().map(|id| settle_one(&request.db, id, how))).await;
+    // One id refused before submission promises nothing about the others: unless none of them
+    // changed anything, the answer must not carry the not-applied mark (docs/protocol.md §8).
+    let changed_any = settled.iter().any(|r| {
+        !matches!(
+            r,
+            Err(StoreError::NotApplied(_) | StoreError::DeliveryNotHeld { .. })
+        )
+    });
     let mut outcomes = Vec::with_capacity(count);
     let mut not_held = None;
     for result in settled {
         match result {
             Ok(outcome) => outcomes.push(outcome),
+            Err(StoreError::NotApplied(cause)) if changed_any => return Err((*cause).into()),
             Err(e @ StoreError::DeliveryNotHeld { .. }) => {
                 outcomes.push(q::QueueSettleOutcome {
                     status: q::QueueSettleStatus::QsNotHeld.into(),
