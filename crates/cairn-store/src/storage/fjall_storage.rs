@@ -68,6 +68,8 @@ impl FjallStorage {
     }
 
     fn write_log(&self, durable: bool) -> Result<(), StorageError> {
+        // `persist` syncs fjall's active journal; journals fjall sealed before were synced
+        // when it sealed them (it persists a journal before starting the next).
         let checkpoint = || persist(&self.db, PersistMode::SyncData);
         self.tlog.write(durable, &checkpoint).map_err(io_error)
     }

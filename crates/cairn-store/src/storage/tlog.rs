@@ -732,6 +732,23 @@ mod tests {
         Ok(())
     }
 
+    #[test]
+    fn a_record_past_the_filled_length_and_the_segment_size_is_recovered() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let segment_bytes = 256 * 1024;
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        append_synced(&log, 0, 1, 1000)?;
+        // Larger than a segment: it starts segment 2 (in the other, new file) and goes past
+        // all that was filled there; the next record starts segment 3 over segment 1.
+        append_synced(&log, 1, 1, 300 * 1024)?;
+        let second = dir.path().join(FILE_NAMES[1]);
+        assert!(std::fs::metadata(&second)?.len() > segment_bytes);
+        append_synced(&log, 2, 1, 1000)?;
+        drop(log);
+        assert_eq!(numbers(&Tlog::recover(dir.path())?), [1, 2]);
+        Ok(())
+    }
+
     /// Item 7 of issue 12: starting the log overwrites a file whose records the engine may
     /// hold only in an unsynced journal. Here the start after an empty run would overwrite
     /// the segment holding "r": the checkpoint must run before, and if it fails, the start
