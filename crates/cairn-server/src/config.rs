@@ -63,6 +63,11 @@ impl TokenGrant {
     }
 }
 
+/// Databases a server holds unless configured otherwise (`databases_max`). Each open
+/// database has threads of its own (commit pipeline, sweeper, queue dispatcher, engine
+/// worker) and engine memory, so a server does not create them without bound.
+pub const DATABASES_MAX_DEFAULT: usize = 100;
+
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -83,6 +88,9 @@ pub struct ServerConfig {
     pub watches_per_token_max: usize,
     /// Largest request body, in bytes.
     pub body_bytes_max: usize,
+    /// Most databases the server holds (those on disk count); past it, creating one is
+    /// refused with 403.
+    pub databases_max: usize,
 }
 
 impl ServerConfig {
@@ -98,6 +106,7 @@ impl ServerConfig {
             watches_per_token_max: 64,
             // The largest atomic write (819,200 bytes of payload) plus protobuf framing.
             body_bytes_max: 1024 * 1024,
+            databases_max: DATABASES_MAX_DEFAULT,
         }
     }
 }
@@ -121,6 +130,8 @@ pub struct FileConfig {
     pub watches_per_token_max: Option<usize>,
     /// Threads serving HTTP (see `cairn serve --http-threads`).
     pub http_threads: Option<usize>,
+    /// Most databases the server holds (see `cairn serve --databases-max`).
+    pub databases_max: Option<usize>,
 }
 
 impl FileConfig {
@@ -152,6 +163,7 @@ mod tests {
         let text = r#"
             listen = "127.0.0.1:9000"
             durability = "relaxed"
+            databases_max = 7
             [[tokens]]
             token = "admin"
             [[tokens]]
@@ -160,6 +172,7 @@ mod tests {
             access = "read-only"
         "#;
         let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.databases_max, Some(7));
         assert_eq!(config.tokens[0], TokenGrant::read_write_all("admin"));
         assert!(config.tokens[1].opens("app") && !config.tokens[1].opens("other"));
         assert_eq!(config.tokens[1].access, Access::ReadOnly);

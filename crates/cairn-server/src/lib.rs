@@ -95,7 +95,11 @@ pub async fn serve(
         .limits(config.limits.clone());
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
-        registry: registry::Registry::new(config.data_dir.clone(), store_config),
+        registry: registry::Registry::new(
+            config.data_dir.clone(),
+            store_config,
+            config.databases_max,
+        )?,
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,

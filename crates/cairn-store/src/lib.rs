@@ -34,7 +34,7 @@ pub use cairn_model::{
 pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
 pub use config::{Config, Durability};
 pub use db::{Database, MEMORY_PATH};
-pub use error::{Result, StorageError, StoreError};
+pub use error::{PoisonCause, Result, StorageError, StoreError};
 pub use list::ListIterator;
 pub use queue::{
     Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,

@@ -24,7 +24,7 @@ async fn write_until_failure(db: &Database) -> Vec<u64> {
             Ok(_) => acked.push(seq),
             Err(StoreError::Poisoned(reason)) => {
                 assert!(
-                    reason.contains("injected I/O error"),
+                    reason.reason.contains("injected I/O error"),
                     "poison names its cause: {reason}"
                 );
                 break;

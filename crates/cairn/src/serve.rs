@@ -36,6 +36,10 @@ pub struct ServeArgs {
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
     http_threads: Option<usize>,
+    /// Most databases the server holds, those on disk included; creating one more is refused
+    /// with 403. [default: 100]
+    #[arg(long, env = "CAIRN_DATABASES_MAX")]
+    databases_max: Option<usize>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -80,6 +84,11 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     }
     if let Some(max) = file.watches_per_token_max {
         config.watches_per_token_max = max;
+    }
+    match args.databases_max.or(file.databases_max) {
+        Some(0) => bail!("--databases-max must be at least 1"),
+        Some(max) => config.databases_max = max,
+        None => {}
     }
     config.tokens = file.tokens;
     config.tokens.extend(

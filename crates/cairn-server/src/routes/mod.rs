@@ -109,7 +109,7 @@ async fn data(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = data_request(app, name, headers, body)?;
+    let request = data_request(app, name, headers, body).await?;
     match op {
         "snapshot_read" => snapshot_read::handle(request).await,
         "atomic_write" => atomic_write::handle(request).await,
@@ -122,7 +122,7 @@ async fn data(
 
 /// Authenticates a data-path request to database `name`: data token, protocol headers,
 /// database id. Shared by KV Connect's commands and cairn's extensions (`queue.rs`).
-pub(crate) fn data_request(
+pub(crate) async fn data_request(
     app: Arc<App>,
     name: &str,
     headers: &HeaderMap,
@@ -136,7 +136,7 @@ pub(crate) fn data_request(
                 "invalid or expired data token; repeat the metadata exchange",
             ))?;
     check_protocol_headers(headers)?;
-    let db = app.registry.get(name)?;
+    let db = app.registry.get(name, grant.access).await?;
     if let Some(id) = headers.get("x-denokv-database-id") {
         if id.to_str().ok() != Some(db.database_id().to_string().as_str()) {
             return Err(ApiError::BadRequest(

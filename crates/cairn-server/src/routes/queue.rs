@@ -52,7 +52,7 @@ async fn default_database(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = data_request(app, DEFAULT_DATABASE, &headers, body)?;
+    let request = data_request(app, DEFAULT_DATABASE, &headers, body).await?;
     dispatch(request, &op).await
 }
 
@@ -62,7 +62,7 @@ async fn named_database(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = data_request(app, &name, &headers, body)?;
+    let request = data_request(app, &name, &headers, body).await?;
     dispatch(request, &op).await
 }
 

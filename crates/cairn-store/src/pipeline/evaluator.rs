@@ -34,7 +34,7 @@ use super::writer::Applied;
 use super::{CommitResult, ExpiryCandidate, Reply, Request, Shared};
 use crate::changelog::ChangelogTrimmer;
 use crate::config::Durability;
-use crate::error::{Result, StoreError};
+use crate::error::{PoisonCause, Result, StoreError};
 use crate::meta;
 use crate::queue::ops::QueueSettle;
 use crate::queue::{queue_key_array, QueueMessage};
@@ -445,7 +445,7 @@ impl Evaluator {
                 // point can be trusted until the database is reopened.
                 self.shared
                     .poison
-                    .poison(format!("storage write failed: {e}"));
+                    .poison(PoisonCause::storage("storage write failed", &e));
             }
         }
         self.seq += 1;
@@ -499,7 +499,7 @@ fn stage_data(state: &mut BatchState, key: Vec<u8>, new: Option<DataRecord>) {
 fn fail_all(requests: Vec<Request>, error: &StoreError) {
     let reason = match error {
         StoreError::Poisoned(reason) => reason.clone(),
-        other => other.to_string(),
+        other => PoisonCause::from(other.to_string().as_str()),
     };
     for request in requests {
         let reply = match request {

@@ -35,7 +35,7 @@ use cairn_model::AtomicWrite;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::error::{Result, StoreError};
+use crate::error::{PoisonCause, Result, StoreError};
 use crate::storage::{Snapshot, Storage};
 
 pub use sequencer::Sequencer;
@@ -74,12 +74,16 @@ pub(crate) struct Published {
 #[derive(Default)]
 pub(crate) struct Poison {
     flag: AtomicBool,
-    reason: Mutex<Option<String>>,
+    reason: Mutex<Option<PoisonCause>>,
 }
 
 impl Poison {
-    pub(crate) fn poison(&self, reason: String) {
-        tracing::error!(%reason, "database poisoned: no further writes will be acknowledged");
+    pub(crate) fn poison(&self, reason: PoisonCause) {
+        tracing::error!(
+            reason = %reason.reason,
+            kind = reason.kind.map_or("unknown", |k| k.as_str()),
+            "database poisoned: no further writes will be acknowledged"
+        );
         let mut slot = self.reason.lock();
         if slot.is_none() {
             *slot = Some(reason);
@@ -90,8 +94,10 @@ impl Poison {
     /// `Err(Poisoned)` once poisoned.
     pub(crate) fn check(&self) -> Result<()> {
         if self.flag.load(Ordering::SeqCst) {
-            let reason = self.reason.lock().clone().unwrap_or_default();
-            return Err(StoreError::Poisoned(reason));
+            let reason = self.reason.lock().clone();
+            return Err(StoreError::Poisoned(
+                reason.unwrap_or_else(|| PoisonCause::from("unknown cause")),
+            ));
         }
         Ok(())
     }

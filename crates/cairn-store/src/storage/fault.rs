@@ -3,7 +3,7 @@
 //! harness that cannot catch a missing sync proves nothing), or make every sync slow, so that
 //! the pipeline's writers have several in flight at once.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::{Keyspace, Snapshot, Storage, WriteBatch};
@@ -18,6 +18,8 @@ pub struct FaultStorage<S> {
     fail_sync_at: AtomicU64,
     skip_syncs: AtomicBool,
     sync_delay_us: AtomicU64,
+    /// The operating system error the injected failures carry.
+    errno: AtomicI32,
 }
 
 impl<S: Storage> FaultStorage<S> {
@@ -31,6 +33,7 @@ impl<S: Storage> FaultStorage<S> {
             fail_sync_at: AtomicU64::new(u64::MAX),
             skip_syncs: AtomicBool::new(false),
             sync_delay_us: AtomicU64::new(0),
+            errno: AtomicI32::new(EIO),
         }
     }
 
@@ -58,6 +61,12 @@ impl<S: Storage> FaultStorage<S> {
         self.sync_delay_us.store(us, Ordering::SeqCst);
     }
 
+    /// The operating system error (`errno`) injected failures carry: EIO (5) unless set, as
+    /// a failing disk reports; ENOSPC (28) for a full one.
+    pub fn fail_with_errno(&self, errno: i32) {
+        self.errno.store(errno, Ordering::SeqCst);
+    }
+
     /// When true, `sync` reports success without syncing.
     pub fn skip_syncs(&self, skip: bool) {
         self.skip_syncs.store(skip, Ordering::SeqCst);
@@ -69,15 +78,18 @@ impl<S: Storage> FaultStorage<S> {
     }
 }
 
-fn injected(what: &str, n: u64) -> StorageError {
-    StorageError::Engine(format!("injected I/O error on {what} #{n}"))
+const EIO: i32 = 5;
+
+fn injected(what: &'static str, errno: &AtomicI32) -> StorageError {
+    let errno = errno.load(Ordering::SeqCst);
+    StorageError::io(what, std::io::Error::from_raw_os_error(errno))
 }
 
 impl<S: Storage> Storage for FaultStorage<S> {
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
         if n >= self.fail_apply_at.load(Ordering::SeqCst) {
-            return Err(injected("write", n));
+            return Err(injected("injected I/O error on a write", &self.errno));
         }
         self.inner.apply(batch)
     }
@@ -89,7 +101,7 @@ impl<S: Storage> Storage for FaultStorage<S> {
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
         let result = if n >= self.fail_sync_at.load(Ordering::SeqCst) {
-            Err(injected("sync", n))
+            Err(injected("injected I/O error on a sync", &self.errno))
         } else if self.skip_syncs.load(Ordering::SeqCst) {
             Ok(())
         } else {

@@ -13,6 +13,8 @@ mod fjall_storage;
 mod memory;
 mod tlog;
 
+/// What a storage failure was (full disk, failing device, ...): see [`StorageError::kind`].
+pub use crate::error::StorageErrorKind;
 pub use fault::FaultStorage;
 pub use fjall_storage::FjallStorage;
 pub use memory::MemoryStorage;
