@@ -31,6 +31,11 @@ pub struct Inode {
     pub parent: u64,
     pub name: OsString,
     pub linked: bool,
+    /// Live image only: changed since the file was last synced: any change (what makes an
+    /// `fsync` commit the names' journal), and a change of size or allocation (what makes an
+    /// `fdatasync` commit it).
+    pub changed: bool,
+    pub resized: bool,
 }
 
 impl Inode {
@@ -42,6 +47,8 @@ impl Inode {
             parent,
             name: name.to_owned(),
             linked: true,
+            changed: false,
+            resized: false,
         }
     }
 
@@ -63,12 +70,31 @@ impl Inode {
     }
 }
 
+/// When a change of names (create, mkdir, unlink, rmdir, rename) becomes durable.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Names {
+    /// As ext4 (`data=ordered`) commits its metadata journal: name changes are durable in the
+    /// order they were made, all of them up to a commit. A commit is an `fsync` of any
+    /// directory, an `fsync` of a file changed since its last sync, or an `fdatasync` of a
+    /// file whose size or allocated blocks changed since its last sync (an `fdatasync` that
+    /// only overwrites allocated blocks commits no metadata, as on ext4). What fjall and
+    /// cairn's log rely on.
+    #[default]
+    Journal,
+    /// POSIX's letter: a name change is durable only at an `fsync` of its own directory.
+    Directory,
+}
+
 /// Knobs of the filesystem.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
+    pub names: Names,
     /// Negative controls: `fdatasync` (not `fsync`) of a file directly inside a directory of
     /// this name succeeds without making anything durable.
     pub skip_fdatasync_in: Option<OsString>,
+    /// Debugging: every operation that changes or syncs a name or a file's size, and every
+    /// sync and power cut, as one line each in this file.
+    pub trace: Option<std::path::PathBuf>,
 }
 
 /// Counters since the filesystem was made.
@@ -102,19 +128,51 @@ pub struct Disk {
     next_ino: u64,
     config: Config,
     stats: Stats,
+    trace: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 impl Disk {
     pub fn new(config: Config) -> Disk {
         let root = Inode::new(Node::Dir(BTreeMap::new()), 0o755, ROOT, OsStr::new(""));
         let live = HashMap::from([(ROOT, root)]);
+        let trace = config
+            .trace
+            .as_ref()
+            .and_then(|p| std::fs::File::create(p).ok());
         Disk {
+            trace: trace.map(std::io::BufWriter::new),
             durable: live.clone(),
             live,
             open: HashMap::new(),
             next_ino: ROOT + 1,
             config,
             stats: Stats::default(),
+        }
+    }
+
+    fn path_of(&self, ino: u64) -> String {
+        let mut parts = Vec::new();
+        let mut at = ino;
+        while at != ROOT {
+            let Some(inode) = self.live.get(&at) else {
+                parts.push(format!("<{at}>"));
+                break;
+            };
+            parts.push(inode.name.to_string_lossy().into_owned());
+            at = inode.parent;
+        }
+        parts.reverse();
+        format!("/{}", parts.join("/"))
+    }
+
+    fn trace(&mut self, what: impl FnOnce(&Disk) -> String) {
+        if self.trace.is_some() {
+            let line = what(self);
+            if let Some(t) = self.trace.as_mut() {
+                use std::io::Write;
+                let _ = writeln!(t, "{line}");
+                let _ = t.flush();
+            }
         }
     }
 
@@ -202,6 +260,7 @@ impl Disk {
         };
         self.live.insert(ino, Inode::new(node, perm, parent, name));
         self.entries_mut(parent)?.insert(name.to_owned(), ino);
+        self.trace(|d| format!("make {} ino {ino}", d.path_of(ino)));
         Ok(ino)
     }
 
@@ -240,6 +299,7 @@ impl Disk {
             (Node::File(_), true) => return Err(libc::ENOTDIR),
             _ => {}
         }
+        self.trace(|d| format!("remove {} ino {ino}", d.path_of(ino)));
         self.entries_mut(parent)?.remove(name);
         self.inode_mut(ino)?.linked = false;
         self.forget_if_unused(ino);
@@ -291,15 +351,37 @@ impl Disk {
         let inode = self.inode_mut(ino)?;
         inode.parent = new_parent;
         inode.name = new_name.to_owned();
+        self.trace(|d| {
+            format!(
+                "rename {name:?} in {} to {} ino {ino}",
+                d.path_of(parent),
+                d.path_of(ino)
+            )
+        });
         Ok(())
     }
 
     pub fn write(&mut self, ino: u64, offset: u64, data: &[u8]) -> FsResult<()> {
-        self.file_mut(ino)?.write(offset, data)
+        let file = self.file_mut(ino)?;
+        let before = (file.size(), file.allocated_bytes());
+        file.write(offset, data)?;
+        let resized = before != (file.size(), file.allocated_bytes());
+        self.mark_changed(ino, resized);
+        Ok(())
+    }
+
+    fn mark_changed(&mut self, ino: u64, resized: bool) {
+        if let Some(inode) = self.live.get_mut(&ino) {
+            inode.changed = true;
+            inode.resized |= resized;
+        }
     }
 
     pub fn set_len(&mut self, ino: u64, len: u64) -> FsResult<()> {
-        self.file_mut(ino)?.set_len(len)
+        self.trace(|d| format!("set_len {} {len}", d.path_of(ino)));
+        self.file_mut(ino)?.set_len(len)?;
+        self.mark_changed(ino, true);
+        Ok(())
     }
 
     pub fn set_perm(&mut self, ino: u64, perm: u16) -> FsResult<()> {
@@ -308,7 +390,9 @@ impl Disk {
     }
 
     pub fn allocate(&mut self, ino: u64, offset: u64, len: u64, keep_size: bool) -> FsResult<()> {
-        self.file_mut(ino)?.allocate(offset, len, keep_size)
+        self.file_mut(ino)?.allocate(offset, len, keep_size)?;
+        self.mark_changed(ino, true);
+        Ok(())
     }
 
     /// `fsync` (`datasync` false) or `fdatasync` of a file: its content and size become
@@ -322,12 +406,31 @@ impl Disk {
             self.stats.fdatasyncs_skipped += 1;
             return Ok(());
         }
+        let commits_names = if datasync {
+            inode.resized
+        } else {
+            inode.changed
+        };
         let durable = Inode {
             node: Node::File(data.clone()),
             ..inode.clone()
         };
         self.durable.insert(ino, durable);
+        if let Some(inode) = self.live.get_mut(&ino) {
+            inode.changed = false;
+            inode.resized = false;
+            if let Node::File(data) = &mut inode.node {
+                data.mark_synced();
+            }
+        }
+        if commits_names && self.config.names == Names::Journal {
+            self.commit_names()?;
+        }
         self.stats.fsyncs += 1;
+        self.trace(|d| {
+            let size = d.file(ino).map_or(0, |f| f.size());
+            format!("fsync {} datasync {datasync} size {size}", d.path_of(ino))
+        });
         Ok(())
     }
 
@@ -342,11 +445,36 @@ impl Disk {
                 .is_some_and(|p| &p.name == skipped)
     }
 
-    /// `fsync` of a directory: its entries become durable, naming the inodes they name now.
+    /// `fsync` of a directory: see [`Names`].
+    pub fn fsync_dir(&mut self, dir: u64) -> FsResult<()> {
+        self.entries(dir)?;
+        self.stats.fsyncdirs += 1;
+        self.trace(|d| format!("fsyncdir {}", d.path_of(dir)));
+        match self.config.names {
+            Names::Journal => self.commit_names(),
+            Names::Directory => self.sync_entries(dir),
+        }
+    }
+
+    /// Every directory's entries become durable: a commit of ext4's metadata journal.
+    fn commit_names(&mut self) -> FsResult<()> {
+        let dirs: Vec<u64> = self
+            .live
+            .iter()
+            .filter(|(_, i)| i.linked && i.is_dir())
+            .map(|(&ino, _)| ino)
+            .collect();
+        for dir in dirs {
+            self.sync_entries(dir)?;
+        }
+        Ok(())
+    }
+
+    /// A directory's entries become durable, naming the inodes they name now.
     /// An inode never synced itself becomes durable empty (a file of size 0, an empty
     /// directory). An inode that moved here from another directory leaves that directory's
     /// durable entries at the same moment, as a journalled `rename` does.
-    pub fn fsync_dir(&mut self, dir: u64) -> FsResult<()> {
+    fn sync_entries(&mut self, dir: u64) -> FsResult<()> {
         let entries = self.entries(dir)?.clone();
         let before = match self.durable.get(&dir).map(|i| &i.node) {
             Some(Node::Dir(before)) => before.clone(),
@@ -368,7 +496,6 @@ impl Disk {
             ..inode.clone()
         };
         self.durable.insert(dir, synced);
-        self.stats.fsyncdirs += 1;
         Ok(())
     }
 
@@ -422,6 +549,7 @@ impl Disk {
         report.inodes_lost = before.saturating_sub(self.live.len() as u64);
         self.open.clear();
         self.stats.power_cuts += 1;
+        self.trace(|_| format!("power cut {report:?}"));
         report
     }
 
@@ -468,6 +596,9 @@ fn reachable(image: &HashMap<u64, Inode>) -> HashMap<u64, Inode> {
             continue;
         };
         let mut inode = inode.clone();
+        if let Node::File(data) = &mut inode.node {
+            data.mark_synced();
+        }
         if let Node::Dir(entries) = &mut inode.node {
             // Entries whose inode did not survive are dropped with it.
             entries.retain(|_, child| image.contains_key(child));
@@ -478,6 +609,8 @@ fn reachable(image: &HashMap<u64, Inode>) -> HashMap<u64, Inode> {
         inode.parent = parent;
         inode.name = name;
         inode.linked = true;
+        inode.changed = false;
+        inode.resized = false;
         out.insert(ino, inode);
     }
     out

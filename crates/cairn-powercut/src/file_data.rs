@@ -26,6 +26,11 @@ const BLOCK: u64 = BLOCK_BYTES as u64;
 pub struct FileData {
     size: u64,
     blocks: OrdMap<u64, Block>,
+    /// The smallest size the file was truncated to since it was last synced, if it was: its
+    /// blocks from there on were freed, and what was written there since lives in other
+    /// blocks of the disk (ext4 does not reuse freed blocks before the truncation commits),
+    /// so a write-back may not put it over the durable content.
+    shrunk_to: Option<u64>,
 }
 
 /// What [`FileData::write_back_some`] did.
@@ -63,6 +68,11 @@ impl FileData {
                 .iter()
                 .zip(other.blocks.iter())
                 .all(|((i, a), (j, b))| i == j && Arc::ptr_eq(a, b))
+    }
+
+    /// Called on the live copy when it is made durable.
+    pub fn mark_synced(&mut self) {
+        self.shrunk_to = None;
     }
 
     /// Up to `len` bytes from `offset`, fewer at the end of the file.
@@ -118,6 +128,7 @@ impl FileData {
             return Err(libc::EFBIG);
         }
         if len < self.size {
+            self.shrunk_to = Some(self.shrunk_to.map_or(len, |s| s.min(len)));
             let first_gone = len.div_ceil(BLOCK);
             let gone: Vec<u64> = self.blocks.range(first_gone..).map(|(&i, _)| i).collect();
             for index in gone {
@@ -155,10 +166,14 @@ impl FileData {
     /// copy) and lie inside both files' sizes, each reaches `self` with probability one half,
     /// and one of those in four only in part (its first 1 to 7 sectors), as the page cache may
     /// have written any of its dirty pages, in any order, when the power went. Sizes are left
-    /// as they are: a size change is durable only through `fsync`.
+    /// as they are: a size change is durable only through `fsync`. Blocks past a truncation
+    /// since the last sync are never written back in place (see `shrunk_to`).
     pub fn write_back_some<R: Rng + ?Sized>(&mut self, live: &FileData, rng: &mut R) -> WriteBack {
         let mut report = WriteBack::default();
-        let inside = self.size.min(live.size).div_ceil(BLOCK);
+        let mut inside = self.size.min(live.size).div_ceil(BLOCK);
+        if let Some(shrunk_to) = live.shrunk_to {
+            inside = inside.min(shrunk_to / BLOCK);
+        }
         for (&index, block) in live.blocks.range(..inside) {
             if self
                 .blocks
@@ -250,5 +265,21 @@ mod tests {
             assert!(sector.iter().all(|&b| b == sector[0]));
         }
         assert!(bytes[3 * BLOCK_BYTES..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn write_back_never_puts_data_written_after_a_truncation_over_durable_data() {
+        let mut live = FileData::default();
+        live.write(0, &[1; 4 * BLOCK_BYTES]).expect("in bounds");
+        live.mark_synced();
+        let mut durable = live.clone();
+        live.set_len(BLOCK + 10).expect("in bounds");
+        live.write(0, &[2; 4 * BLOCK_BYTES]).expect("in bounds");
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        for _ in 0..20 {
+            durable.write_back_some(&live, &mut rng);
+        }
+        let bytes = durable.read(0, u32::MAX);
+        assert!(bytes[BLOCK_BYTES..].iter().all(|&b| b == 1));
     }
 }

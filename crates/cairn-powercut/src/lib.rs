@@ -55,7 +55,7 @@ use std::time::Duration;
 use fuser::{BackgroundSession, MountOption};
 use parking_lot::Mutex;
 
-pub use disk::{Config, CutReport, Stats};
+pub use disk::{Config, CutReport, Names, Stats};
 pub use file_data::{WriteBack, BLOCK_BYTES, FILE_BYTES_MAX, SECTOR_BYTES};
 
 /// How long an unmount waits for files of the filesystem still open (a reaped process's

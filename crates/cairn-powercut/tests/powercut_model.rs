@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use cairn_powercut::{Config, Mounted, SECTOR_BYTES};
+use cairn_powercut::{Config, Mounted, Names, SECTOR_BYTES};
 use rand::SeedableRng;
 
 fn mount(config: Config) -> (tempfile::TempDir, Mounted) {
@@ -29,9 +29,16 @@ fn write_file(path: &Path, bytes: &[u8]) -> File {
     f
 }
 
+fn posix() -> Config {
+    Config {
+        names: Names::Directory,
+        ..Config::default()
+    }
+}
+
 #[test]
 fn only_synced_content_and_synced_names_survive() {
-    let (_dir, mut m) = mount(Config::default());
+    let (_dir, mut m) = mount(posix());
     let root = m.path().to_path_buf();
     write_file(&root.join("synced"), b"kept")
         .sync_data()
@@ -67,7 +74,7 @@ fn writes_after_the_last_sync_and_truncations_are_rolled_back() {
 
 #[test]
 fn unlink_and_rename_are_durable_at_the_directory_sync() {
-    let (_dir, mut m) = mount(Config::default());
+    let (_dir, mut m) = mount(posix());
     let root = m.path().to_path_buf();
     fs::create_dir(root.join("a")).expect("mkdir a");
     fs::create_dir(root.join("b")).expect("mkdir b");
@@ -102,6 +109,7 @@ fn unlink_and_rename_are_durable_at_the_directory_sync() {
 fn the_negative_control_skips_fdatasync_in_the_named_directory_only() {
     let config = Config {
         skip_fdatasync_in: Some("tlog".into()),
+        ..Config::default()
     };
     let (_dir, mut m) = mount(config);
     let root = m.path().to_path_buf();
@@ -159,4 +167,53 @@ fn an_open_unlinked_file_stays_readable_until_closed() {
     let mut buf = [0; 4];
     f.read_exact_at(&mut buf, 0).expect("read after unlink");
     assert_eq!(&buf, b"data");
+}
+
+#[test]
+fn a_journal_commit_makes_every_earlier_name_change_durable_and_no_later_one() {
+    let (_dir, mut m) = mount(Config::default());
+    let root = m.path().to_path_buf();
+    fs::create_dir(root.join("a")).expect("mkdir a");
+    fs::create_dir(root.join("b")).expect("mkdir b");
+    write_file(&root.join("a/early"), b"");
+    // Any directory's fsync commits the journal: a/ and a/early become durable.
+    sync_dir(&root.join("b"));
+    write_file(&root.join("a/late"), b"");
+    m.power_cut(None).expect("power cut");
+    assert!(root.join("a/early").exists());
+    assert!(!root.join("a/late").exists());
+}
+
+#[test]
+fn a_file_sync_commits_names_only_when_the_file_changed_as_ext4_does() {
+    let (_dir, mut m) = mount(Config::default());
+    let root = m.path().to_path_buf();
+    write_file(&root.join("log"), &[0; 8192])
+        .sync_all()
+        .expect("fsync");
+    // An fdatasync of an overwrite changes no metadata: it commits no name.
+    write_file(&root.join("pending"), b"");
+    let log = OpenOptions::new()
+        .write(true)
+        .open(root.join("log"))
+        .expect("open");
+    log.write_all_at(&[1; 100], 0).expect("overwrite");
+    log.sync_data().expect("fdatasync");
+    drop(log);
+    m.power_cut(None).expect("power cut");
+    assert_eq!(fs::read(root.join("log")).expect("log")[..100], [1; 100]);
+    assert!(!root.join("pending").exists());
+
+    // One that grows a file does, and so does an fsync of a changed file.
+    write_file(&root.join("named"), b"");
+    let log = OpenOptions::new()
+        .write(true)
+        .open(root.join("log"))
+        .expect("open");
+    log.write_all_at(&[2; 100], 8192).expect("append");
+    log.sync_data().expect("fdatasync");
+    drop(log);
+    m.power_cut(None).expect("power cut");
+    assert!(root.join("named").exists());
+    assert_eq!(fs::metadata(root.join("log")).expect("log").len(), 8292);
 }
