@@ -326,7 +326,7 @@ impl Disk {
             if at == ino {
                 return Err(libc::EINVAL);
             }
-            at = self.live[&at].parent;
+            at = self.inode(at)?.parent;
         }
         if let Some(&target) = self.entries(new_parent)?.get(new_name) {
             if target == ino {

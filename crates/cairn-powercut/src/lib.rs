@@ -122,6 +122,25 @@ impl Mounted {
         loop {
             match nix::mount::umount(&self.mountpoint) {
                 Ok(()) => break,
+                // Not root: the setuid helper unmounts what it mounted.
+                Err(nix::errno::Errno::EPERM) => {
+                    let status = std::process::Command::new("fusermount3")
+                        .arg("-u")
+                        .arg(&self.mountpoint)
+                        .status()?;
+                    if status.success() {
+                        break;
+                    }
+                    if waited >= UNMOUNT_WAIT_MAX {
+                        self.session = Some(session);
+                        return Err(io::Error::other(format!(
+                            "fusermount3 -u {} failed: {status}",
+                            self.mountpoint.display()
+                        )));
+                    }
+                    std::thread::sleep(UNMOUNT_RETRY_INTERVAL);
+                    waited += UNMOUNT_RETRY_INTERVAL;
+                }
                 Err(nix::errno::Errno::EBUSY) if waited < UNMOUNT_WAIT_MAX => {
                     std::thread::sleep(UNMOUNT_RETRY_INTERVAL);
                     waited += UNMOUNT_RETRY_INTERVAL;
