@@ -78,7 +78,8 @@ pub enum Names {
     /// directory, an `fsync` of a file changed since its last sync, or an `fdatasync` of a
     /// file whose size or allocated blocks changed since its last sync (an `fdatasync` that
     /// only overwrites allocated blocks commits no metadata, as on ext4). What fjall and
-    /// cairn's log rely on.
+    /// cairn's log rely on. (ext4's optional `fast_commit` feature, off unless asked for at
+    /// `mkfs`, can commit one file's changes alone, and is not modelled.)
     #[default]
     Journal,
     /// POSIX's letter: a name change is durable only at an `fsync` of its own directory.

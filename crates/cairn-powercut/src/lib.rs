@@ -8,27 +8,37 @@
 //!
 //! # The durability model
 //!
-//! Chosen at least as strict as what ext4 (`data=ordered`) guarantees and POSIX promises, so
-//! that a program correct here relies on nothing a real disk may not give:
+//! Chosen at least as strict as what ext4 (`data=ordered`) guarantees, so that a program
+//! correct here relies on nothing ext4 may not give (and, for names, optionally as strict as
+//! POSIX's letter):
 //!
 //! * **File content and size** become durable at an `fsync` or `fdatasync` of that file
 //!   (through any handle): both make the whole content and the size durable, as `fdatasync`
 //!   must commit a size change needed to read the data back. Nothing else does: not `close`,
 //!   not a later `fsync` of another file (ext4 would often commit more; this model does not
 //!   count on it).
-//! * **Names** (create, mkdir, unlink, rmdir, rename) become durable at an `fsync` of the
-//!   directory holding them; an `fsync` of the file does not make its name durable. A
-//!   directory's `fsync` makes its entries durable as they are now: an inode named there that
-//!   was never synced itself becomes durable empty (a file of size 0, an empty directory). A
+//! * **Names** (create, mkdir, unlink, rmdir, rename), by default ([`Names::Journal`]), as
+//!   ext4 (without the optional `fast_commit`) commits its metadata journal: every name
+//!   change up to a commit becomes durable, in order, at the commit; a commit is an `fsync`
+//!   of any directory, an `fsync` of a file changed since its last sync, or an `fdatasync` of
+//!   a file whose size or allocated blocks changed since then. fjall and cairn rely on it:
+//!   each creates directories and syncs only the new directory, not its parent. With
+//!   [`Names::Directory`], POSIX's letter: names become durable at an `fsync` of the
+//!   directory holding them; an `fsync` of the file does not make its name durable, and a
 //!   rename between two directories is atomic: when either directory's `fsync` makes the new
-//!   name durable, the old name goes at the same moment.
+//!   name durable, the old name goes at the same moment. Either way an entry is made durable
+//!   as it is at that moment: an inode named there that was never synced itself becomes
+//!   durable empty (a file of size 0, an empty directory).
 //! * **At a power cut** the durable image is all that remains; an inode no durable entry
 //!   reaches is gone. A *clean* cut drops every unsynced change. A cut *with write-back*
 //!   first lets each unsynced block (4 KiB) inside a file's durable size reach the disk with
 //!   probability ½, in any order, and one written block in four only in part (a prefix of its
-//!   512-byte sectors: a torn write). Size changes and names never reach the disk
+//!   512-byte sectors: a torn write), except blocks past a truncation since the file's last
+//!   sync (ext4 writes those elsewhere). Size changes and names never reach the disk
 //!   unsynced, so there is never a file whose size grew over blocks that were not written
-//!   (ext4's `data=ordered` prevents that too).
+//!   (ext4's `data=ordered` prevents that too); nor does an unsynced append survive a cut
+//!   (ext4 may keep one whose delayed allocation was written back: more data kept, never
+//!   less).
 //!
 //! Not modelled (nothing cairn or fjall uses): hard and symbolic links, special files, extended
 //! attributes, `mmap` of a file another handle writes, `O_DIRECT`, timestamps' durability.

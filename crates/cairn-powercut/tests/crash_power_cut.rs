@@ -71,6 +71,8 @@ const TRACE_ENV: &str = "CAIRN_POWERCUT_TRACE";
 const DEFAULT_CYCLES: u64 = 24;
 /// Cycles on one database before a fresh one (each open replays fjall's whole journal).
 const CYCLES_PER_DIRECTORY: u64 = 6;
+/// A progress line every this many cycles (for the long run).
+const PROGRESS_EVERY: u64 = 50;
 /// Cycles the negative control may take to see a loss (a cycle killed before the first
 /// acknowledgement, or one whose writes all reached a checkpoint, shows none).
 const CONTROL_CYCLES_MAX: u64 = 30;
@@ -111,6 +113,13 @@ fn power_cut_loses_no_acknowledged_write() {
             outcome.problems
         );
         totals.add(&outcome);
+        if (cycle + 1) % PROGRESS_EVERY == 0 {
+            println!(
+                "power cut test: {} cycles, {} acknowledged writes checked, 0 lost",
+                cycle + 1,
+                totals.acks
+            );
+        }
     }
     println!(
         "power cut test: {cycles} cycles in {:.1} s: {} acknowledged writes checked, 0 lost; \
