@@ -23,6 +23,13 @@ if ! command -v strace >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq strace >/dev/null
 fi
 
+echo "== fuse3 (crates/cairn-powercut's power-cut filesystem mounts through FUSE)"
+if ! command -v fusermount3 >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq fuse3 >/dev/null
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
 
