@@ -36,9 +36,8 @@
 //! in a debug build) for the main test; the long run is `CAIRN_POWERCUT_CYCLES=500 cargo
 //! test -p cairn-powercut --test crash_power_cut -- --nocapture`. `CAIRN_POWERCUT_SEED`
 //! fixes the kill delays and the write-back (timing still differs between runs).
-//! `CAIRN_POWERCUT_NAMES=directory` makes name changes durable only at their own
-//! directory's `fsync` (POSIX's letter) instead of ext4's journal order, the default; today
-//! that loses writes (cairn and fjall create directories without syncing their parent: see
+//! Name changes are durable only at their own directory's `fsync` (POSIX's letter, the
+//! default); `CAIRN_POWERCUT_NAMES=journal` takes ext4's journal order instead (see
 //! `docs/reliability.md`). `CAIRN_POWERCUT_TRACE=<file>` logs every name change, sync and cut.
 //!
 //! The filesystem needs `/dev/fuse` and root or `fusermount3` (Debian's `fuse3`, installed by
@@ -91,8 +90,8 @@ fn power_cut_loses_no_acknowledged_write() {
     let seed = env_u64(SEED_ENV).unwrap_or_else(rand::random);
     println!("power cut test: {cycles} cycles, seed {seed} (rerun with {SEED_ENV}={seed})");
     let names = match std::env::var(NAMES_ENV).as_deref() {
-        Err(_) | Ok("journal") => Names::Journal,
-        Ok("directory") => Names::Directory,
+        Ok("journal") => Names::Journal,
+        Err(_) | Ok("directory") => Names::Directory,
         Ok(other) => panic!("{NAMES_ENV}={other:?}: expected journal or directory"),
     };
     let config = Config {

@@ -165,12 +165,16 @@ fn create_engine(path: &Path, engine: &Path, cache_bytes: u64) -> Result<(), Sto
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io)?;
     }
-    std::fs::create_dir_all(path).map_err(io)?;
+    super::create_dir_durable(path).map_err(io)?;
     {
         let db = open_engine(&staging, cache_bytes)?;
         open_keyspaces(&db)?;
         db.persist(PersistMode::SyncAll)?;
     }
+    // fjall does not sync the directories it creates its keyspaces in: sync them all before
+    // the rename makes the engine the database's, or a power loss could keep the engine
+    // directory without its keyspaces (found with the power-cut filesystem's strict mode).
+    super::sync_dirs_below(&staging).map_err(io)?;
     std::fs::rename(&staging, engine).map_err(io)?;
     std::fs::File::open(path)
         .and_then(|dir| dir.sync_all())

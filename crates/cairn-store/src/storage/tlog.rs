@@ -208,7 +208,7 @@ impl Tlog {
         sync_handles: usize,
         checkpoint: &dyn Fn() -> io::Result<()>,
     ) -> io::Result<Tlog> {
-        std::fs::create_dir_all(dir)?;
+        super::create_dir_durable(dir)?;
         let mut newest: Option<(u64, usize)> = None;
         for (slot, name) in FILE_NAMES.iter().enumerate() {
             if let Ok(bytes) = read_prefix(&dir.join(name), HEADER_LEN as usize) {
