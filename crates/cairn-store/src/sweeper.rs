@@ -3,31 +3,110 @@
 //! commit like any other, with a versionstamp and a changelog entry, so watchers and replicas
 //! see it. Reads already hide expired keys; the sweeper only reclaims their space.
 //!
-//! Each removal leaves a tombstone at the head of the index until the engine compacts it
-//! away, so a sweep does not start at the beginning of the index: it starts at the first
-//! candidate of the sweep before, which steps over one sweep's tombstones at most. An entry
-//! written behind that point (an expire-at already in the past) is invisible at once and is
-//! reclaimed by the full sweep from the beginning every [`FULL_SWEEP_EVERY`] sweeps.
+//! **Pace.** While work remains the sweeper sweeps without pause, one batch of at most
+//! [`EXPIRY_SWEEP_KEYS_MAX`] keys at a time; it idles [`EXPIRY_SWEEP_INTERVAL_MS`] only once a
+//! sweep finds less than a full batch (or when a [`ManualClock`](crate::ManualClock) is moved,
+//! it wakes at once). A fixed pace would cap expiry at one batch per interval (2,560 keys/s
+//! with these bounds); past that, expired entries would pile up and every scan would step
+//! over them.
+//!
+//! **Yielding to foreground writes.** Only one expiry request is in flight: after sending a
+//! batch the sweeper waits until its commit is published before it scans again. The expiry
+//! request goes through the same queue as every write, so writes submitted meanwhile are
+//! queued ahead of the next batch and share group commits with it; a sweep never holds the
+//! evaluator longer than one batch. The pipeline does not answer expiry requests, so the
+//! sweeper sees its commit land by looking at the published snapshot: the batch removes the
+//! index entry of each of its candidates, so the last one's absence means it is published.
+//! That look is bounded ([`EXPIRY_COMMIT_WAIT_MS_MAX`]): an entry rewritten meanwhile under
+//! the same expire-at, or a stalled pipeline, makes it give up and idle, and the next sweep
+//! looks at the same place again (removing an entry twice is harmless).
+//!
+//! **Where a sweep starts.** Each removal leaves a tombstone at the head of the index until
+//! the engine compacts it away, so a sweep does not start at the beginning of the index but
+//! where the last published sweep ended, stepping over no tombstone. An entry written behind
+//! that point (an expire-at already in the past) is invisible at once and is reclaimed by the
+//! sweep from the beginning made every [`FULL_SWEEP_EVERY`] idle wake-ups.
+//!
+//! **Backlog.** [`backlog`] counts the index entries due (expire-at ≤ now) from where every
+//! due entry is known to be removed, at most [`EXPIRY_BACKLOG_COUNT_MAX`]: the work the
+//! sweeper has not done yet, for `Database::expiry_backlog` and the metrics built on it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cairn_model::limits::{EXPIRY_SWEEP_INTERVAL_MS, EXPIRY_SWEEP_KEYS_MAX};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TryRecvError};
+use parking_lot::Mutex;
 
+use crate::clock::ClockWatcher;
 use crate::error::Result;
 use crate::pipeline::{ExpiryCandidate, Request, Shared};
 use crate::record::{expiry_key, split_expiry_key};
 use crate::storage::{Keyspace, Scan};
 
-/// Every this many sweeps, one starts at the beginning of the index (5 s at the interval).
+/// Most expired keys one sweep removes, in one commit: the longest a sweep holds the
+/// evaluator (and the writes queued behind it) is one batch of this many point reads.
+pub const EXPIRY_SWEEP_KEYS_MAX: usize = 512;
+/// How long the sweeper idles once a sweep found less than a full batch, in milliseconds.
+/// It also bounds how long a sweep waits for room in the commit queue.
+pub(crate) const EXPIRY_SWEEP_INTERVAL_MS: u64 = 200;
+/// Longest the sweeper waits for its commit to be published before it idles, in
+/// milliseconds (a commit takes one durable sync, under a millisecond on a healthy disk).
+pub(crate) const EXPIRY_COMMIT_WAIT_MS_MAX: u64 = 1_000;
+/// Pause between two looks at whether the sweeper's commit is published, in microseconds.
+const EXPIRY_COMMIT_POLL_US: u64 = 500;
+/// Most entries [`backlog`] counts (a larger backlog is reported as this many), so that
+/// asking costs a bounded scan.
+pub const EXPIRY_BACKLOG_COUNT_MAX: u64 = 100_000;
+/// Index entries [`backlog`] reads per scan.
+const EXPIRY_BACKLOG_SCAN_CHUNK: usize = 4096;
+/// Every this many idle wake-ups, a sweep starts at the beginning of the index (5 s apart at
+/// the interval when nothing else wakes the sweeper).
 const FULL_SWEEP_EVERY: u64 = 25;
+
+const _: () = assert!(EXPIRY_SWEEP_KEYS_MAX > 0);
+const _: () = assert!(EXPIRY_COMMIT_POLL_US < EXPIRY_COMMIT_WAIT_MS_MAX * 1000);
+const _: () = assert!(EXPIRY_BACKLOG_COUNT_MAX >= EXPIRY_SWEEP_KEYS_MAX as u64);
+const _: () = assert!(EXPIRY_BACKLOG_SCAN_CHUNK > 0);
 
 /// The running sweeper; dropping `stop` ends it.
 pub(crate) struct Sweeper {
     stop: Sender<()>,
     thread: JoinHandle<()>,
+    progress: Arc<Progress>,
+    /// Registered with the clock (weakly): kept alive here.
+    _kick: Arc<ClockKick>,
+}
+
+/// The index key before which every due entry is known to be removed (only moves forward);
+/// [`backlog`] counts from here.
+#[derive(Default)]
+pub(crate) struct Progress(Mutex<Vec<u8>>);
+
+impl Progress {
+    fn advance(&self, to: &[u8]) {
+        let mut at = self.0.lock();
+        if to > at.as_slice() {
+            *at = to.to_vec();
+        }
+    }
+}
+
+/// Wakes an idle sweeper when a test moves a [`ManualClock`](crate::ManualClock).
+struct ClockKick(Sender<()>);
+
+impl ClockWatcher for ClockKick {
+    fn clock_moved(&self) {
+        // One pending wake-up is enough; a full channel already holds it.
+        let _ = self.0.try_send(());
+    }
+}
+
+/// What the sweeper thread listens to while it waits.
+struct Signals {
+    /// Never sent on; disconnected when the sweeper is to stop.
+    stopped: Receiver<()>,
+    clock_moved: Receiver<()>,
 }
 
 impl Sweeper {
@@ -36,10 +115,30 @@ impl Sweeper {
         requests: Sender<Request>,
     ) -> std::io::Result<Sweeper> {
         let (stop, stopped) = crossbeam_channel::bounded(0);
+        let (kick, clock_moved) = crossbeam_channel::bounded(1);
+        let kick = Arc::new(ClockKick(kick));
+        let watcher: Weak<dyn ClockWatcher> = Arc::downgrade(&kick) as Weak<dyn ClockWatcher>;
+        shared.config.clock.watch(watcher);
+        let progress = Arc::new(Progress::default());
+        let signals = Signals {
+            stopped,
+            clock_moved,
+        };
+        let thread_progress = progress.clone();
         let thread = std::thread::Builder::new()
             .name("cairn-sweeper".into())
-            .spawn(move || run(&shared, &requests, &stopped))?;
-        Ok(Sweeper { stop, thread })
+            .spawn(move || run(&shared, &requests, &signals, &thread_progress))?;
+        Ok(Sweeper {
+            stop,
+            thread,
+            progress,
+            _kick: kick,
+        })
+    }
+
+    /// Where [`backlog`] starts counting.
+    pub(crate) fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
     }
 
     pub(crate) fn stop(self) {
@@ -48,33 +147,118 @@ impl Sweeper {
     }
 }
 
-fn run(shared: &Shared, requests: &Sender<Request>, stopped: &Receiver<()>) {
-    let interval = Duration::from_millis(EXPIRY_SWEEP_INTERVAL_MS);
+/// What the sweeper does after a sweep.
+enum Next {
+    /// A full batch was removed: more may be due, sweep again at once.
+    Sweep,
+    /// Nothing more is due (or the pipeline could not take more): idle.
+    Idle,
+    Stop,
+}
+
+fn run(shared: &Shared, requests: &Sender<Request>, signals: &Signals, progress: &Progress) {
     let mut start = Vec::new();
-    for sweep in 1u64.. {
-        match stopped.recv_timeout(interval) {
-            Err(RecvTimeoutError::Timeout) => {}
-            _ => return,
-        }
-        if shared.poison.check().is_err() {
-            continue;
-        }
-        if sweep.is_multiple_of(FULL_SWEEP_EVERY) {
-            start.clear();
-        }
-        match find_expired(shared, &start) {
-            Ok(candidates) => {
-                let Some(first) = candidates.first() else {
-                    continue;
-                };
-                let first = expiry_key(first.expire_at_ms, &first.key);
-                // A full queue means the pipeline is busy; the keys are already invisible,
-                // so trying again next round (from the same place) is fine.
-                if requests.try_send(Request::Expire { candidates }).is_ok() {
-                    start = first;
+    let mut idles = 0u64;
+    loop {
+        let next = if shared.poison.check().is_ok() {
+            sweep(shared, requests, signals, &mut start, progress)
+        } else {
+            Next::Idle
+        };
+        match next {
+            Next::Stop => return,
+            Next::Sweep => {
+                if let Err(TryRecvError::Disconnected) = signals.stopped.try_recv() {
+                    return;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "expiry sweep could not read the index"),
+            Next::Idle => {
+                crossbeam_channel::select! {
+                    recv(signals.stopped) -> _ => return,
+                    recv(signals.clock_moved) -> _ => {}
+                    default(Duration::from_millis(EXPIRY_SWEEP_INTERVAL_MS)) => {}
+                }
+                idles += 1;
+                if idles.is_multiple_of(FULL_SWEEP_EVERY) {
+                    start.clear();
+                }
+            }
+        }
+    }
+}
+
+/// One sweep from `start`: sends one batch and waits for it to be published.
+fn sweep(
+    shared: &Shared,
+    requests: &Sender<Request>,
+    signals: &Signals,
+    start: &mut Vec<u8>,
+    progress: &Progress,
+) -> Next {
+    let candidates = match find_expired(shared, start) {
+        Ok(candidates) => candidates,
+        Err(e) => {
+            tracing::warn!(error = %e, "expiry sweep could not read the index");
+            return Next::Idle;
+        }
+    };
+    let Some(last) = candidates.last() else {
+        return Next::Idle;
+    };
+    let last = expiry_key(last.expire_at_ms, &last.key);
+    let full = candidates.len() == EXPIRY_SWEEP_KEYS_MAX;
+    // The sweeper waits for room like any writer, so it takes its turn behind the writes
+    // already queued. A queue full for a whole interval means the pipeline is saturated:
+    // the keys are already invisible, so trying again after idling is fine.
+    let interval = Duration::from_millis(EXPIRY_SWEEP_INTERVAL_MS);
+    match requests.send_timeout(Request::Expire { candidates }, interval) {
+        Ok(()) => {}
+        Err(SendTimeoutError::Timeout(_)) => return Next::Idle,
+        Err(SendTimeoutError::Disconnected(_)) => return Next::Stop,
+    }
+    match wait_published(shared, signals, &last) {
+        Published::Yes => {
+            progress.advance(&last);
+            *start = last;
+            if full {
+                Next::Sweep
+            } else {
+                Next::Idle
+            }
+        }
+        Published::NotSeen => Next::Idle,
+        Published::Stop => Next::Stop,
+    }
+}
+
+enum Published {
+    Yes,
+    /// Not within [`EXPIRY_COMMIT_WAIT_MS_MAX`], or the database is poisoned.
+    NotSeen,
+    Stop,
+}
+
+/// Waits until the published snapshot no longer holds `index_key`, the last entry of the
+/// batch just sent: the whole batch is one storage write, so it is then published.
+fn wait_published(shared: &Shared, signals: &Signals, index_key: &[u8]) -> Published {
+    let deadline = Instant::now() + Duration::from_millis(EXPIRY_COMMIT_WAIT_MS_MAX);
+    let poll = Duration::from_micros(EXPIRY_COMMIT_POLL_US);
+    loop {
+        match signals.stopped.recv_timeout(poll) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return Published::Stop,
+        }
+        let snapshot = shared.published.load().snapshot.clone();
+        match snapshot.get(Keyspace::Expiry, index_key) {
+            Ok(None) => return Published::Yes,
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "expiry sweep could not read the index");
+                return Published::NotSeen;
+            }
+        }
+        if shared.poison.check().is_err() || Instant::now() >= deadline {
+            return Published::NotSeen;
         }
     }
 }
@@ -100,4 +284,36 @@ pub(crate) fn find_expired(shared: &Shared, start: &[u8]) -> Result<Vec<ExpiryCa
         });
     }
     Ok(candidates)
+}
+
+/// Index entries due (expire-at ≤ now) in the published snapshot from `progress` on, at most
+/// [`EXPIRY_BACKLOG_COUNT_MAX`]. Entries written behind `progress` with an expire-at already
+/// past are not counted until the periodic sweep from the beginning removes them.
+pub(crate) fn backlog(shared: &Shared, progress: &Progress) -> Result<u64> {
+    let now_ms = shared.config.clock.now_ms();
+    let snapshot = shared.published.load().snapshot.clone();
+    let end = now_ms.saturating_add(1).to_be_bytes();
+    let mut start = progress.0.lock().clone();
+    let mut count = 0u64;
+    while count < EXPIRY_BACKLOG_COUNT_MAX {
+        let room = usize::try_from(EXPIRY_BACKLOG_COUNT_MAX - count).unwrap_or(usize::MAX);
+        let limit = EXPIRY_BACKLOG_SCAN_CHUNK.min(room);
+        let scan = Scan {
+            start: &start,
+            end: &end,
+            reverse: false,
+            limit,
+        };
+        let chunk = snapshot.scan(Keyspace::Expiry, scan)?;
+        count += chunk.len() as u64;
+        match chunk.last() {
+            Some((last, _)) if chunk.len() == limit => {
+                // The smallest key after `last`: the next chunk starts there.
+                start.clone_from(last);
+                start.push(0);
+            }
+            _ => break,
+        }
+    }
+    Ok(count)
 }
