@@ -3,12 +3,15 @@
 //! commit like any other, with a versionstamp and a changelog entry, so watchers and replicas
 //! see it. Reads already hide expired keys; the sweeper only reclaims their space.
 //!
-//! **Pace.** While work remains the sweeper sweeps without pause, one batch of at most
-//! [`EXPIRY_SWEEP_KEYS_MAX`] keys at a time; it idles [`EXPIRY_SWEEP_INTERVAL_MS`] only once a
-//! sweep finds less than a full batch (or when a [`ManualClock`](crate::ManualClock) is moved,
-//! it wakes at once). A fixed pace would cap expiry at one batch per interval (2,560 keys/s
-//! with these bounds); past that, expired entries would pile up and every scan would step
-//! over them.
+//! **Pace.** While work remains the sweeper sweeps without pause, one batch at a time; it
+//! idles [`EXPIRY_SWEEP_INTERVAL_MS`] only once a sweep finds less than a full batch (or
+//! until a [`ManualClock`](crate::ManualClock) is moved: it wakes at once). A fixed pace would
+//! cap expiry at one batch per interval (2,560 keys/s at 512 keys per 200 ms); past that,
+//! expired entries would pile up and every scan would step over them. A batch is
+//! [`EXPIRY_SWEEP_KEYS_MIN`] keys after idling and doubles after each full one, up to
+//! [`EXPIRY_SWEEP_KEYS_MAX`]: with one batch in flight, the sweeper removes a batch per
+//! commit latency, and a busy pipeline's latency is long (tens of milliseconds when the
+//! writes that make the keys expire keep it busy), so small batches alone would fall behind.
 //!
 //! **Yielding to foreground writes.** Only one expiry request is in flight: after sending a
 //! batch the sweeper waits until its commit is published before it scans again. The expiry
@@ -44,9 +47,12 @@ use crate::pipeline::{ExpiryCandidate, Request, Shared};
 use crate::record::{expiry_key, split_expiry_key};
 use crate::storage::{Keyspace, Scan};
 
+/// Expired keys the first sweep after idling removes, in one commit.
+pub const EXPIRY_SWEEP_KEYS_MIN: usize = 512;
 /// Most expired keys one sweep removes, in one commit: the longest a sweep holds the
-/// evaluator (and the writes queued behind it) is one batch of this many point reads.
-pub const EXPIRY_SWEEP_KEYS_MAX: usize = 512;
+/// evaluator (and the writes queued behind it) is one batch of this many point reads and
+/// deletes (about 10 ms on this project's 2-core VM).
+pub const EXPIRY_SWEEP_KEYS_MAX: usize = 4096;
 /// How long the sweeper idles once a sweep found less than a full batch, in milliseconds.
 /// It also bounds how long a sweep waits for room in the commit queue.
 pub(crate) const EXPIRY_SWEEP_INTERVAL_MS: u64 = 200;
@@ -64,7 +70,7 @@ const EXPIRY_BACKLOG_SCAN_CHUNK: usize = 4096;
 /// the interval when nothing else wakes the sweeper).
 const FULL_SWEEP_EVERY: u64 = 25;
 
-const _: () = assert!(EXPIRY_SWEEP_KEYS_MAX > 0);
+const _: () = assert!(0 < EXPIRY_SWEEP_KEYS_MIN && EXPIRY_SWEEP_KEYS_MIN <= EXPIRY_SWEEP_KEYS_MAX);
 const _: () = assert!(EXPIRY_COMMIT_POLL_US < EXPIRY_COMMIT_WAIT_MS_MAX * 1000);
 const _: () = assert!(EXPIRY_BACKLOG_COUNT_MAX >= EXPIRY_SWEEP_KEYS_MAX as u64);
 const _: () = assert!(EXPIRY_BACKLOG_SCAN_CHUNK > 0);
@@ -159,20 +165,23 @@ enum Next {
 fn run(shared: &Shared, requests: &Sender<Request>, signals: &Signals, progress: &Progress) {
     let mut start = Vec::new();
     let mut idles = 0u64;
+    let mut batch_keys = EXPIRY_SWEEP_KEYS_MIN;
     loop {
         let next = if shared.poison.check().is_ok() {
-            sweep(shared, requests, signals, &mut start, progress)
+            sweep(shared, requests, signals, &mut start, batch_keys, progress)
         } else {
             Next::Idle
         };
         match next {
             Next::Stop => return,
             Next::Sweep => {
+                batch_keys = batch_keys.saturating_mul(2).min(EXPIRY_SWEEP_KEYS_MAX);
                 if let Err(TryRecvError::Disconnected) = signals.stopped.try_recv() {
                     return;
                 }
             }
             Next::Idle => {
+                batch_keys = EXPIRY_SWEEP_KEYS_MIN;
                 crossbeam_channel::select! {
                     recv(signals.stopped) -> _ => return,
                     recv(signals.clock_moved) -> _ => {}
@@ -187,15 +196,17 @@ fn run(shared: &Shared, requests: &Sender<Request>, signals: &Signals, progress:
     }
 }
 
-/// One sweep from `start`: sends one batch and waits for it to be published.
+/// One sweep from `start`: sends one batch of at most `batch_keys` and waits for it to be
+/// published.
 fn sweep(
     shared: &Shared,
     requests: &Sender<Request>,
     signals: &Signals,
     start: &mut Vec<u8>,
+    batch_keys: usize,
     progress: &Progress,
 ) -> Next {
-    let candidates = match find_expired(shared, start) {
+    let candidates = match find_expired(shared, start, batch_keys) {
         Ok(candidates) => candidates,
         Err(e) => {
             tracing::warn!(error = %e, "expiry sweep could not read the index");
@@ -206,7 +217,7 @@ fn sweep(
         return Next::Idle;
     };
     let last = expiry_key(last.expire_at_ms, &last.key);
-    let full = candidates.len() == EXPIRY_SWEEP_KEYS_MAX;
+    let full = candidates.len() == batch_keys;
     // The sweeper waits for room like any writer, so it takes its turn behind the writes
     // already queued. A queue full for a whole interval means the pipeline is saturated:
     // the keys are already invisible, so trying again after idling is fine.
@@ -263,8 +274,8 @@ fn wait_published(shared: &Shared, signals: &Signals, index_key: &[u8]) -> Publi
     }
 }
 
-/// Index entries from `start` whose time has come, earliest first, at most one sweep's worth.
-pub(crate) fn find_expired(shared: &Shared, start: &[u8]) -> Result<Vec<ExpiryCandidate>> {
+/// Index entries from `start` whose time has come, earliest first, at most `limit`.
+fn find_expired(shared: &Shared, start: &[u8], limit: usize) -> Result<Vec<ExpiryCandidate>> {
     let now_ms = shared.config.clock.now_ms();
     let snapshot = shared.published.load().snapshot.clone();
     // Entries with expire-at <= now sort before (now + 1) as 8 big-endian bytes.
@@ -273,9 +284,9 @@ pub(crate) fn find_expired(shared: &Shared, start: &[u8]) -> Result<Vec<ExpiryCa
         start,
         end: &end,
         reverse: false,
-        limit: EXPIRY_SWEEP_KEYS_MAX,
+        limit,
     };
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(limit);
     for (index_key, _) in snapshot.scan(Keyspace::Expiry, scan)? {
         let (expire_at_ms, key) = split_expiry_key(&index_key)?;
         candidates.push(ExpiryCandidate {
