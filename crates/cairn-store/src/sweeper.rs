@@ -62,8 +62,8 @@ pub(crate) const EXPIRY_SWEEP_INTERVAL_MS: u64 = 200;
 pub(crate) const EXPIRY_COMMIT_WAIT_MS_MAX: u64 = 1_000;
 /// Pause between two looks at whether the sweeper's commit is published, in microseconds.
 const EXPIRY_COMMIT_POLL_US: u64 = 500;
-/// Most entries [`backlog`] counts (a larger backlog is reported as this many), so that
-/// asking costs a bounded scan.
+/// Most entries `Database::expiry_backlog` counts (a larger backlog is reported as this
+/// many), so that asking costs a bounded scan.
 pub const EXPIRY_BACKLOG_COUNT_MAX: u64 = 100_000;
 /// Index entries [`backlog`] reads per scan.
 const EXPIRY_BACKLOG_SCAN_CHUNK: usize = 4096;
