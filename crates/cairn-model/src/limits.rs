@@ -12,10 +12,6 @@ use crate::codec::decode_key;
 pub const COMMIT_BATCH_WRITES_MAX: usize = 1024;
 /// Atomic writes that may wait for the sequencer before submitters are made to wait.
 pub const COMMIT_QUEUE_DEPTH: usize = 4096;
-/// Expired keys the sweeper removes in one commit.
-pub const EXPIRY_SWEEP_KEYS_MAX: usize = 512;
-/// How often the sweeper looks for expired keys, in milliseconds.
-pub const EXPIRY_SWEEP_INTERVAL_MS: u64 = 200;
 /// Changelog entries trimmed in one storage write.
 pub const CHANGELOG_TRIM_BATCH_MAX: usize = 4096;
 /// Default retention of the changelog: most recent commits kept.

@@ -211,6 +211,24 @@ impl Database {
     pub fn poisoned(&self) -> Option<StoreError> {
         self.inner.shared.poison.check().err()
     }
+
+    /// The expiry sweeper's backlog: how many expired entries wait to be physically removed
+    /// (invisible to reads already, but still stored and stepped over by scans). It counts
+    /// the expiry index entries whose time has come, from where the sweeper has removed
+    /// every one, in the published snapshot; stale index entries of rewritten keys count too
+    /// (the sweeper removes them as well). An estimate: an entry written with an expire-at
+    /// already past, behind the sweeper's position, is counted only once a periodic sweep
+    /// from the beginning reaches it. The count stops at [`EXPIRY_BACKLOG_COUNT_MAX`], so a
+    /// call costs at most that many index reads; 0 means the sweeper has caught up.
+    ///
+    /// [`EXPIRY_BACKLOG_COUNT_MAX`]: crate::EXPIRY_BACKLOG_COUNT_MAX
+    pub fn expiry_backlog(&self) -> Result<u64> {
+        let progress = match self.inner.running.lock().as_ref() {
+            Some((_, sweeper)) => sweeper.progress(),
+            None => return Err(StoreError::Closed),
+        };
+        crate::sweeper::backlog(&self.inner.shared, &progress)
+    }
 }
 
 /// The database API (see [`Kv`]): reads from the published snapshot, writes through the

@@ -40,4 +40,5 @@ pub use queue::{
     Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
 };
 pub use read::RawEntry;
+pub use sweeper::{EXPIRY_BACKLOG_COUNT_MAX, EXPIRY_SWEEP_KEYS_MAX, EXPIRY_SWEEP_KEYS_MIN};
 pub use watch::Watch;

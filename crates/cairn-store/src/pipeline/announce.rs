@@ -29,6 +29,9 @@ pub(crate) struct BatchEffects {
     pub changed_keys: Vec<Vec<u8>>,
     /// What the batch did to queue messages.
     pub queue: Vec<QueueSettle>,
+    /// The expiry sweeps (`Request::Expire::sweep`) the batch carried: the sweeper learns
+    /// here that its removals are published.
+    pub sweeps: Vec<u64>,
 }
 
 /// A part of the database that acts on published batches.

@@ -58,6 +58,8 @@ pub(crate) struct Evaluator {
     changed: Vec<Vec<u8>>,
     /// What the batch being built does to queue messages, for the queue hub.
     queue_settle: Vec<QueueSettle>,
+    /// The expiry sweeps the batch being built carries, for the sweeper.
+    sweeps: Vec<u64>,
 }
 
 /// The state of one batch being evaluated.
@@ -143,6 +145,7 @@ impl Evaluator {
             seq: 0,
             changed: Vec::new(),
             queue_settle: Vec::new(),
+            sweeps: Vec::new(),
         })
     }
 
@@ -213,7 +216,8 @@ impl Evaluator {
                     let outcome = self.evaluate_write(&mut state, write);
                     replies.push((reply, outcome));
                 }
-                Request::Expire { candidates } => {
+                Request::Expire { candidates, sweep } => {
+                    self.sweeps.push(sweep);
                     if let Err(e) = self.evaluate_expiry(&mut state, &candidates) {
                         tracing::warn!(error = %e, "expiry sweep commit failed");
                     }
@@ -458,6 +462,7 @@ impl Evaluator {
                 seq: self.seq,
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
+                sweeps: std::mem::take(&mut self.sweeps),
             },
         }
     }

@@ -56,7 +56,11 @@ pub(crate) enum Request {
     /// An atomic write from a caller (already validated against the limits).
     Commit { write: AtomicWrite, reply: Reply },
     /// Physically remove expired keys, as a commit of its own.
-    Expire { candidates: Vec<ExpiryCandidate> },
+    /// `sweep` names the request in the announcement of the batch that carried it.
+    Expire {
+        candidates: Vec<ExpiryCandidate>,
+        sweep: u64,
+    },
     /// Change queue state (acknowledge, retry, dead-letter), as a commit of its own. The
     /// dispatcher's retries of expired leases need no answer.
     Queue {
