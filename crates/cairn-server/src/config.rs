@@ -67,6 +67,8 @@ impl TokenGrant {
 /// database has threads of its own (commit pipeline, sweeper, queue dispatcher, engine
 /// worker) and engine memory, so a server does not create them without bound.
 pub const DATABASES_MAX_DEFAULT: usize = 100;
+/// Requests slower than this are logged by default (`--slow-request-ms`).
+pub const SLOW_REQUEST_MS_DEFAULT: u64 = 1000;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -91,6 +93,15 @@ pub struct ServerConfig {
     /// Most databases the server holds (those on disk count); past it, creating one is
     /// refused with 403.
     pub databases_max: usize,
+    /// Bearer token of `GET /metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (no token), `/healthz` and `/readyz` on a listener of their own too.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Requests slower than this are logged (`slow request`, with their id); 0 logs none.
+    pub slow_request_ms: u64,
+    /// Count HTTP requests and keep the databases' statistics (`--no-metrics` turns both
+    /// off, to measure what they cost).
+    pub metrics: bool,
 }
 
 impl ServerConfig {
@@ -107,6 +118,10 @@ impl ServerConfig {
             // The largest atomic write (819,200 bytes of payload) plus protobuf framing.
             body_bytes_max: 1024 * 1024,
             databases_max: DATABASES_MAX_DEFAULT,
+            metrics_token: None,
+            metrics_listen: None,
+            slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
+            metrics: true,
         }
     }
 }
@@ -132,6 +147,12 @@ pub struct FileConfig {
     pub http_threads: Option<usize>,
     /// Most databases the server holds (see `cairn serve --databases-max`).
     pub databases_max: Option<usize>,
+    /// Bearer token of `/metrics` on the main listener.
+    pub metrics_token: Option<String>,
+    /// Address of the metrics listener (`/metrics` without a token, `/healthz`, `/readyz`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Slow-request log threshold, milliseconds (0: off).
+    pub slow_request_ms: Option<u64>,
 }
 
 impl FileConfig {

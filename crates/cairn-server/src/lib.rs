@@ -12,6 +12,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod framing;
+mod health;
+pub mod metrics;
 pub mod registry;
 mod routes;
 
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use cairn_store::{Config, SystemClock};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,6 +57,8 @@ pub(crate) struct App {
     pub clock: SystemClock,
     /// Set to true when shutdown begins: watch streams end so their connections can close.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// HTTP requests by route and status, for `/metrics`.
+    pub http_metrics: metrics::HttpMetrics,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -66,11 +70,27 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
+        .route("/metrics", get(metrics::guarded))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(
             body_limit,
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::observe,
+        ))
+        .with_state(app)
+}
+
+/// The routes of the `--metrics-listen` address: metrics without a token, health, readiness.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::open))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .with_state(app)
 }
 
@@ -90,9 +110,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_metrics(config, listener, None, shutdown).await
+}
+
+/// [`serve`], and `/metrics` (without a token), `/healthz` and `/readyz` on
+/// `metrics_listener` too (`cairn serve --metrics-listen`).
+pub async fn serve_with_metrics(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let store_config = Config::default()
         .durability(config.durability)
-        .limits(config.limits.clone());
+        .limits(config.limits.clone())
+        .stats(config.metrics);
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(
@@ -104,9 +136,22 @@ pub async fn serve(
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
+        http_metrics: metrics::HttpMetrics::default(),
         config,
     });
     let router = router(app.clone());
+    if let Some(metrics_listener) = metrics_listener {
+        let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            let served = axum::serve(metrics_listener, router).with_graceful_shutdown(stop);
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

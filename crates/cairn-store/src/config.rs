@@ -37,6 +37,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
+    /// Keep counters and latency histograms (`Database::stats`); on by default.
+    pub stats: bool,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
             cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
+            stats: true,
         }
     }
 }
@@ -63,6 +66,7 @@ impl std::fmt::Debug for Config {
             )
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
+            .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
 }
@@ -83,6 +87,12 @@ impl Config {
     /// Sets the clock (tests use [`crate::ManualClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Turns counters and latency histograms on (the default) or off.
+    pub fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
         self
     }
 

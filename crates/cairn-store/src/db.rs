@@ -119,12 +119,14 @@ impl Database {
             writers_busy: Default::default(),
             completion: Default::default(),
             announcer: Default::default(),
+            stats: Arc::new(crate::stats::Stats::new(config.stats)),
             config,
         });
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
         shared.announcer.subscribe(queue.clone());
+        shared.announcer.subscribe(shared.stats.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
@@ -167,6 +169,11 @@ impl Database {
 
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::SnapshotRead);
         let limits = &self.inner.shared.config.limits;
         let entries = ranges.iter().map(|r| r.limit).sum();
         limits.check_read(ranges.len(), entries)?;
@@ -205,6 +212,15 @@ impl Database {
         sender
             .send(request)
             .map_err(|_| StoreError::Closed.not_applied())
+    }
+
+    /// Requests waiting for the evaluator (the sequencer's queue), for `stats`.
+    pub(crate) fn commit_queue_depth(&self) -> u64 {
+        self.inner
+            .sender
+            .read()
+            .as_ref()
+            .map_or(0, |s| s.len() as u64)
     }
 
     /// Why the database refuses writes, if it does.
@@ -258,6 +274,7 @@ impl Kv for Database {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::Get);
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
         let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
@@ -270,6 +287,11 @@ impl Kv for Database {
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::GetMany);
         self.inner.shared.config.limits.check_get_many(keys.len())?;
         read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
@@ -292,6 +314,7 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::List);
         ListIterator::new(
             self.snapshot(),
             self.now_ms(),
@@ -303,19 +326,26 @@ impl Kv for Database {
 
     async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
         let shared = &self.inner.shared;
-        write.validate(&shared.config.limits, self.now_ms())?;
+        write
+            .validate(&shared.config.limits, self.now_ms())
+            .inspect_err(|_| shared.stats.commit_rejected())?;
         // Refusals before submission are `NotApplied`: the server may promise the client
         // that nothing was written (see `StoreError::NotApplied`).
-        shared.poison.check().map_err(StoreError::not_applied)?;
+        shared
+            .poison
+            .check()
+            .inspect_err(|e| shared.stats.commit_refused(e))
+            .map_err(StoreError::not_applied)?;
         let (reply, answer) = crate::pipeline::reply::channel();
         // A full queue blocks here briefly: that is the pipeline's back-pressure.
         let sender = self.inner.sender.read().clone();
         let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
+        let stats = shared.stats.commit_submitted(&write);
         sender
             .send(Request::Commit { write, reply })
             .map_err(|_| StoreError::Closed.not_applied())?;
         drop(sender);
-        answer.await
+        stats.answered(answer.await)
     }
 
     /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their

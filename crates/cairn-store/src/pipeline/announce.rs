@@ -32,6 +32,10 @@ pub(crate) struct BatchEffects {
     /// The expiry sweeps (`Request::Expire::sweep`) the batch carried: the sweeper learns
     /// here that its removals are published.
     pub sweeps: Vec<u64>,
+    /// Requests in the batch that asked for an answer (atomic writes, queue settlements).
+    pub writes: u64,
+    /// Expired keys the batch removed for the sweeper.
+    pub expired_keys: u64,
 }
 
 /// A part of the database that acts on published batches.

@@ -1,0 +1,494 @@
+//! `GET /metrics`: the Prometheus text exposition of the server and of every open database.
+//!
+//! The store keeps its own counters (`cairn_store::stats`, no Prometheus there); at each
+//! scrape this module reads `Database::stats()` and a few gauges of each open database into a
+//! [`DatabaseSample`], and [`StoreCollector`] writes them out with `prometheus-client`. The
+//! server's own metrics (HTTP requests by route and status class, their latency, open watch
+//! streams) live in [`HttpMetrics`].
+//!
+//! Labels are bounded: `database` (a name the operator's tokens allow, each an open
+//! database), `route` (a fixed list, [`route_label`]), `status` (a class, `2xx`…`5xx`),
+//! `result`, `kind`, `state`. Never a key, a token or a raw path.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cairn_store::stats::{
+    CommitOutcome, HistogramSnapshot, ReadKind, StatsSnapshot, LATENCY_BUCKETS_NS,
+};
+use cairn_store::{Database, QueueStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use tracing::Instrument;
+
+use crate::App;
+
+/// The `Content-Type` of the exposition (Prometheus text format 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// Longest `x-request-id` taken from a client; a longer or odd one is replaced.
+pub const REQUEST_ID_BYTES_MAX: usize = 64;
+
+type HttpLabels = [(&'static str, &'static str); 2];
+type RouteLabels = [(&'static str, &'static str); 1];
+
+/// Buckets of `cairn_http_request_duration_seconds`, the store's latency buckets in seconds.
+#[derive(Clone, Copy)]
+struct LatencyBuckets;
+
+impl MetricConstructor<Histogram> for LatencyBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(LATENCY_BUCKETS_NS.iter().map(|&ns| ns as f64 / 1e9))
+    }
+}
+
+/// The server's own metrics, updated by the [`observe`] middleware.
+pub(crate) struct HttpMetrics {
+    requests: Family<HttpLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, LatencyBuckets>,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        HttpMetrics {
+            requests: Family::default(),
+            latency: Family::new_with_constructor(LatencyBuckets),
+        }
+    }
+}
+
+/// The route label of a request path: one of a fixed set, so the label stays bounded.
+pub fn route_label(path: &str) -> &'static str {
+    let mut segments = path.trim_matches('/').split('/');
+    let (first, second) = (segments.next(), segments.next());
+    // `/db/<name>/…` is `/…` of a named database.
+    let rest: Vec<&str> = match (first, second) {
+        (Some("db"), Some(_)) => segments.collect(),
+        _ => path.trim_matches('/').split('/').collect(),
+    };
+    match rest.as_slice() {
+        [] | [""] => "metadata",
+        ["data", "snapshot_read"] => "snapshot_read",
+        ["data", "atomic_write"] => "atomic_write",
+        ["data", "watch"] => "watch",
+        ["data", "queue", "enqueue"] => "queue_enqueue",
+        ["data", "queue", "dequeue"] => "queue_dequeue",
+        ["data", "queue", "ack"] => "queue_ack",
+        ["data", "queue", "nack"] => "queue_nack",
+        ["data", "queue", "stats"] => "queue_stats",
+        ["metrics"] => "metrics",
+        ["healthz"] => "healthz",
+        ["readyz"] => "readyz",
+        _ => "other",
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Every request: an id (the client's `x-request-id` if sane, else a new one) on a span
+/// around its handling and on the response; its route and status class counted; a
+/// `slow request` warning when it took longer than `--slow-request-ms`.
+pub(crate) async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = route_label(request.uri().path());
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= REQUEST_ID_BYTES_MAX
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, %method, route);
+    let mut response = next.run(request).instrument(span).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    if app.config.metrics {
+        let http = &app.http_metrics;
+        http.requests
+            .get_or_create(&[("route", route), ("status", status_class(status))])
+            .inc();
+        http.latency
+            .get_or_create(&[("route", route)])
+            .observe(elapsed.as_secs_f64());
+    }
+    let slow_ms = app.config.slow_request_ms;
+    if slow_ms > 0 && elapsed.as_millis() >= u128::from(slow_ms) {
+        tracing::warn!(
+            request_id = %id,
+            %method,
+            route,
+            status = status.as_u16(),
+            latency_ms = elapsed.as_millis() as u64,
+            "slow request"
+        );
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// `GET /metrics` on the main listener: needs `Authorization: Bearer <metrics token>`.
+pub(crate) async fn guarded(State(app): State<Arc<App>>, request: Request) -> Response {
+    let Some(expected) = app.config.metrics_token.as_deref() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "metrics are not served here: start cairn serve with --metrics-token TOKEN \
+             (then send it as a bearer token) or --metrics-listen ADDR\n",
+        )
+            .into_response();
+    };
+    let given = crate::routes::bearer(request.headers());
+    let matches = given
+        .is_ok_and(|t| subtle::ConstantTimeEq::ct_eq(t.as_bytes(), expected.as_bytes()).into());
+    if !matches {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "metrics need Authorization: Bearer <the --metrics-token>\n",
+        )
+            .into_response();
+    }
+    exposition(&app)
+}
+
+/// `GET /metrics` on the `--metrics-listen` address: no token (bind it where only the
+/// monitoring system reaches).
+pub(crate) async fn open(State(app): State<Arc<App>>) -> Response {
+    exposition(&app)
+}
+
+fn exposition(app: &App) -> Response {
+    let samples = app
+        .registry
+        .open_databases()
+        .into_iter()
+        .map(|(name, db)| DatabaseSample::read(&name, &db, &app.config.data_dir.join(&name)))
+        .collect();
+    match render(samples, app) {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "encoding metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "encoding metrics failed\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The whole exposition: the databases' samples, then the server's own metrics.
+fn render(samples: Vec<DatabaseSample>, app: &App) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(StoreCollector {
+        databases: samples,
+        watch_streams: app.watches.open_total() as u64,
+    }));
+    registry.register(
+        "cairn_http_requests",
+        "HTTP requests answered, by route and status class",
+        app.http_metrics.requests.clone(),
+    );
+    registry.register(
+        "cairn_http_request_duration_seconds",
+        "Time from a request's arrival to its response head, by route",
+        app.http_metrics.latency.clone(),
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
+}
+
+/// One database's figures, read at scrape time.
+#[derive(Debug)]
+pub struct DatabaseSample {
+    /// The database's name (the `database` label).
+    pub name: String,
+    /// Its counters and histograms.
+    pub stats: StatsSnapshot,
+    /// Its queue; `None` if reading it failed.
+    pub queue: Option<QueueStats>,
+    /// Bytes of its directory; `None` if it could not be read.
+    pub size_bytes: Option<u64>,
+    /// Keys, as the engine estimates them.
+    pub keys: Option<u64>,
+    /// Expiry index entries already due, up to `cairn_store::stats::EXPIRY_BACKLOG_COUNT_MAX`.
+    pub expiry_backlog: Option<u64>,
+}
+
+impl DatabaseSample {
+    /// Reads database `name`, open from directory `dir`, now.
+    pub fn read(name: &str, db: &Database, dir: &std::path::Path) -> DatabaseSample {
+        DatabaseSample {
+            name: name.to_owned(),
+            stats: db.stats(),
+            queue: db.queue_stats().ok(),
+            size_bytes: cairn_store::stats::dir_size_bytes(dir).ok(),
+            keys: db.approximate_key_count().ok(),
+            expiry_backlog: db.expiry_backlog().ok(),
+        }
+    }
+}
+
+/// Writes [`DatabaseSample`]s as metric families, one series per database.
+#[derive(Debug)]
+pub struct StoreCollector {
+    /// The open databases.
+    pub databases: Vec<DatabaseSample>,
+    /// Watch streams open on the server.
+    pub watch_streams: u64,
+}
+
+/// A metric family written series by series.
+struct Series<'a> {
+    encoder: prometheus_client::encoding::MetricEncoder<'a>,
+}
+
+fn family<'a>(
+    encoder: &'a mut DescriptorEncoder<'_>,
+    name: &'a str,
+    help: &str,
+    kind: MetricType,
+) -> Result<Series<'a>, std::fmt::Error> {
+    Ok(Series {
+        encoder: encoder.encode_descriptor(name, help, None, kind)?,
+    })
+}
+
+/// The label of a database's series.
+fn db_label(d: &DatabaseSample) -> [(&'static str, &str); 1] {
+    [("database", d.name.as_str())]
+}
+
+impl Series<'_> {
+    fn counter(&mut self, labels: &[(&str, &str)], value: u64) -> Result<(), std::fmt::Error> {
+        ConstCounter::new(value).encode(self.encoder.encode_family(&labels)?)
+    }
+
+    fn gauge(&mut self, labels: &[(&str, &str)], value: u64) -> Result<(), std::fmt::Error> {
+        let value = i64::try_from(value).unwrap_or(i64::MAX);
+        ConstGauge::new(value).encode(self.encoder.encode_family(&labels)?)
+    }
+
+    /// A histogram whose observations are in units of `scale` (1e-9: nanoseconds → seconds).
+    fn histogram(
+        &mut self,
+        labels: &[(&str, &str)],
+        h: &HistogramSnapshot,
+        scale: f64,
+    ) -> Result<(), std::fmt::Error> {
+        let mut buckets: Vec<(f64, u64)> = h
+            .bounds
+            .iter()
+            .zip(&h.counts)
+            .map(|(&bound, &count)| (bound as f64 * scale, count))
+            .collect();
+        buckets.push((f64::INFINITY, h.counts.last().copied().unwrap_or(0)));
+        self.encoder
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(h.sum as f64 * scale, h.count(), &buckets, None)
+    }
+}
+
+impl Collector for StoreCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use MetricType::{Counter as C, Gauge as G, Histogram as H};
+        let dbs = &self.databases;
+
+        let mut f = family(
+            &mut encoder,
+            "cairn_commits",
+            "Atomic writes answered, by result",
+            C,
+        )?;
+        for d in dbs {
+            for outcome in CommitOutcome::ALL {
+                let labels = [("database", d.name.as_str()), ("result", outcome.name())];
+                f.counter(&labels, d.stats.commits(outcome))?;
+            }
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_commit_duration_seconds",
+            "Atomic writes from submission to the pipeline to their answer",
+            H,
+        )?;
+        for d in dbs {
+            f.histogram(&db_label(d), &d.stats.commit_latency_ns, 1e-9)?;
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_wal_fsync_duration_seconds",
+            "Durable syncs (fdatasync) of the transaction log",
+            H,
+        )?;
+        for d in dbs {
+            f.histogram(&db_label(d), &d.stats.sync_ns, 1e-9)?;
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_batch_writes",
+            "Requests answered per published commit batch (group commit)",
+            H,
+        )?;
+        for d in dbs {
+            f.histogram(&db_label(d), &d.stats.batch_writes, 1.0)?;
+        }
+        drop(f);
+        let mut f = family(&mut encoder, "cairn_batches", "Commit batches published", C)?;
+        for d in dbs {
+            f.counter(&db_label(d), d.stats.batches)?;
+        }
+        drop(f);
+        self.encode_gauges(&mut encoder)?;
+        let mut f = family(
+            &mut encoder,
+            "cairn_read_duration_seconds",
+            "Reads by kind (their count is this histogram's _count)",
+            H,
+        )?;
+        for d in dbs {
+            for kind in ReadKind::ALL {
+                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                f.histogram(&labels, d.stats.reads(kind), 1e-9)?;
+            }
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_expired_keys_swept",
+            "Expired keys the sweeper removed",
+            C,
+        )?;
+        for d in dbs {
+            f.counter(&db_label(d), d.stats.expired_keys_swept)?;
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_queue_dead_lettered",
+            "Queue messages dead-lettered since the database was created",
+            C,
+        )?;
+        for d in dbs {
+            if let Some(q) = &d.queue {
+                f.counter(&db_label(d), q.dead_lettered)?;
+            }
+        }
+        drop(f);
+        let mut f = family(
+            &mut encoder,
+            "cairn_watch_streams_open",
+            "Watch streams open on this server",
+            G,
+        )?;
+        f.gauge(&[], self.watch_streams)?;
+        Ok(())
+    }
+}
+
+impl StoreCollector {
+    /// The gauges: state now, not counts since start.
+    fn encode_gauges(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use MetricType::Gauge as G;
+        let dbs = &self.databases;
+        type Read = fn(&DatabaseSample) -> Option<u64>;
+        let simple: [(&str, &str, Read); 7] = [
+            (
+                "cairn_commit_queue_depth",
+                "Requests waiting for the commit pipeline's evaluator",
+                |d| Some(d.stats.commit_queue_depth),
+            ),
+            (
+                "cairn_commits_in_flight",
+                "Atomic writes submitted and not yet answered",
+                |d| Some(d.stats.commits_in_flight),
+            ),
+            (
+                "cairn_commit_in_flight_bytes",
+                "Payload bytes of the atomic writes submitted and not yet answered",
+                |d| Some(d.stats.commit_bytes_in_flight),
+            ),
+            (
+                "cairn_poisoned",
+                "1 once a failed sync or storage write made the database refuse writes",
+                |d| Some(u64::from(d.stats.poisoned.is_some())),
+            ),
+            (
+                "cairn_database_size_bytes",
+                "Bytes of the database's directory on disk",
+                |d| d.size_bytes,
+            ),
+            (
+                "cairn_keys",
+                "Keys in the database, as the storage engine estimates them",
+                |d| d.keys,
+            ),
+            (
+                "cairn_expiry_backlog",
+                "Expiry index entries already due, not yet swept (counted up to 100000)",
+                |d| d.expiry_backlog,
+            ),
+        ];
+        for (name, help, read) in simple {
+            let mut f = family(encoder, name, help, G)?;
+            for d in dbs {
+                if let Some(value) = read(d) {
+                    f.gauge(&db_label(d), value)?;
+                }
+            }
+        }
+        let mut f = family(
+            encoder,
+            "cairn_queue_messages",
+            "Queue messages by state: ready, delayed (not due yet), in_flight (leased)",
+            G,
+        )?;
+        for d in dbs {
+            let Some(q) = &d.queue else { continue };
+            for (state, n) in [
+                ("ready", q.ready),
+                ("delayed", q.delayed),
+                ("in_flight", q.in_flight),
+            ] {
+                f.gauge(&[("database", d.name.as_str()), ("state", state)], n)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exposition of `collector` alone (tests and `cairn stats` parse it).
+pub fn render_collector(collector: StoreCollector) -> Result<String, std::fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(collector));
+    let mut text = String::new();
+    prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
+}
