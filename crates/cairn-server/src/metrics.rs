@@ -492,3 +492,157 @@ pub fn render_collector(collector: StoreCollector) -> Result<String, std::fmt::E
     prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
     Ok(text)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_model::{key, Kv, KvValue};
+
+    /// Series lines of `text` as (name, labels, value).
+    fn series(text: &str) -> Vec<(String, String, f64)> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|line| {
+                let (series, value) = line.rsplit_once(' ').expect("name and value");
+                let value = match value {
+                    "+Inf" => f64::INFINITY,
+                    v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+                };
+                let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+                (
+                    name.to_owned(),
+                    labels.trim_end_matches('}').to_owned(),
+                    value,
+                )
+            })
+            .collect()
+    }
+
+    async fn sample_of_a_used_database() -> DatabaseSample {
+        let db = Database::open_in_memory().expect("open");
+        for i in 0..5u64 {
+            db.set(&key!["k", i], KvValue::U64(i)).await.expect("set");
+        }
+        let _ = db.get(&key!["k", 0u64]).await.expect("get");
+        let dir = tempfile::tempdir().expect("dir");
+        DatabaseSample::read("app", &db, dir.path())
+    }
+
+    #[tokio::test]
+    async fn exposition_follows_prometheus_conventions() {
+        let text = render_collector(StoreCollector {
+            databases: vec![sample_of_a_used_database().await],
+            watch_streams: 2,
+        })
+        .expect("renders");
+        for line in text.lines().filter(|l| l.starts_with("# TYPE")) {
+            let mut words = line.split(' ').skip(2);
+            let (name, kind) = (words.next().expect("name"), words.next().expect("type"));
+            assert!(name.starts_with("cairn_"), "prefix: {line}");
+            match kind {
+                "counter" => assert!(name.ends_with("_total"), "counters end in _total: {line}"),
+                "histogram" | "gauge" => assert!(!name.ends_with("_total"), "{line}"),
+                other => panic!("unexpected type {other}: {line}"),
+            }
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "every family has help: {name}"
+            );
+        }
+        let all = series(&text);
+        for (name, labels, _) in &all {
+            for pair in labels.split(',').filter(|p| !p.is_empty()) {
+                let key = pair.split('=').next().expect("key");
+                assert!(
+                    ["database", "result", "kind", "state", "le"].contains(&key),
+                    "bounded labels only: {name}{{{labels}}}"
+                );
+            }
+        }
+        let get = |name: &str, labels: &str| {
+            all.iter()
+                .find(|(n, l, _)| n == name && l == labels)
+                .map(|(_, _, v)| *v)
+                .unwrap_or_else(|| panic!("missing {name}{{{labels}}} in\n{text}"))
+        };
+        assert_eq!(
+            get(
+                "cairn_commits_total",
+                "database=\"app\",result=\"committed\""
+            ),
+            5.0
+        );
+        assert_eq!(get("cairn_poisoned", "database=\"app\""), 0.0);
+        assert_eq!(get("cairn_watch_streams_open", ""), 2.0);
+        assert_eq!(
+            get("cairn_commit_duration_seconds_count", "database=\"app\""),
+            5.0
+        );
+        assert_eq!(get("cairn_keys", "database=\"app\""), 5.0);
+        assert_eq!(
+            get(
+                "cairn_read_duration_seconds_count",
+                "database=\"app\",kind=\"get\""
+            ),
+            1.0
+        );
+        assert_eq!(
+            get("cairn_queue_messages", "database=\"app\",state=\"ready\""),
+            0.0
+        );
+    }
+
+    #[tokio::test]
+    async fn histogram_buckets_are_cumulative_and_end_at_the_count() {
+        let text = render_collector(StoreCollector {
+            databases: vec![sample_of_a_used_database().await],
+            watch_streams: 0,
+        })
+        .expect("renders");
+        let all = series(&text);
+        let buckets: Vec<f64> = all
+            .iter()
+            .filter(|(n, l, _)| n == "cairn_commit_duration_seconds_bucket" && l.contains("app"))
+            .map(|(_, _, v)| *v)
+            .collect();
+        assert_eq!(
+            buckets.len(),
+            LATENCY_BUCKETS_NS.len() + 1,
+            "one per bound and +Inf"
+        );
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "cumulative: {buckets:?}"
+        );
+        let last_line = all
+            .iter()
+            .find(|(n, l, _)| n == "cairn_commit_duration_seconds_bucket" && l.contains("+Inf"))
+            .expect("+Inf bucket");
+        assert_eq!(last_line.2, 5.0);
+        // Bounds in seconds (25 µs is the first), written as Go writes floats.
+        assert!(
+            text.contains(
+                "cairn_wal_fsync_duration_seconds_bucket{database=\"app\",le=\"2.5e-05\"}"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn routes_are_a_fixed_set() {
+        assert_eq!(route_label("/"), "metadata");
+        assert_eq!(route_label("/db/app"), "metadata");
+        assert_eq!(route_label("/data/snapshot_read"), "snapshot_read");
+        assert_eq!(route_label("/db/app/data/atomic_write"), "atomic_write");
+        assert_eq!(route_label("/db/app/data/queue/dequeue"), "queue_dequeue");
+        assert_eq!(route_label("/metrics"), "metrics");
+        for odd in [
+            "/data/xyz",
+            "/db/app/data/../../etc",
+            "/a/b/c/d/e",
+            "/favicon.ico",
+        ] {
+            assert_eq!(route_label(odd), "other", "{odd}");
+        }
+    }
+}
