@@ -121,7 +121,7 @@ pub(crate) async fn observe(State(app): State<Arc<App>>, request: Request, next:
         })
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, %method, route);
+    let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let mut response = next.run(request).instrument(span).await;
     let elapsed = started.elapsed();
     let status = response.status();
@@ -139,7 +139,7 @@ pub(crate) async fn observe(State(app): State<Arc<App>>, request: Request, next:
         tracing::warn!(
             request_id = %id,
             %method,
-            route,
+            %route,
             status = status.as_u16(),
             latency_ms = elapsed.as_millis() as u64,
             "slow request"
@@ -316,100 +316,62 @@ impl Series<'_> {
 impl Collector for StoreCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter as C, Gauge as G, Histogram as H};
-        let dbs = &self.databases;
-
-        let mut f = family(
-            &mut encoder,
+        let e = &mut encoder;
+        self.each(
+            e,
             "cairn_commits",
             "Atomic writes answered, by result",
             C,
+            |f, d| {
+                for outcome in CommitOutcome::ALL {
+                    let labels = [("database", d.name.as_str()), ("result", outcome.name())];
+                    f.counter(&labels, d.stats.commits(outcome))?;
+                }
+                Ok(())
+            },
         )?;
-        for d in dbs {
-            for outcome in CommitOutcome::ALL {
-                let labels = [("database", d.name.as_str()), ("result", outcome.name())];
-                f.counter(&labels, d.stats.commits(outcome))?;
-            }
-        }
-        drop(f);
-        let mut f = family(
-            &mut encoder,
-            "cairn_commit_duration_seconds",
-            "Atomic writes from submission to the pipeline to their answer",
-            H,
-        )?;
-        for d in dbs {
-            f.histogram(&db_label(d), &d.stats.commit_latency_ns, 1e-9)?;
-        }
-        drop(f);
-        let mut f = family(
-            &mut encoder,
-            "cairn_wal_fsync_duration_seconds",
-            "Durable syncs (fdatasync) of the transaction log",
-            H,
-        )?;
-        for d in dbs {
-            f.histogram(&db_label(d), &d.stats.sync_ns, 1e-9)?;
-        }
-        drop(f);
-        let mut f = family(
-            &mut encoder,
-            "cairn_batch_writes",
-            "Requests answered per published commit batch (group commit)",
-            H,
-        )?;
-        for d in dbs {
-            f.histogram(&db_label(d), &d.stats.batch_writes, 1.0)?;
-        }
-        drop(f);
-        let mut f = family(&mut encoder, "cairn_batches", "Commit batches published", C)?;
-        for d in dbs {
-            f.counter(&db_label(d), d.stats.batches)?;
-        }
-        drop(f);
-        self.encode_gauges(&mut encoder)?;
-        let mut f = family(
-            &mut encoder,
-            "cairn_read_duration_seconds",
-            "Reads by kind (their count is this histogram's _count)",
-            H,
-        )?;
-        for d in dbs {
+        let help = "Atomic writes from submission to the pipeline to their answer";
+        self.each(e, "cairn_commit_duration_seconds", help, H, |f, d| {
+            f.histogram(&db_label(d), &d.stats.commit_latency_ns, 1e-9)
+        })?;
+        let help = "Durable syncs (fdatasync) of the transaction log";
+        self.each(e, "cairn_wal_fsync_duration_seconds", help, H, |f, d| {
+            f.histogram(&db_label(d), &d.stats.sync_ns, 1e-9)
+        })?;
+        let help = "Requests answered per published commit batch (group commit)";
+        self.each(e, "cairn_batch_writes", help, H, |f, d| {
+            f.histogram(&db_label(d), &d.stats.batch_writes, 1.0)
+        })?;
+        self.each(e, "cairn_batches", "Commit batches published", C, |f, d| {
+            f.counter(&db_label(d), d.stats.batches)
+        })?;
+        self.encode_gauges(e)?;
+        let help = "Reads by kind (their count is this histogram's _count)";
+        self.each(e, "cairn_read_duration_seconds", help, H, |f, d| {
             for kind in ReadKind::ALL {
                 let labels = [("database", d.name.as_str()), ("kind", kind.name())];
                 f.histogram(&labels, d.stats.reads(kind), 1e-9)?;
             }
-        }
-        drop(f);
-        let mut f = family(
-            &mut encoder,
-            "cairn_expired_keys_swept",
-            "Expired keys the sweeper removed",
-            C,
-        )?;
-        for d in dbs {
-            f.counter(&db_label(d), d.stats.expired_keys_swept)?;
-        }
-        drop(f);
-        let mut f = family(
-            &mut encoder,
-            "cairn_queue_dead_lettered",
-            "Queue messages dead-lettered since the database was created",
-            C,
-        )?;
-        for d in dbs {
-            if let Some(q) = &d.queue {
-                f.counter(&db_label(d), q.dead_lettered)?;
+            Ok(())
+        })?;
+        let help = "Expired keys the sweeper removed";
+        self.each(e, "cairn_expired_keys_swept", help, C, |f, d| {
+            f.counter(&db_label(d), d.stats.expired_keys_swept)
+        })?;
+        let help = "Queue messages dead-lettered since the database was created";
+        self.each(e, "cairn_queue_dead_lettered", help, C, |f, d| {
+            match &d.queue {
+                Some(q) => f.counter(&db_label(d), q.dead_lettered),
+                None => Ok(()),
             }
-        }
-        drop(f);
+        })?;
         let mut f = family(
-            &mut encoder,
+            e,
             "cairn_watch_streams_open",
             "Watch streams open on this server",
             G,
         )?;
-        f.gauge(&[], self.watch_streams)?;
-        Ok(())
+        f.gauge(&[], self.watch_streams)
     }
 }
 
@@ -417,7 +379,6 @@ impl StoreCollector {
     /// The gauges: state now, not counts since start.
     fn encode_gauges(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::Gauge as G;
-        let dbs = &self.databases;
         type Read = fn(&DatabaseSample) -> Option<u64>;
         let simple: [(&str, &str, Read); 7] = [
             (
@@ -457,21 +418,14 @@ impl StoreCollector {
             ),
         ];
         for (name, help, read) in simple {
-            let mut f = family(encoder, name, help, G)?;
-            for d in dbs {
-                if let Some(value) = read(d) {
-                    f.gauge(&db_label(d), value)?;
-                }
-            }
+            self.each(encoder, name, help, G, |f, d| match read(d) {
+                Some(value) => f.gauge(&db_label(d), value),
+                None => Ok(()),
+            })?;
         }
-        let mut f = family(
-            encoder,
-            "cairn_queue_messages",
-            "Queue messages by state: ready, delayed (not due yet), in_flight (leased)",
-            G,
-        )?;
-        for d in dbs {
-            let Some(q) = &d.queue else { continue };
+        let help = "Queue messages by state: ready, delayed (not due yet), in_flight (leased)";
+        self.each(encoder, "cairn_queue_messages", help, G, |f, d| {
+            let Some(q) = &d.queue else { return Ok(()) };
             for (state, n) in [
                 ("ready", q.ready),
                 ("delayed", q.delayed),
@@ -479,6 +433,22 @@ impl StoreCollector {
             ] {
                 f.gauge(&[("database", d.name.as_str()), ("state", state)], n)?;
             }
+            Ok(())
+        })
+    }
+
+    /// One family: its descriptor, then `series` for every database.
+    fn each(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        name: &str,
+        help: &str,
+        kind: MetricType,
+        mut series: impl FnMut(&mut Series<'_>, &DatabaseSample) -> Result<(), std::fmt::Error>,
+    ) -> Result<(), std::fmt::Error> {
+        let mut f = family(encoder, name, help, kind)?;
+        for d in &self.databases {
+            series(&mut f, d)?;
         }
         Ok(())
     }
