@@ -307,8 +307,9 @@ impl Stats {
     /// Times one read of `kind` until the guard drops.
     pub(crate) fn read(&self, kind: ReadKind) -> ReadGuard<'_> {
         ReadGuard {
-            histogram: self.enabled.then(|| &self.reads[kind as usize]),
-            started: Instant::now(),
+            timing: self
+                .enabled
+                .then(|| (&self.reads[kind as usize], Instant::now())),
         }
     }
 }
@@ -344,14 +345,14 @@ impl Drop for CommitGuard<'_> {
 
 /// A read being timed; see [`Stats::read`].
 pub(crate) struct ReadGuard<'a> {
-    histogram: Option<&'a Histogram>,
-    started: Instant,
+    /// The histogram and the start, when counting is on (off, not even the clock is read).
+    timing: Option<(&'a Histogram, Instant)>,
 }
 
 impl Drop for ReadGuard<'_> {
     fn drop(&mut self) {
-        if let Some(histogram) = self.histogram {
-            histogram.record_since(self.started);
+        if let Some((histogram, started)) = self.timing {
+            histogram.record_since(started);
         }
     }
 }
