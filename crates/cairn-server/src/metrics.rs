@@ -103,6 +103,17 @@ fn status_class(status: StatusCode) -> &'static str {
     }
 }
 
+/// A new request id: 32 hex digits, a random half fixed at start and a counter, so ids are
+/// unique within a process and unlikely to repeat across restarts, for one atomic add (a
+/// random id per request would cost a `getrandom` call each).
+fn new_request_id() -> String {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let process = PROCESS.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{process:016x}{n:016x}")
+}
+
 /// Every request: an id (the client's `x-request-id` if sane, else a new one) on a span
 /// around its handling and on the response; its route and status class counted; a
 /// `slow request` warning when it took longer than `--slow-request-ms`.
@@ -119,7 +130,7 @@ pub(crate) async fn observe(State(app): State<Arc<App>>, request: Request, next:
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+        .map_or_else(new_request_id, str::to_owned);
     let method = request.method().clone();
     let span = tracing::info_span!("request", request_id = %id, %method, %route);
     let mut response = next.run(request).instrument(span).await;
