@@ -14,6 +14,7 @@ pub mod error;
 mod framing;
 mod health;
 pub mod metrics;
+mod observe;
 pub mod registry;
 mod routes;
 
@@ -58,7 +59,7 @@ pub(crate) struct App {
     /// Set to true when shutdown begins: watch streams end so their connections can close.
     pub closing: tokio::sync::watch::Sender<bool>,
     /// HTTP requests by route and status, for `/metrics`.
-    pub http_metrics: metrics::HttpMetrics,
+    pub http_metrics: observe::HttpMetrics,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -80,7 +81,7 @@ fn router(app: Arc<App>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            metrics::observe,
+            observe::observe,
         ))
         .with_state(app)
 }
@@ -136,7 +137,7 @@ pub async fn serve_with_metrics(
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
-        http_metrics: metrics::HttpMetrics::default(),
+        http_metrics: observe::HttpMetrics::default(),
         config,
     });
     let router = router(app.clone());
