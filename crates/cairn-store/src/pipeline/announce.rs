@@ -1,7 +1,7 @@
 //! The one seam through which the pipeline tells the rest of the database what each published
 //! batch did.
 //!
-//! Watchers, queue delivery (and, as they come, archiving, replication and metrics) each
+//! Watchers, queue delivery, statistics (and, as they come, archiving and replication) each
 //! subscribe here instead of being called by name from the writer: the pipeline then knows
 //! no subscriber, and a new one is one `subscribe` call at open, not another edge from the
 //! pipeline into a module that itself reaches back into the database.
