@@ -185,7 +185,7 @@ impl CommitOutcome {
     }
 }
 
-/// A kind of read, as labelled in `cairn_reads_total{kind}`.
+/// A kind of read, as labelled in `cairn_read_duration_seconds{kind}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadKind {
