@@ -1,10 +1,13 @@
 //! A fault-injecting layer over any [`Storage`], for tests: fail the Nth write or sync with an
 //! I/O error, pretend to sync without doing it (the negative control of the crash tests: a
-//! harness that cannot catch a missing sync proves nothing), or make every sync slow, so that
-//! the pipeline's writers have several in flight at once.
+//! harness that cannot catch a missing sync proves nothing), make every sync slow, so that
+//! the pipeline's writers have several in flight at once, or hold every sync until released
+//! (a disk that stalls).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::{Keyspace, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
@@ -18,6 +21,9 @@ pub struct FaultStorage<S> {
     fail_sync_at: AtomicU64,
     skip_syncs: AtomicBool,
     sync_delay_us: AtomicU64,
+    /// While true, syncs wait (on `released`) before doing anything.
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl<S: Storage> FaultStorage<S> {
@@ -31,6 +37,8 @@ impl<S: Storage> FaultStorage<S> {
             fail_sync_at: AtomicU64::new(u64::MAX),
             skip_syncs: AtomicBool::new(false),
             sync_delay_us: AtomicU64::new(0),
+            held: Mutex::new(false),
+            released: Condvar::new(),
         }
     }
 
@@ -56,6 +64,15 @@ impl<S: Storage> FaultStorage<S> {
     pub fn slow_syncs(&self, delay: std::time::Duration) {
         let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
         self.sync_delay_us.store(us, Ordering::SeqCst);
+    }
+
+    /// When true, every sync from now on waits until `hold_syncs(false)`, as on a disk that
+    /// stopped answering; syncs already waiting go on at the release.
+    pub fn hold_syncs(&self, hold: bool) {
+        *self.held.lock() = hold;
+        if !hold {
+            self.released.notify_all();
+        }
     }
 
     /// When true, `sync` reports success without syncing.
@@ -88,6 +105,12 @@ impl<S: Storage> Storage for FaultStorage<S> {
 
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut held = self.held.lock();
+            while *held {
+                self.released.wait(&mut held);
+            }
+        }
         let result = if n >= self.fail_sync_at.load(Ordering::SeqCst) {
             Err(injected("sync", n))
         } else if self.skip_syncs.load(Ordering::SeqCst) {
