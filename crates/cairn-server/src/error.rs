@@ -33,6 +33,11 @@ pub enum ApiError {
     /// Too many concurrent queue long-polls for this token.
     #[error("too many concurrent queue long-polls for this token (at most {0})")]
     TooManyPolls(usize),
+    /// The server holds its limit of request bodies in flight
+    /// (`ServerConfig::body_bytes_in_flight_max`). Sent before any handler ran: nothing of the
+    /// request was applied, and it may be sent again as is.
+    #[error("server is busy: {0}; nothing of this request was applied; retry later")]
+    Overloaded(String),
     /// No such route or database.
     #[error("not found: {0}")]
     NotFound(String),
@@ -54,6 +59,9 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::TooManyWatches(_) | ApiError::TooManyPolls(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        // Server busy, nothing applied: Deno's clients retry a 503 with a backoff, where a 429
+        // would fail the application's call at once (see `crate::limits`).
+        ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Store(e) => store_status(e),
     }
 }
@@ -67,6 +75,8 @@ fn store_status(error: &StoreError) -> StatusCode {
         // A stale or foreign delivery id: the caller's lease is gone (it expired, or the
         // message was settled or handed out again). The caller's problem, never a 5xx.
         StoreError::DeliveryNotHeld { .. } => StatusCode::CONFLICT,
+        // A full commit queue refused the write before it was queued: nothing was applied.
+        StoreError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         // The server's own faults: the client may retry (after an operator reopened the
         // database, or once shutdown finished).
         StoreError::Poisoned(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
@@ -74,9 +84,31 @@ fn store_status(error: &StoreError) -> StatusCode {
     }
 }
 
+/// True for the overload answers (503 with `Retry-After`, nothing applied).
+fn is_overload(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Overloaded(_) | ApiError::Store(StoreError::Overloaded(_))
+    )
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(&self);
+        if is_overload(&self) {
+            // Not a fault, and possibly thousands a second: no error log for each.
+            tracing::debug!(error = %self, "request refused: overloaded");
+            let retry_after = crate::limits::OVERLOAD_RETRY_AFTER_S.to_string();
+            return (
+                status,
+                [
+                    ("content-type", "text/plain; charset=utf-8"),
+                    ("retry-after", retry_after.as_str()),
+                ],
+                self.to_string(),
+            )
+                .into_response();
+        }
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {

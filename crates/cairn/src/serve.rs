@@ -36,6 +36,15 @@ pub struct ServeArgs {
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
     http_threads: Option<usize>,
+    /// Most bytes of request bodies the server holds at once; past it, requests are answered
+    /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    body_bytes_in_flight_max: Option<usize>,
+    /// Most bytes of writes in each database's commit pipeline; a write to a database whose
+    /// queue is full is answered 503 with Retry-After (nothing applied). At least the largest
+    /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    commit_queue_bytes_max: Option<usize>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -80,6 +89,15 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     }
     if let Some(max) = file.watches_per_token_max {
         config.watches_per_token_max = max;
+    }
+    if let Some(bytes) = args
+        .body_bytes_in_flight_max
+        .or(file.body_bytes_in_flight_max)
+    {
+        config.body_bytes_in_flight_max = bytes;
+    }
+    if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
+        config.commit_queue_bytes_max = bytes;
     }
     config.tokens = file.tokens;
     config.tokens.extend(

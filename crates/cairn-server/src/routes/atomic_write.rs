@@ -2,7 +2,7 @@
 
 use axum::response::Response;
 use cairn_proto::messages as pb;
-use cairn_store::{Clock, CommitResult, Kv};
+use cairn_store::{Clock, CommitResult};
 
 use super::{protobuf, DataRequest};
 use crate::config::Access;
@@ -25,7 +25,9 @@ pub(crate) async fn commit(
     }
     let now_ms = request.app.clock.now_ms();
     let write = cairn_proto::atomic_write_from_proto(write, now_ms)?;
-    let output = match request.db.atomic_write(write).await? {
+    // A full commit queue is answered at once (503, nothing applied) rather than waited
+    // for: a database whose disk cannot keep up then holds no more than its queue.
+    let output = match request.db.try_atomic_write(write).await? {
         CommitResult::Committed { versionstamp } => {
             cairn_proto::atomic_write_output_committed(versionstamp)
         }

@@ -14,22 +14,58 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use cairn_proto::Message;
 use cairn_store::{Clock, Database};
+use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::registry::DEFAULT_DATABASE;
 use crate::App;
 
-/// Reads the whole body before any handler runs, within [`crate::BODY_TIMEOUT`] and the
-/// size limit. A `Content-Length` over the limit is refused before a byte of the body is
-/// read; a body that stalls is cut off instead of holding the connection. (Ambiguous framing
-/// never gets here: the framing guard refuses it before hyper parses the request, and
-/// HTTP/2 forbids `Transfer-Encoding`.)
+/// The size bound of one request body and the server's budget of body bytes in flight.
+pub(crate) struct BodyBudget {
+    /// Largest body of one request.
+    limit: usize,
+    /// Bytes of bodies held from before they are read until their answer is ready.
+    in_flight: Arc<Semaphore>,
+    in_flight_max: usize,
+}
+
+impl BodyBudget {
+    pub(crate) fn new(limit: usize, in_flight_max: usize) -> Self {
+        let in_flight_max = in_flight_max.clamp(limit, Semaphore::MAX_PERMITS);
+        BodyBudget {
+            limit,
+            in_flight: Arc::new(Semaphore::new(in_flight_max)),
+            in_flight_max,
+        }
+    }
+
+    /// A share of the budget for a body of `bytes`, or `None` when the server holds too many
+    /// bodies already.
+    fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let bytes = u32::try_from(bytes.min(self.in_flight_max)).ok()?;
+        self.in_flight.clone().try_acquire_many_owned(bytes).ok()
+    }
+}
+
+/// Reads the whole body before any handler runs, within [`crate::BODY_TIMEOUT`], the size
+/// limit and the server's budget of body bytes in flight. A `Content-Length` over the limit
+/// is refused before a byte of the body is read; a body that stalls is cut off instead of
+/// holding the connection. (Ambiguous framing never gets here: the framing guard refuses it
+/// before hyper parses the request, and HTTP/2 forbids `Transfer-Encoding`.)
+///
+/// The body's share of the budget (its `Content-Length`, or the limit when it announces
+/// none) is taken before it is read and given back once the handler's answer is ready (a
+/// watch stream's, before the stream starts). When the budget has no room, the body is read
+/// and dropped, so that the answer reaches the client on a connection it can keep, and the
+/// answer is 503 with `Retry-After`: no handler ran, nothing was applied.
 pub(crate) async fn read_body(
-    State(limit): State<usize>,
+    State(budget): State<Arc<BodyBudget>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Result<Response, ApiError> {
+    let limit = budget.limit;
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let announced = headers
@@ -39,16 +75,42 @@ pub(crate) async fn read_body(
     if announced.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::TooLarge(limit));
     }
+    let share = announced.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
+    let Some(permit) = budget.try_take(share) else {
+        discard(body, limit).await;
+        return Err(ApiError::Overloaded(format!(
+            "the server holds its limit of {} bytes of request bodies",
+            budget.in_flight_max
+        )));
+    };
     let bytes = tokio::time::timeout(crate::BODY_TIMEOUT, axum::body::to_bytes(body, limit))
         .await
         .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|_| ApiError::TooLarge(limit))?;
-    Ok(next
+    let response = next
         .run(axum::extract::Request::from_parts(
             parts,
             axum::body::Body::from(bytes),
         ))
-        .await)
+        .await;
+    drop(permit);
+    Ok(response)
+}
+
+/// Reads and drops a body refused for want of budget (at most `limit` bytes, within the body
+/// timeout), holding no more than one frame of it at a time.
+async fn discard(body: axum::body::Body, limit: usize) {
+    let mut stream = body.into_data_stream();
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(crate::BODY_TIMEOUT, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            read = read.saturating_add(chunk.len());
+            if read > limit {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// The bearer token of a request.
