@@ -9,7 +9,7 @@ pub(crate) mod watch;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use cairn_proto::Message;
@@ -21,6 +21,19 @@ use crate::auth::Grant;
 use crate::error::ApiError;
 use crate::registry::DEFAULT_DATABASE;
 use crate::App;
+
+/// A request body's share of the budget, in the request's extensions: a handler that has
+/// handed the body's content on to a bound of its own (a write to the commit queue) gives the
+/// share back early; otherwise it goes back when the answer is ready.
+#[derive(Clone)]
+pub(crate) struct BodyShare(Arc<parking_lot::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl BodyShare {
+    /// Gives the share back now.
+    pub(crate) fn release(&self) {
+        self.0.lock().take();
+    }
+}
 
 /// The size bound of one request body and the server's budget of body bytes in flight.
 pub(crate) struct BodyBudget {
@@ -58,8 +71,10 @@ impl BodyBudget {
 /// The body's share of the budget (its `Content-Length`, or the limit when it announces
 /// none) is taken before it is read and given back once the handler's answer is ready (a
 /// watch stream's, before the stream starts). When the budget has no room, the body is read
-/// and dropped, so that the answer reaches the client on a connection it can keep, and the
-/// answer is 503 with `Retry-After`: no handler ran, nothing was applied.
+/// and dropped, and the answer is 503 with `Retry-After`: no handler ran, nothing was applied.
+/// An `atomic_write` gives its share back once decoded: its write is then counted by its
+/// database's commit queue, so a database whose disk stalls holds its queue's worth of
+/// writes, not the server's budget of bodies (reads and other databases go on).
 pub(crate) async fn read_body(
     State(budget): State<Arc<BodyBudget>>,
     request: axum::extract::Request,
@@ -77,6 +92,7 @@ pub(crate) async fn read_body(
     }
     let share = announced.map_or(limit, |n| usize::try_from(n).unwrap_or(limit));
     let Some(permit) = budget.try_take(share) else {
+        // Read and dropped, so that the answer reaches the client on a connection it keeps.
         discard(body, limit).await;
         return Err(ApiError::Overloaded(format!(
             "the server holds its limit of {} bytes of request bodies",
@@ -87,13 +103,16 @@ pub(crate) async fn read_body(
         .await
         .map_err(|_| ApiError::BodyTimeout)?
         .map_err(|_| ApiError::TooLarge(limit))?;
+    let share = BodyShare(Arc::new(parking_lot::Mutex::new(Some(permit))));
+    let mut parts = parts;
+    parts.extensions.insert(share.clone());
     let response = next
         .run(axum::extract::Request::from_parts(
             parts,
             axum::body::Body::from(bytes),
         ))
         .await;
-    drop(permit);
+    share.release();
     Ok(response)
 }
 
@@ -149,19 +168,21 @@ pub(crate) struct DataRequest {
 pub(crate) async fn data_default(
     State(app): State<Arc<App>>,
     Path(op): Path<String>,
+    Extension(share): Extension<BodyShare>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    data(app, DEFAULT_DATABASE, &op, &headers, body).await
+    data(app, DEFAULT_DATABASE, &op, &headers, (body, share)).await
 }
 
 pub(crate) async fn data_named(
     State(app): State<Arc<App>>,
     Path((name, op)): Path<(String, String)>,
+    Extension(share): Extension<BodyShare>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    data(app, &name, &op, &headers, body).await
+    data(app, &name, &op, &headers, (body, share)).await
 }
 
 async fn data(
@@ -169,12 +190,12 @@ async fn data(
     name: &str,
     op: &str,
     headers: &HeaderMap,
-    body: Bytes,
+    (body, share): (Bytes, BodyShare),
 ) -> Result<Response, ApiError> {
     let request = data_request(app, name, headers, body)?;
     match op {
         "snapshot_read" => snapshot_read::handle(request).await,
-        "atomic_write" => atomic_write::handle(request).await,
+        "atomic_write" => atomic_write::handle(request, &share).await,
         "watch" => watch::handle(request),
         other => Err(ApiError::NotFound(format!(
             "no data-path operation {other:?}"
