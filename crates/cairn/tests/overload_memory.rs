@@ -11,16 +11,15 @@
 //! check that its write was not applied (each attempt writes keys of its own). The figures
 //! (peak RSS, refusals) are printed; `docs/reliability.md` records a run.
 
-use std::io::{BufRead, BufReader};
+mod overload;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cairn_model::{key, AtomicWrite, Key, KvValue, Mutation, MutationKind, ReadRange};
 use cairn_proto::messages as pb;
 use cairn_proto::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use overload::{data_path, Connection, Serve};
 
 /// The server's budget of request bodies in flight.
 const BODY_BYTES_IN_FLIGHT_MAX: u64 = 16 * 1024 * 1024;
@@ -58,151 +57,6 @@ const VALUE_BYTES: usize = 65_536;
 const LOAD_DEADLINE: Duration = Duration::from_secs(45);
 /// A refused client waits this long before trying again (Deno's runtime waits ~200–300 ms).
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
-/// Longest a starting server may take to print its "listening on" line.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const TOKEN: &str = "overload-token";
-
-/// A `cairn serve` child process on a fresh data directory; killed on drop.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-    _data: tempfile::TempDir,
-}
-
-impl Serve {
-    fn start() -> Serve {
-        let data = tempfile::tempdir().expect("a temporary data directory");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data.path().join("databases"))
-            .args(["--listen", "127.0.0.1:0", "--access-token", TOKEN])
-            .args(["--http-threads", "1"])
-            .arg("--body-bytes-in-flight-max")
-            .arg(BODY_BYTES_IN_FLIGHT_MAX.to_string())
-            .arg("--commit-queue-bytes-max")
-            .arg(COMMIT_QUEUE_BYTES_MAX.to_string())
-            .env_remove("DENO_KV_ACCESS_TOKEN")
-            .env("CAIRN_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting `cairn serve`");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (line_tx, line) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for text in BufReader::new(stdout).lines() {
-                let Ok(text) = text else { break };
-                if let Some(url) = text.trim().strip_prefix("listening on http://") {
-                    let _ = line_tx.send(url.to_owned());
-                }
-            }
-        });
-        let addr = line
-            .recv_timeout(START_TIMEOUT)
-            .expect("`cairn serve` listening")
-            .parse()
-            .expect("an address");
-        Serve {
-            child,
-            addr,
-            _data: data,
-        }
-    }
-
-    /// A field of /proc/<pid>/status in bytes (`VmRSS`: resident now; `VmHWM`: its peak).
-    fn memory(&self, field: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("reading the server's /proc status");
-        let kb: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().strip_suffix("kB")?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in /proc status"));
-        kb * 1024
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One kept-alive HTTP/1.1 connection.
-struct Connection {
-    stream: TcpStream,
-}
-
-/// An answer: status, whether it carried `Retry-After`, body.
-struct Answer {
-    status: u16,
-    retry_after: bool,
-    body: Vec<u8>,
-}
-
-impl Connection {
-    async fn open(addr: SocketAddr) -> Connection {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        Connection { stream }
-    }
-
-    async fn post(&mut self, path: &str, token: &str, body: &[u8]) -> Answer {
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: cairn\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
-        self.stream.write_all(head.as_bytes()).await.expect("write");
-        self.stream.write_all(body).await.expect("write");
-        let mut buffer = Vec::new();
-        let mut chunk = vec![0u8; 64 * 1024];
-        let split = loop {
-            if let Some(split) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-                break split;
-            }
-            let n = self.stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "the server closed the connection");
-            buffer.extend_from_slice(&chunk[..n]);
-        };
-        let head = String::from_utf8_lossy(&buffer[..split]).to_ascii_lowercase();
-        let status = head.split(' ').nth(1).and_then(|s| s.parse().ok());
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("content-length");
-        let mut body = buffer.split_off(split + 4);
-        while body.len() < length {
-            let n = self.stream.read(&mut chunk).await.expect("read");
-            assert!(n > 0, "the server closed the connection");
-            body.extend_from_slice(&chunk[..n]);
-        }
-        Answer {
-            status: status.expect("a status"),
-            retry_after: head.contains("\r\nretry-after:"),
-            body,
-        }
-    }
-}
-
-/// The data token and the default database's data path.
-async fn data_path(addr: SocketAddr) -> (String, String) {
-    let mut connection = Connection::open(addr).await;
-    let answer = connection
-        .post("/", TOKEN, br#"{"supportedVersions":[3]}"#)
-        .await;
-    assert_eq!(answer.status, 200);
-    let meta: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
-    let token = meta["token"].as_str().expect("token").to_owned();
-    let url = meta["endpoints"][0]["url"]
-        .as_str()
-        .expect("url")
-        .to_owned();
-    (token, url)
-}
 
 /// The `i`th value of attempt `seq` of client `client`: its bytes name it.
 fn value(client: u64, seq: u64, i: u64) -> Vec<u8> {
@@ -321,7 +175,12 @@ async fn read_attempts(
 
 #[test]
 fn memory_stays_bounded_under_more_large_writes_than_the_disk_takes() {
-    let server = Serve::start();
+    let server = Serve::start(&[
+        "--body-bytes-in-flight-max".into(),
+        BODY_BYTES_IN_FLIGHT_MAX.to_string(),
+        "--commit-queue-bytes-max".into(),
+        COMMIT_QUEUE_BYTES_MAX.to_string(),
+    ]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -329,7 +188,7 @@ fn memory_stays_bounded_under_more_large_writes_than_the_disk_takes() {
         .expect("a runtime");
     runtime.block_on(async {
         let addr = server.addr;
-        let data = data_path(addr).await;
+        let data = data_path(addr, "/").await;
         // Warm-up: the engine, the log and the allocator reach their working size.
         let warm = client(addr, data.clone(), CLIENTS).await;
         assert!(warm.refused.is_empty(), "a lone client was refused");
