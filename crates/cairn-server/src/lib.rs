@@ -12,6 +12,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod framing;
+pub mod limits;
 pub mod registry;
 mod routes;
 
@@ -30,8 +31,6 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
-
-use cairn_model::limits;
 
 // The server's bounds, as `Duration`s; their values live with every other bound in
 // `cairn_model::limits`.
@@ -60,6 +59,10 @@ pub(crate) struct App {
 /// The HTTP routes of a server on `config`.
 fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.body_bytes_max;
+    let budget = Arc::new(routes::BodyBudget::new(
+        body_limit,
+        app.config.body_bytes_in_flight_max,
+    ));
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
@@ -67,7 +70,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            budget,
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -92,7 +95,20 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let store_config = Config::default()
         .durability(config.durability)
-        .limits(config.limits.clone());
+        .limits(config.limits.clone())
+        .commit_queue_bytes_max(config.commit_queue_bytes_max);
+    store_config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if config.body_bytes_in_flight_max < config.body_bytes_max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "body_bytes_in_flight_max ({}) must be at least body_bytes_max ({})",
+                config.body_bytes_in_flight_max, config.body_bytes_max
+            ),
+        ));
+    }
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(

@@ -7,6 +7,11 @@ use cairn_model::Limits;
 
 use crate::clock::{Clock, SystemClock};
 
+/// Default of [`Config::commit_queue_bytes_max`]: 64 MiB, about 80 writes of the largest size
+/// (`Limits::write_bytes_max`) or thousands of ordinary ones; a disk that keeps up drains it
+/// in a fraction of a second.
+pub const COMMIT_QUEUE_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+
 /// When a write is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
@@ -37,6 +42,14 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
+    /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
+    /// submission and their answer: queued, being evaluated, or waiting for their sync. With
+    /// at most `cairn_model::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
+    /// database's commit pipeline holds, whatever the callers send. A full queue makes
+    /// [`crate::Kv::atomic_write`] wait (asynchronously) and
+    /// [`crate::Database::try_atomic_write`] refuse with [`crate::StoreError::Overloaded`].
+    /// Must hold the largest write (`limits.write_bytes_max`); checked at open.
+    pub commit_queue_bytes_max: usize,
 }
 
 impl Default for Config {
@@ -48,6 +61,7 @@ impl Default for Config {
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
             cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
+            commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -63,6 +77,7 @@ impl std::fmt::Debug for Config {
             )
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
+            .field("commit_queue_bytes_max", &self.commit_queue_bytes_max)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +99,20 @@ impl Config {
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// Sets the bound on bytes of writes in the commit pipeline
+    /// ([`Config::commit_queue_bytes_max`]).
+    pub fn commit_queue_bytes_max(mut self, bytes: usize) -> Self {
+        self.commit_queue_bytes_max = bytes;
+        self
+    }
+
+    /// Checks what [`crate::Database::open_with`] would refuse about this configuration
+    /// (a `commit_queue_bytes_max` too small for the largest write), so that a server can
+    /// refuse it at startup rather than at the first open.
+    pub fn check(&self) -> crate::Result<()> {
+        crate::pipeline::check_bytes_max(self.commit_queue_bytes_max, self.limits.write_bytes_max)
     }
 
     /// Sets changelog retention by count and by age.

@@ -32,7 +32,7 @@ pub use cairn_model::{
     KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
 pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
-pub use config::{Config, Durability};
+pub use config::{Config, Durability, COMMIT_QUEUE_BYTES_MAX_DEFAULT};
 pub use db::{Database, MEMORY_PATH};
 pub use error::{PoisonCause, Result, StorageError, StoreError};
 pub use list::ListIterator;

@@ -40,6 +40,15 @@ pub struct ServeArgs {
     /// with 403. [default: 100]
     #[arg(long, env = "CAIRN_DATABASES_MAX")]
     databases_max: Option<usize>,
+    /// Most bytes of request bodies the server holds at once; past it, requests are answered
+    /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    body_bytes_in_flight_max: Option<usize>,
+    /// Most bytes of writes in each database's commit pipeline; a write to a database whose
+    /// queue is full is answered 503 with Retry-After (nothing applied). At least the largest
+    /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    commit_queue_bytes_max: Option<usize>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -89,6 +98,15 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         Some(0) => bail!("--databases-max must be at least 1"),
         Some(max) => config.databases_max = max,
         None => {}
+    }
+    if let Some(bytes) = args
+        .body_bytes_in_flight_max
+        .or(file.body_bytes_in_flight_max)
+    {
+        config.body_bytes_in_flight_max = bytes;
+    }
+    if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
+        config.commit_queue_bytes_max = bytes;
     }
     config.tokens = file.tokens;
     config.tokens.extend(
