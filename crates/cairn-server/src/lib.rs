@@ -32,8 +32,7 @@ use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
 
-// The server's bounds, as `Duration`s; their values live with every other bound in
-// `cairn_model::limits`.
+// The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_millis(limits::SERVER_HEADER_TIMEOUT_MS);
 /// Longest a client may take to send a request's body.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cairn_model::limits::{CHANGELOG_RETENTION_ENTRIES_DEFAULT, CHANGELOG_RETENTION_MS_DEFAULT};
+use crate::limits::{CHANGELOG_RETENTION_ENTRIES_DEFAULT, CHANGELOG_RETENTION_MS_DEFAULT};
 use cairn_model::Limits;
 
 use crate::clock::{Clock, SystemClock};
@@ -20,7 +20,7 @@ pub enum Durability {
     #[default]
     Sync,
     /// Acknowledge once the batch is handed to the operating system; sync in the background at
-    /// least every [`cairn_model::limits::RELAXED_SYNC_INTERVAL_MS`]. An acknowledged write
+    /// least every [`crate::limits::RELAXED_SYNC_INTERVAL_MS`]. An acknowledged write
     /// survives a crash of the process, but a power loss or kernel crash may lose the writes
     /// acknowledged in that last interval. Opt-in only.
     Relaxed,
@@ -44,7 +44,7 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
     /// submission and their answer: queued, being evaluated, or waiting for their sync. With
-    /// at most `cairn_model::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
+    /// at most `crate::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
     /// database's commit pipeline holds, whatever the callers send. A full queue makes
     /// [`crate::Kv::atomic_write`] wait (asynchronously) and
     /// [`crate::Database::try_atomic_write`] refuse with [`crate::StoreError::Overloaded`].
@@ -60,7 +60,7 @@ impl Default for Config {
             changelog_retention_entries: CHANGELOG_RETENTION_ENTRIES_DEFAULT,
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
-            cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
+            cache_bytes: crate::limits::ENGINE_CACHE_BYTES_DEFAULT,
             commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
         }
     }

@@ -365,7 +365,7 @@ impl Kv for Database {
         self.commit(write, WhenFull::Wait).await
     }
 
-    /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their
+    /// Watches up to `Limits::watch_keys_max` keys: the first [`KvWatch::next`](cairn_model::KvWatch::next) returns their
     /// entries at once, each later one when a commit (or an expiry removal) changed one.
     ///
     /// ```

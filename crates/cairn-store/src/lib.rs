@@ -17,6 +17,7 @@ mod clock;
 mod config;
 mod db;
 mod error;
+pub mod limits;
 mod list;
 pub mod meta;
 pub mod pipeline;

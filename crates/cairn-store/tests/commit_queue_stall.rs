@@ -13,8 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_model::limits::COMMIT_QUEUE_DEPTH;
 use cairn_model::{key, AtomicWrite, Mutation, MutationKind};
+use cairn_store::limits::COMMIT_QUEUE_DEPTH;
 use cairn_store::storage::{FaultStorage, MemoryStorage};
 use cairn_store::{Config, Database, Kv, KvValue, StoreError};
 

@@ -140,7 +140,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
 fn default_http_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores
-        .saturating_sub(cairn_model::limits::SERVER_CORES_FOR_COMMITS)
+        .saturating_sub(cairn_server::limits::SERVER_CORES_FOR_COMMITS)
         .max(1)
 }
 

@@ -40,9 +40,9 @@ const COMMIT_QUEUE_BYTES_MAX: u64 = 16 * 1024 * 1024;
 const COPIES_BYTES: u64 = 2 * (BODY_BYTES_IN_FLIGHT_MAX + COMMIT_QUEUE_BYTES_MAX);
 const CONNECTION_BUFFER_BYTES: u64 = 512 * 1024;
 const ENGINE_MEMTABLES_BYTES: u64 =
-    5 * (cairn_model::limits::DATA_MEMTABLE_BYTES + FJALL_MEMTABLE_BYTES_DEFAULT);
+    5 * (cairn_store::limits::DATA_MEMTABLE_BYTES + FJALL_MEMTABLE_BYTES_DEFAULT);
 const FJALL_MEMTABLE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
-const ENGINE_CACHE_BYTES: u64 = cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT;
+const ENGINE_CACHE_BYTES: u64 = cairn_store::limits::ENGINE_CACHE_BYTES_DEFAULT;
 
 /// Concurrent clients, each with one connection: together they offer ~100 MB of bodies at
 /// once, three times the two bounds together.

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_model::limits::{COMMIT_BATCH_WRITES_MAX, COMMIT_QUEUE_DEPTH, QUEUE_EXPIRY_BATCH_MAX};
+use crate::limits::{COMMIT_BATCH_WRITES_MAX, COMMIT_QUEUE_DEPTH, QUEUE_EXPIRY_BATCH_MAX};
 use cairn_model::AtomicWrite;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};

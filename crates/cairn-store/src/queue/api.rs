@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use cairn_model::limits::QUEUE_STATS_SCAN_CHUNK;
+use crate::limits::QUEUE_STATS_SCAN_CHUNK;
 
 use super::delivery::{Delivery, DeliveryId};
 use super::ops::{after_failure, QueueOp, QueueSettle};
