@@ -36,6 +36,7 @@
 
 mod coalesce;
 mod error;
+pub mod limits;
 mod list;
 mod queue;
 mod session;
@@ -45,8 +46,8 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use bytes::Bytes;
-use cairn_model::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use cairn_model::{
     decode_key, AtomicWrite, CommitResult, EnqueueOptions, Entry, Key, Limits, ListOptions,
     ListSelector, ReadRange, Versionstamp,
@@ -88,7 +89,7 @@ struct Inner {
 }
 
 /// How a [`Client`] behaves; the defaults are the `CLIENT_*` bounds of
-/// [`cairn_model::limits`].
+/// [`limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientOptions {

@@ -15,11 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cairn_model::limits::{
+use crate::limits::{
     CLIENT_IDLE_CONNECTIONS_MAX, CLIENT_REASON_BYTES_MAX, CLIENT_RESPONSE_BYTES_MAX,
     CLIENT_RETRY_BACKOFF_MAX_MS, CLIENT_RETRY_BACKOFF_MIN_MS,
 };
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;

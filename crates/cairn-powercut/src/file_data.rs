@@ -33,7 +33,7 @@ pub struct FileData {
     shrunk_to: Option<u64>,
 }
 
-/// What [`FileData::write_back_some`] did.
+/// What `FileData::write_back_some` did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBack {
     /// Dirty blocks found (changed since the file was last made durable).

@@ -38,6 +38,7 @@
 pub mod convert;
 pub mod error;
 pub mod frame;
+pub mod limits;
 pub mod messages;
 pub mod metadata;
 pub mod queue;

@@ -102,6 +102,15 @@ pub struct ServerConfig {
     /// Count HTTP requests and keep the databases' statistics (`--no-metrics` turns both
     /// off, to measure what they cost).
     pub metrics: bool,
+    /// Most bytes of request bodies the whole server holds at once, from before a body is
+    /// read until its answer is ready (announced `Content-Length`, or `body_bytes_max` for a
+    /// body without one). Past it, requests are answered 503 with `Retry-After` and nothing
+    /// applied. At least `body_bytes_max`.
+    pub body_bytes_in_flight_max: usize,
+    /// Most bytes of writes in each database's commit pipeline (cairn-store's
+    /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
+    /// answered 503 with `Retry-After` and nothing applied.
+    pub commit_queue_bytes_max: usize,
 }
 
 impl ServerConfig {
@@ -115,8 +124,9 @@ impl ServerConfig {
             limits: Limits::default(),
             data_token_ttl_s: 15 * 60,
             watches_per_token_max: 64,
-            // The largest atomic write (819,200 bytes of payload) plus protobuf framing.
-            body_bytes_max: 1024 * 1024,
+            body_bytes_max: crate::limits::BODY_BYTES_MAX_DEFAULT,
+            body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
+            commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
             metrics_token: None,
             metrics_listen: None,
@@ -153,6 +163,10 @@ pub struct FileConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// Slow-request log threshold, milliseconds (0: off).
     pub slow_request_ms: Option<u64>,
+    /// Bytes of request bodies in flight on the server (see `--body-bytes-in-flight-max`).
+    pub body_bytes_in_flight_max: Option<usize>,
+    /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
+    pub commit_queue_bytes_max: Option<usize>,
 }
 
 impl FileConfig {
@@ -198,5 +212,13 @@ mod tests {
         assert!(config.tokens[1].opens("app") && !config.tokens[1].opens("other"));
         assert_eq!(config.tokens[1].access, Access::ReadOnly);
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn file_config_parses_memory_bounds() {
+        let text = "body_bytes_in_flight_max = 33554432\ncommit_queue_bytes_max = 16777216\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.body_bytes_in_flight_max, Some(32 << 20));
+        assert_eq!(config.commit_queue_bytes_max, Some(16 << 20));
     }
 }

@@ -39,6 +39,11 @@ pub enum ApiError {
     /// Too many concurrent queue long-polls for this token.
     #[error("too many concurrent queue long-polls for this token (at most {0})")]
     TooManyPolls(usize),
+    /// The server holds its limit of request bodies in flight
+    /// (`ServerConfig::body_bytes_in_flight_max`). Sent before any handler ran: nothing of the
+    /// request was applied, and it may be sent again as is.
+    #[error("server is busy: {0}; nothing of this request was applied; retry later")]
+    Overloaded(String),
     /// No such route or database.
     #[error("not found: {0}")]
     NotFound(String),
@@ -60,6 +65,9 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::TooManyWatches(_) | ApiError::TooManyPolls(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        // Server busy, nothing applied: Deno's clients retry a 503 with a backoff, where a 429
+        // would fail the application's call at once (see `crate::limits`).
+        ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Store(e) => store_status(e),
     }
 }
@@ -76,6 +84,8 @@ fn store_status(error: &StoreError) -> StatusCode {
         // Refused before submission (poisoned or closed at the checks): nothing was applied,
         // and the answer says so (`not_applied`), so even a write may be sent again.
         StoreError::NotApplied(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // A full commit queue refused the write before it was queued: nothing was applied.
+        StoreError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         // Everything else is a fault of the server. `Poisoned` or `Closed` *without* the
         // wrapper come from the pipeline after submission: the write may be on disk (its
         // batch was applied, then the sync failed), so the client must not take it for
@@ -88,13 +98,25 @@ fn store_status(error: &StoreError) -> StatusCode {
 /// `503`s that carry [`cairn_proto::NOT_APPLIED_HEADER`]. Only refusals before submission
 /// qualify; a cause that can follow an applied write must never be added here.
 pub fn not_applied(error: &ApiError) -> bool {
-    matches!(error, ApiError::Store(StoreError::NotApplied(_)))
+    matches!(error, ApiError::Store(StoreError::NotApplied(_))) || is_overload(error)
+}
+
+/// True for the overload answers (503 with `Retry-After`, nothing applied).
+fn is_overload(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Overloaded(_) | ApiError::Store(StoreError::Overloaded(_))
+    )
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(&self);
-        if status.is_server_error() {
+        let overload = is_overload(&self);
+        if overload {
+            // Not a fault, and possibly thousands a second: no error log for each.
+            tracing::debug!(error = %self, "request refused: overloaded");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, %status, "request refused");
@@ -105,8 +127,15 @@ impl IntoResponse for ApiError {
             self.to_string(),
         )
             .into_response();
+        let headers = response.headers_mut();
+        if overload {
+            headers.insert(
+                "retry-after",
+                HeaderValue::from(crate::limits::OVERLOAD_RETRY_AFTER_S),
+            );
+        }
         if not_applied(&self) {
-            response.headers_mut().insert(
+            headers.insert(
                 cairn_proto::NOT_APPLIED_HEADER,
                 HeaderValue::from_static(cairn_proto::NOT_APPLIED_VALUE),
             );

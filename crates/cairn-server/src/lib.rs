@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 mod framing;
 mod health;
+pub mod limits;
 pub mod metrics;
 mod observe;
 pub mod registry;
@@ -34,10 +35,7 @@ use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
 
-use cairn_model::limits;
-
-// The server's bounds, as `Duration`s; their values live with every other bound in
-// `cairn_model::limits`.
+// The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_millis(limits::SERVER_HEADER_TIMEOUT_MS);
 /// Longest a client may take to send a request's body.
@@ -65,6 +63,10 @@ pub(crate) struct App {
 /// The HTTP routes of a server on `config`.
 fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.body_bytes_max;
+    let budget = Arc::new(routes::BodyBudget::new(
+        body_limit,
+        app.config.body_bytes_in_flight_max,
+    ));
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
@@ -75,7 +77,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            budget,
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -125,7 +127,20 @@ pub async fn serve_with_metrics(
     let store_config = Config::default()
         .durability(config.durability)
         .limits(config.limits.clone())
-        .stats(config.metrics);
+        .stats(config.metrics)
+        .commit_queue_bytes_max(config.commit_queue_bytes_max);
+    store_config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if config.body_bytes_in_flight_max < config.body_bytes_max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "body_bytes_in_flight_max ({}) must be at least body_bytes_max ({})",
+                config.body_bytes_in_flight_max, config.body_bytes_max
+            ),
+        ));
+    }
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(

@@ -21,8 +21,8 @@ use crate::error::ApiError;
 
 /// The database served at `/`.
 pub const DEFAULT_DATABASE: &str = "default";
-/// Longest database name (the value lives in `cairn_model::limits`).
-pub const DATABASE_NAME_BYTES_MAX: usize = cairn_model::limits::SERVER_DATABASE_NAME_BYTES_MAX;
+/// Longest database name (the value lives in `limits`).
+pub const DATABASE_NAME_BYTES_MAX: usize = crate::limits::SERVER_DATABASE_NAME_BYTES_MAX;
 
 /// Opens (or creates) the database in a directory: [`Database::open_with`] unless a test
 /// supplies its own. Called on a blocking thread.

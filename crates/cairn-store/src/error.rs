@@ -161,6 +161,12 @@ pub enum StoreError {
         /// Why the lease is not held.
         reason: String,
     },
+    /// The commit queue is full (in writes or bytes, `Config::commit_queue_bytes_max`) and
+    /// the caller asked not to wait ([`crate::Database::try_atomic_write`]). Returned only
+    /// before the write entered the pipeline: nothing of it was applied, and the same write
+    /// may be sent again later as is.
+    #[error("database is overloaded: {0}; nothing of this write was applied; retry later")]
+    Overloaded(String),
     /// The data directory holds a format this version cannot read.
     #[error("data directory has format version {found}, but this cairn reads at most version {supported}; upgrade cairn to open it")]
     UnsupportedFormat {

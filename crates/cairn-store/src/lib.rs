@@ -17,6 +17,7 @@ mod clock;
 mod config;
 mod db;
 mod error;
+pub mod limits;
 mod list;
 pub mod meta;
 pub mod pipeline;
@@ -33,7 +34,7 @@ pub use cairn_model::{
     KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
 pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
-pub use config::{Config, Durability};
+pub use config::{Config, Durability, COMMIT_QUEUE_BYTES_MAX_DEFAULT};
 pub use db::{Database, MEMORY_PATH};
 pub use error::{PoisonCause, Result, StorageError, StoreError};
 pub use list::ListIterator;

@@ -45,7 +45,7 @@ pub const LATENCY_BUCKETS_NS: [u64; 16] = [
 pub const BATCH_WRITES_BUCKETS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 const _: () = assert!(
     BATCH_WRITES_BUCKETS[BATCH_WRITES_BUCKETS.len() - 1]
-        >= cairn_model::limits::COMMIT_BATCH_WRITES_MAX as u64
+        >= crate::limits::COMMIT_BATCH_WRITES_MAX as u64
 );
 
 /// A fixed-bucket histogram of `u64` observations; lock-free, safe to share between threads.

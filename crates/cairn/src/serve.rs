@@ -52,6 +52,15 @@ pub struct ServeArgs {
     /// Count nothing: no request counts, no database statistics (to measure their cost).
     #[arg(long)]
     no_metrics: bool,
+    /// Most bytes of request bodies the server holds at once; past it, requests are answered
+    /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    body_bytes_in_flight_max: Option<usize>,
+    /// Most bytes of writes in each database's commit pipeline; a write to a database whose
+    /// queue is full is answered 503 with Retry-After (nothing applied). At least the largest
+    /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    commit_queue_bytes_max: Option<usize>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -108,6 +117,15 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         config.slow_request_ms = ms;
     }
     config.metrics = !args.no_metrics;
+    if let Some(bytes) = args
+        .body_bytes_in_flight_max
+        .or(file.body_bytes_in_flight_max)
+    {
+        config.body_bytes_in_flight_max = bytes;
+    }
+    if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
+        config.commit_queue_bytes_max = bytes;
+    }
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens
@@ -140,7 +158,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
 fn default_http_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores
-        .saturating_sub(cairn_model::limits::SERVER_CORES_FOR_COMMITS)
+        .saturating_sub(cairn_server::limits::SERVER_CORES_FOR_COMMITS)
         .max(1)
 }
 

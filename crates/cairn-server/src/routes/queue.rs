@@ -18,15 +18,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::QUEUE_POLLS_PER_TOKEN_MAX;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use cairn_model::limits::{
-    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_DEQUEUE_WAIT_MS_MAX, QUEUE_POLLS_PER_TOKEN_MAX,
-    QUEUE_SETTLE_BATCH_MAX,
+use cairn_proto::limits::{
+    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_DEQUEUE_WAIT_MS_MAX, QUEUE_SETTLE_BATCH_MAX,
 };
 use cairn_proto::messages as pb;
 use cairn_proto::queue as q;

@@ -21,7 +21,7 @@ use crate::App;
 
 /// Interval between keep-alive frames on an idle stream.
 pub(crate) const KEEPALIVE: Duration =
-    Duration::from_millis(cairn_model::limits::SERVER_WATCH_KEEPALIVE_MS);
+    Duration::from_millis(crate::limits::SERVER_WATCH_KEEPALIVE_MS);
 
 /// Open watch streams per access token.
 #[derive(Default)]

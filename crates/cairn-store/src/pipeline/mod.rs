@@ -39,6 +39,7 @@ use crate::error::{PoisonCause, Result, StoreError};
 use crate::storage::{Snapshot, Storage};
 
 pub use sequencer::Sequencer;
+pub(crate) use sequencer::{check_bytes_max, queue_op_cost, write_cost, Admission, WhenFull};
 
 pub use cairn_model::CommitResult;
 
@@ -112,6 +113,8 @@ pub(crate) struct Shared {
     pub storage: Arc<dyn Storage>,
     pub published: ArcSwap<Published>,
     pub poison: Poison,
+    /// Callers' way into the commit queue (its bounds in requests and bytes).
+    pub(crate) admission: Admission,
     pub config: Config,
     /// Writer threads busy with batches; the evaluator completes a batch itself only when
     /// none is.

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_model::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
+use crate::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 

@@ -1,10 +1,13 @@
 //! A fault-injecting layer over any [`Storage`], for tests: fail the Nth write or sync with an
 //! I/O error, pretend to sync without doing it (the negative control of the crash tests: a
-//! harness that cannot catch a missing sync proves nothing), or make every sync slow, so that
-//! the pipeline's writers have several in flight at once.
+//! harness that cannot catch a missing sync proves nothing), make every sync slow, so that
+//! the pipeline's writers have several in flight at once, or hold every sync until released
+//! (a disk that stalls).
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::{Keyspace, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
@@ -20,6 +23,9 @@ pub struct FaultStorage<S> {
     sync_delay_us: AtomicU64,
     /// The operating system error the injected failures carry.
     errno: AtomicI32,
+    /// While true, syncs wait (on `released`) before doing anything.
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl<S: Storage> FaultStorage<S> {
@@ -34,6 +40,8 @@ impl<S: Storage> FaultStorage<S> {
             skip_syncs: AtomicBool::new(false),
             sync_delay_us: AtomicU64::new(0),
             errno: AtomicI32::new(EIO),
+            held: Mutex::new(false),
+            released: Condvar::new(),
         }
     }
 
@@ -65,6 +73,15 @@ impl<S: Storage> FaultStorage<S> {
     /// a failing disk reports; ENOSPC (28) for a full one.
     pub fn fail_with_errno(&self, errno: i32) {
         self.errno.store(errno, Ordering::SeqCst);
+    }
+
+    /// When true, every sync from now on waits until `hold_syncs(false)`, as on a disk that
+    /// stopped answering; syncs already waiting go on at the release.
+    pub fn hold_syncs(&self, hold: bool) {
+        *self.held.lock() = hold;
+        if !hold {
+            self.released.notify_all();
+        }
     }
 
     /// When true, `sync` reports success without syncing.
@@ -100,6 +117,12 @@ impl<S: Storage> Storage for FaultStorage<S> {
 
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut held = self.held.lock();
+            while *held {
+                self.released.wait(&mut held);
+            }
+        }
         let result = if n >= self.fail_sync_at.load(Ordering::SeqCst) {
             Err(injected("injected I/O error on a sync", &self.errno))
         } else if self.skip_syncs.load(Ordering::SeqCst) {

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_model::limits::{
+use crate::limits::{
     DATA_MEMTABLE_BYTES, ENGINE_SINGLE_WORKER_CORES_MAX, ENGINE_WORKERS_MAX, TLOG_SEGMENT_BYTES,
     WRITER_THREADS,
 };

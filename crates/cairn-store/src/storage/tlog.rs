@@ -61,7 +61,7 @@ const FILE_NAMES: [&str; 2] = ["tlog-a.seg", "tlog-b.seg"];
 /// the file then grows ahead of the writer, doubling, up to the segment size.
 pub(crate) const TLOG_FILL_BYTES_MIN: u64 = 1024 * 1024;
 const _: () = assert!(HEADER_LEN < TLOG_FILL_BYTES_MIN);
-const _: () = assert!(TLOG_FILL_BYTES_MIN <= cairn_model::limits::TLOG_SEGMENT_BYTES);
+const _: () = assert!(TLOG_FILL_BYTES_MIN <= crate::limits::TLOG_SEGMENT_BYTES);
 
 /// The transaction log of one database directory.
 pub(crate) struct Tlog {
