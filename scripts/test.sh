@@ -30,6 +30,13 @@ if ! command -v fusermount3 >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq fuse3 >/dev/null
 fi
 
+echo "== prometheus (crates/cairn/tests/metrics_prometheus.rs scrapes cairn serve with it)"
+if ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
+fi
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -67,6 +67,8 @@ impl TokenGrant {
 /// database has threads of its own (commit pipeline, sweeper, queue dispatcher, engine
 /// worker) and engine memory, so a server does not create them without bound.
 pub const DATABASES_MAX_DEFAULT: usize = 100;
+/// Requests slower than this are logged by default (`--slow-request-ms`).
+pub const SLOW_REQUEST_MS_DEFAULT: u64 = 1000;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -91,6 +93,15 @@ pub struct ServerConfig {
     /// Most databases the server holds (those on disk count); past it, creating one is
     /// refused with 403.
     pub databases_max: usize,
+    /// Bearer token of `GET /metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (no token), `/healthz` and `/readyz` on a listener of their own too.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Requests slower than this are logged (`slow request`, with their id); 0 logs none.
+    pub slow_request_ms: u64,
+    /// Count HTTP requests and keep the databases' statistics (`--no-metrics` turns both
+    /// off, to measure what they cost).
+    pub metrics: bool,
     /// Most bytes of request bodies the whole server holds at once, from before a body is
     /// read until its answer is ready (announced `Content-Length`, or `body_bytes_max` for a
     /// body without one). Past it, requests are answered 503 with `Retry-After` and nothing
@@ -117,6 +128,10 @@ impl ServerConfig {
             body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
+            metrics_token: None,
+            metrics_listen: None,
+            slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
+            metrics: true,
         }
     }
 }
@@ -142,6 +157,12 @@ pub struct FileConfig {
     pub http_threads: Option<usize>,
     /// Most databases the server holds (see `cairn serve --databases-max`).
     pub databases_max: Option<usize>,
+    /// Bearer token of `/metrics` on the main listener.
+    pub metrics_token: Option<String>,
+    /// Address of the metrics listener (`/metrics` without a token, `/healthz`, `/readyz`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Slow-request log threshold, milliseconds (0: off).
+    pub slow_request_ms: Option<u64>,
     /// Bytes of request bodies in flight on the server (see `--body-bytes-in-flight-max`).
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).

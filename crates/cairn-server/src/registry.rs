@@ -139,6 +139,18 @@ impl Registry {
         Ok(cell)
     }
 
+    /// Every open database with its name, sorted by name (for metrics and readiness).
+    pub fn open_databases(&self) -> Vec<(String, Database)> {
+        let state = self.state.lock();
+        let mut open: Vec<_> = state
+            .databases
+            .iter()
+            .filter_map(|(name, cell)| Some((name.clone(), cell.get()?.clone())))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        open
+    }
+
     /// Closes every open database (queued writes finish first); later requests get
     /// [`StoreError::Closed`]. An open still running finishes unseen, and its database
     /// closes when the registry is dropped.

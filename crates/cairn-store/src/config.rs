@@ -42,6 +42,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
+    /// Keep counters and latency histograms (`Database::stats`); on by default.
+    pub stats: bool,
     /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
     /// submission and their answer: queued, being evaluated, or waiting for their sync. With
     /// at most `crate::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
@@ -60,6 +62,7 @@ impl Default for Config {
             changelog_retention_entries: CHANGELOG_RETENTION_ENTRIES_DEFAULT,
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
+            stats: true,
             cache_bytes: crate::limits::ENGINE_CACHE_BYTES_DEFAULT,
             commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
         }
@@ -77,6 +80,7 @@ impl std::fmt::Debug for Config {
             )
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
+            .field("stats", &self.stats)
             .field("commit_queue_bytes_max", &self.commit_queue_bytes_max)
             .finish_non_exhaustive()
     }
@@ -98,6 +102,12 @@ impl Config {
     /// Sets the clock (tests use [`crate::ManualClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Turns counters and latency histograms on (the default) or off.
+    pub fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
         self
     }
 

@@ -123,12 +123,14 @@ impl Database {
             writers_busy: Default::default(),
             completion: Default::default(),
             announcer: Default::default(),
+            stats: Arc::new(crate::stats::Stats::new(config.stats)),
             config,
         });
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
         shared.announcer.subscribe(queue.clone());
+        shared.announcer.subscribe(shared.stats.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
@@ -171,6 +173,11 @@ impl Database {
 
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::SnapshotRead);
         let limits = &self.inner.shared.config.limits;
         let entries = ranges.iter().map(|r| r.limit).sum();
         limits.check_read(ranges.len(), entries)?;
@@ -226,11 +233,19 @@ impl Database {
 
     /// Validates, admits (waiting or not), queues and awaits one atomic write.
     async fn commit(&self, write: AtomicWrite, when_full: WhenFull) -> Result<CommitResult> {
-        write.validate(&self.inner.shared.config.limits, self.now_ms())?;
+        let stats = &self.inner.shared.stats;
+        write
+            .validate(&self.inner.shared.config.limits, self.now_ms())
+            .inspect_err(|_| stats.commit_rejected())?;
         let cost = crate::pipeline::write_cost(&write);
-        let (reply, answer) = self.admit(cost, when_full).await?;
-        self.send(Request::Commit { write, reply })?;
-        answer.await
+        let (reply, answer) = self
+            .admit(cost, when_full)
+            .await
+            .inspect_err(|e| stats.commit_refused(e))?;
+        let guard = stats.commit_submitted(&write);
+        self.send(Request::Commit { write, reply })
+            .inspect_err(|e| stats.commit_refused(e))?;
+        guard.answered(answer.await)
     }
 
     /// A place in the commit queue for a request of `cost` bytes, held by the reply until
@@ -261,6 +276,15 @@ impl Database {
     /// counted against [`Config::commit_queue_bytes_max`]).
     pub fn commit_queue_usage(&self) -> (usize, usize) {
         self.inner.shared.admission.usage()
+    }
+
+    /// Requests waiting for the evaluator (the sequencer's queue), for `stats`.
+    pub(crate) fn commit_queue_depth(&self) -> u64 {
+        self.inner
+            .sender
+            .read()
+            .as_ref()
+            .map_or(0, |s| s.len() as u64)
     }
 
     /// Why the database refuses writes, if it does.
@@ -314,6 +338,7 @@ impl Kv for Database {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::Get);
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
         let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
@@ -326,6 +351,11 @@ impl Kv for Database {
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::GetMany);
         self.inner.shared.config.limits.check_get_many(keys.len())?;
         read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
@@ -348,6 +378,7 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::List);
         ListIterator::new(
             self.snapshot(),
             self.now_ms(),

@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// Keys per second the `expiry` workload writes (each expiring a second later).
     #[arg(long, default_value_t = 50_000)]
     expiry_rate: u64,
+    /// Keep no statistics in the embedded database (to measure what they cost).
+    #[arg(long, conflicts_with = "url")]
+    no_stats: bool,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -123,8 +126,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Durability::Sync
     };
-    let db = Database::open_with(&path, Config::default().durability(durability))
-        .with_context(|| format!("opening {}", path.display()))?;
+    let db = Database::open_with(
+        &path,
+        Config::default()
+            .durability(durability)
+            .stats(!args.no_stats),
+    )
+    .with_context(|| format!("opening {}", path.display()))?;
     let queue = crate::bench_queue::QueueDb::Embedded(db.clone());
     workloads(&db, &queue, &args).await?;
     db.close();

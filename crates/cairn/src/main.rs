@@ -12,6 +12,7 @@ mod bench_soak;
 mod data;
 mod queue_cmd;
 mod serve;
+mod stats_cmd;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -103,6 +104,8 @@ enum Command {
         #[command(subcommand)]
         command: queue_cmd::QueueCommand,
     },
+    /// What a database is doing: size, keys, commit rate and latency, queue, poisoned or not.
+    Stats(stats_cmd::StatsArgs),
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
@@ -173,6 +176,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
+            Command::Stats(args) => stats_cmd::run(args).await,
             Command::Serve(_) => unreachable!("`cairn serve` runs on a runtime of its own size"),
         }
     })

@@ -40,6 +40,18 @@ pub struct ServeArgs {
     /// with 403. [default: 100]
     #[arg(long, env = "CAIRN_DATABASES_MAX")]
     databases_max: Option<usize>,
+    /// Serve GET /metrics on the main listener to requests bearing this token.
+    #[arg(long, env = "CAIRN_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Also serve /metrics (no token), /healthz and /readyz on this address.
+    #[arg(long, env = "CAIRN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log requests slower than this many milliseconds (0: none). [default: 1000]
+    #[arg(long, env = "CAIRN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Count nothing: no request counts, no database statistics (to measure their cost).
+    #[arg(long)]
+    no_metrics: bool,
     /// Most bytes of request bodies the server holds at once; past it, requests are answered
     /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
     #[arg(long)]
@@ -99,6 +111,12 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         Some(max) => config.databases_max = max,
         None => {}
     }
+    config.metrics_token = args.metrics_token.or(file.metrics_token);
+    config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    if let Some(ms) = args.slow_request_ms.or(file.slow_request_ms) {
+        config.slow_request_ms = ms;
+    }
+    config.metrics = !args.no_metrics;
     if let Some(bytes) = args
         .body_bytes_in_flight_max
         .or(file.body_bytes_in_flight_max)
@@ -157,9 +175,21 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?,
+        ),
+        None => None,
+    };
+    if let Some(metrics) = &metrics_listener {
+        // Before the line below, which scripts take as the sign that everything is up.
+        println!("metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
-    cairn_server::serve(config, listener, shutdown_signal()).await?;
+    cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

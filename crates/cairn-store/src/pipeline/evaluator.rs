@@ -60,6 +60,8 @@ pub(crate) struct Evaluator {
     queue_settle: Vec<QueueSettle>,
     /// The expiry sweeps the batch being built carries, for the sweeper.
     sweeps: Vec<u64>,
+    /// Expired keys the batch being built removes (for the stats).
+    expired_keys: u64,
 }
 
 /// The state of one batch being evaluated.
@@ -146,6 +148,7 @@ impl Evaluator {
             changed: Vec::new(),
             queue_settle: Vec::new(),
             sweeps: Vec::new(),
+            expired_keys: 0,
         })
     }
 
@@ -391,6 +394,7 @@ impl Evaluator {
                 }
             }
         }
+        self.expired_keys += removed as u64;
         if removed > 0 {
             let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
             state.accepted += 1;
@@ -453,6 +457,7 @@ impl Evaluator {
             }
         }
         self.seq += 1;
+        let writes = replies.len() as u64;
         Applied {
             seq: self.seq,
             snapshot: self.shared.storage.snapshot(),
@@ -463,6 +468,8 @@ impl Evaluator {
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
                 sweeps: std::mem::take(&mut self.sweeps),
+                writes,
+                expired_keys: std::mem::take(&mut self.expired_keys),
             },
         }
     }
