@@ -10,7 +10,7 @@
 //! Semantics are unchanged: each read is served from a snapshot taken after it was issued and
 //! before it is answered. Reads that share a request even share one snapshot.
 
-use cairn_model::limits::CLIENT_COALESCED_READS_IN_FLIGHT_MAX;
+use crate::limits::CLIENT_COALESCED_READS_IN_FLIGHT_MAX;
 use cairn_model::ReadRange;
 use cairn_proto::EntryParts;
 use parking_lot::Mutex;

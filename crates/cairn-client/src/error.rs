@@ -45,7 +45,9 @@ pub enum ClientError {
     /// The endpoint does not serve reads now (`SR_READ_DISABLED`).
     #[error("reads are disabled on this endpoint")]
     ReadDisabled,
-    /// The server kept failing (5xx) or could not be reached for the whole retry budget.
+    /// The server kept failing (5xx; for a write only cairn's `503` marked not applied) or
+    /// could not be reached for the whole retry budget. An atomic write or enqueue failing so
+    /// was not applied.
     #[error("server unavailable after retrying for {retried_ms} ms: {last}")]
     Unavailable {
         /// How long the client retried.
@@ -53,8 +55,11 @@ pub enum ClientError {
         /// The last failure seen.
         last: String,
     },
-    /// A write was sent but no answer arrived (the connection broke or timed out). It may or
-    /// may not have committed; it was not retried, because retrying could apply it twice.
+    /// A write may have reached the server but no answer says what became of it: the
+    /// connection broke or timed out after sending, or a 5xx came without cairn's promise
+    /// that nothing was applied (a proxy's 502/504, a storage failure after the write was
+    /// applied). It may or may not have committed; it was not retried, because retrying
+    /// could apply it twice. Read the data to find out.
     #[error("the outcome of the write is unknown: {0}")]
     OutcomeUnknown(String),
     /// A queue acknowledgement named a delivery whose lease the server does not hold any

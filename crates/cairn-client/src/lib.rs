@@ -24,8 +24,10 @@
 //!   cost a few requests, not one each;
 //! - a listing is consistent per batch, not across batches (as with Deno's remote lists);
 //! - a server that fails (5xx) or cannot be reached is retried for
-//!   [`ClientOptions::retry_budget`]; a *write* whose answer was lost is not
-//!   retried (it may have committed): the caller gets [`ClientError::OutcomeUnknown`];
+//!   [`ClientOptions::retry_budget`]; a *write* is retried only when it provably never
+//!   reached the database (no connection, or cairn's `503` marked `cairn-not-applied: 1`):
+//!   after a lost answer or any other 5xx (a proxy's 502/504) it may have committed, and the
+//!   caller gets [`ClientError::OutcomeUnknown`];
 //! - limits are checked locally only where the request shape needs it (batch sizes, the
 //!   number of keys of `get_many`); everything else is the server's to refuse, with its
 //!   message in [`ClientError::Refused`].
@@ -34,6 +36,7 @@
 
 mod coalesce;
 mod error;
+pub mod limits;
 mod list;
 mod queue;
 mod session;
@@ -43,8 +46,8 @@ mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use bytes::Bytes;
-use cairn_model::limits::{CLIENT_REQUEST_TIMEOUT_MS, CLIENT_RETRY_BUDGET_MS};
 use cairn_model::{
     decode_key, AtomicWrite, CommitResult, EnqueueOptions, Entry, Key, Limits, ListOptions,
     ListSelector, ReadRange, Versionstamp,
@@ -86,7 +89,7 @@ struct Inner {
 }
 
 /// How a [`Client`] behaves; the defaults are the `CLIENT_*` bounds of
-/// [`cairn_model::limits`].
+/// [`limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClientOptions {

@@ -13,10 +13,10 @@ mod listener;
 use std::fmt;
 use std::time::Duration;
 
-use cairn_model::limits::{
+use cairn_model::{CommitResult, EnqueueOptions, Kv};
+use cairn_proto::limits::{
     QUEUE_DEQUEUE_BATCH_MAX, QUEUE_DEQUEUE_WAIT_MS_MAX, QUEUE_SETTLE_BATCH_MAX,
 };
-use cairn_model::{CommitResult, EnqueueOptions, Kv};
 use cairn_proto::queue as q;
 use cairn_proto::{messages as pb, Message};
 use hyper::Uri;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::limits::CLIENT_METADATA_REFRESH_MS;
 use bytes::Bytes;
-use cairn_model::limits::CLIENT_METADATA_REFRESH_MS;
 use cairn_proto::metadata::{parse_rfc3339_ms, MetadataRequest, MetadataResponse};
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::Uri;

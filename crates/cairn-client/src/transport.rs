@@ -1,18 +1,25 @@
 //! HTTP/1.1 with a pool of kept-alive connections, one attempt at a time, and the retry
 //! policy around attempts.
 //!
-//! Retry policy: a server that answers 5xx, or cannot be reached, is retried with doubling
-//! pauses for the retry budget ([`crate::ClientOptions`]). A request that may have reached the server and got
-//! no answer is retried only if it is a read: retrying a write whose answer was lost could
-//! apply it twice (think `sum`), so the caller gets [`ClientError::OutcomeUnknown`] instead.
+//! Retry policy: a failed attempt is retried with doubling pauses for the retry budget
+//! ([`crate::ClientOptions`]) when sending it again cannot do harm:
+//!
+//! - a read (or any request the caller marks idempotent): after any 5xx, a connection that
+//!   could not be made, a lost or broken-off answer, a timeout;
+//! - a write: only when it provably never reached the database: the connection could not be
+//!   made (nothing was sent), or cairn's `503` with `cairn-not-applied: 1`
+//!   ([`cairn_proto::NOT_APPLIED_HEADER`]), which cairn's server sends only for a request
+//!   refused before its commit pipeline (`docs/protocol.md`). Any other failure of a write,
+//!   a proxy's 502/503/504 included, may follow a committed write: sending it again could
+//!   apply it twice (think `sum`), so the caller gets [`ClientError::OutcomeUnknown`].
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use cairn_model::limits::{
+use crate::limits::{
     CLIENT_IDLE_CONNECTIONS_MAX, CLIENT_REASON_BYTES_MAX, CLIENT_RESPONSE_BYTES_MAX,
     CLIENT_RETRY_BACKOFF_MAX_MS, CLIENT_RETRY_BACKOFF_MIN_MS,
 };
+use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
@@ -102,20 +109,35 @@ impl Transport {
         if status.is_success() {
             return Attempt::Done(response);
         }
+        let not_applied = not_applied(response.headers());
         let message = reason(response, self.timeout).await;
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Unauthorized {
                 status: status.as_u16(),
                 message,
             },
-            // Deno's clients retry every 5xx; so does this one, within its budget.
-            s if s.is_server_error() => Attempt::Retry(format!("{s}: {message}")),
+            // Deno's clients retry every 5xx; this one does for reads and for writes that
+            // the server marked as not applied, within its budget.
+            s if s.is_server_error() && (idempotent || not_applied) => {
+                Attempt::Retry(format!("{s}: {message}"))
+            }
+            // A 5xx without the mark may come from a proxy after the server committed.
+            s if s.is_server_error() => Attempt::Fail(ClientError::OutcomeUnknown(format!(
+                "{s} without the not-applied mark: {message}"
+            ))),
             s => Attempt::Fail(ClientError::Refused {
                 status: s.as_u16(),
                 message,
             }),
         }
     }
+}
+
+/// Whether a response carries cairn's promise that nothing of the request was applied.
+fn not_applied(headers: &HeaderMap) -> bool {
+    headers
+        .get(cairn_proto::NOT_APPLIED_HEADER)
+        .is_some_and(|v| v.as_bytes() == cairn_proto::NOT_APPLIED_VALUE.as_bytes())
 }
 
 /// A successful response's whole body, bounded by [`CLIENT_RESPONSE_BYTES_MAX`].

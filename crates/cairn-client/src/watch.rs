@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::limits::{CLIENT_RETRY_BACKOFF_MIN_MS, CLIENT_WATCH_FRAME_BYTES_MAX};
 use bytes::Bytes;
-use cairn_model::limits::{CLIENT_RETRY_BACKOFF_MIN_MS, CLIENT_WATCH_FRAME_BYTES_MAX};
 use cairn_model::{codec::try_encode_key, Entry, Key, KvWatch, RequestError, Versionstamp};
 use cairn_proto::messages as pb;
 use cairn_proto::{decode_watch_frame, Message, WatchFrame};

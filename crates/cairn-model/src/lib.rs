@@ -7,7 +7,7 @@
 //! - [`Versionstamp`], the 10-byte commit identifier,
 //! - [`AtomicWrite`] with its checks, mutations and enqueues, and the pure mutation semantics
 //!   ([`mutation`]),
-//! - [`Limits`], every bound in one place ([`limits`]),
+//! - [`Limits`], the request limits, and the bounds both implementations share ([`limits`]),
 //! - the database API both the embedded database and the network client implement: the
 //!   [`Kv`] trait ([`kv`]), the [`AtomicOperation`] builder ([`operation`]) and listing
 //!   ([`list`]).

@@ -38,6 +38,7 @@
 pub mod convert;
 pub mod error;
 pub mod frame;
+pub mod limits;
 pub mod messages;
 pub mod metadata;
 pub mod queue;
@@ -56,6 +57,13 @@ pub use frame::{
     decode_watch_frame, encode_watch_frame, WatchFrame, WATCH_FRAME_HEADER_BYTES,
     WATCH_KEEPALIVE_FRAME,
 };
+/// The response header (value [`NOT_APPLIED_VALUE`]) of cairn's 5xx answers that promise the
+/// request was refused before anything of it was applied, so that a client may send a write
+/// again (`docs/protocol.md`, "Retrying writes"). A 5xx without it, e.g. a proxy's bare 503,
+/// promises nothing.
+pub const NOT_APPLIED_HEADER: &str = "cairn-not-applied";
+/// The value of [`NOT_APPLIED_HEADER`].
+pub const NOT_APPLIED_VALUE: &str = "1";
 /// Re-exported so that users can encode and decode [`messages`] without depending on `prost`.
 pub use prost::Message;
 

@@ -63,6 +63,13 @@ impl TokenGrant {
     }
 }
 
+/// Databases a server holds unless configured otherwise (`databases_max`). Each open
+/// database has threads of its own (commit pipeline, sweeper, queue dispatcher, engine
+/// worker) and engine memory, so a server does not create them without bound.
+pub const DATABASES_MAX_DEFAULT: usize = 100;
+/// Requests slower than this are logged by default (`--slow-request-ms`).
+pub const SLOW_REQUEST_MS_DEFAULT: u64 = 1000;
+
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -85,6 +92,27 @@ pub struct ServerConfig {
     pub body_bytes_max: usize,
     /// Continuous archiving of the databases (`cairn serve --archive`), each under its name.
     pub archive: Option<cairn_store::archive::ArchiveConfig>,
+    /// Most databases the server holds (those on disk count); past it, creating one is
+    /// refused with 403.
+    pub databases_max: usize,
+    /// Bearer token of `GET /metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (no token), `/healthz` and `/readyz` on a listener of their own too.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Requests slower than this are logged (`slow request`, with their id); 0 logs none.
+    pub slow_request_ms: u64,
+    /// Count HTTP requests and keep the databases' statistics (`--no-metrics` turns both
+    /// off, to measure what they cost).
+    pub metrics: bool,
+    /// Most bytes of request bodies the whole server holds at once, from before a body is
+    /// read until its answer is ready (announced `Content-Length`, or `body_bytes_max` for a
+    /// body without one). Past it, requests are answered 503 with `Retry-After` and nothing
+    /// applied. At least `body_bytes_max`.
+    pub body_bytes_in_flight_max: usize,
+    /// Most bytes of writes in each database's commit pipeline (cairn-store's
+    /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
+    /// answered 503 with `Retry-After` and nothing applied.
+    pub commit_queue_bytes_max: usize,
 }
 
 impl ServerConfig {
@@ -98,9 +126,15 @@ impl ServerConfig {
             limits: Limits::default(),
             data_token_ttl_s: 15 * 60,
             watches_per_token_max: 64,
-            // The largest atomic write (819,200 bytes of payload) plus protobuf framing.
-            body_bytes_max: 1024 * 1024,
             archive: None,
+            body_bytes_max: crate::limits::BODY_BYTES_MAX_DEFAULT,
+            body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
+            commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
+            databases_max: DATABASES_MAX_DEFAULT,
+            metrics_token: None,
+            metrics_listen: None,
+            slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
+            metrics: true,
         }
     }
 }
@@ -126,6 +160,18 @@ pub struct FileConfig {
     pub http_threads: Option<usize>,
     /// Continuous archiving (`[archive]`).
     pub archive: Option<ArchiveFileConfig>,
+    /// Most databases the server holds (see `cairn serve --databases-max`).
+    pub databases_max: Option<usize>,
+    /// Bearer token of `/metrics` on the main listener.
+    pub metrics_token: Option<String>,
+    /// Address of the metrics listener (`/metrics` without a token, `/healthz`, `/readyz`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Slow-request log threshold, milliseconds (0: off).
+    pub slow_request_ms: Option<u64>,
+    /// Bytes of request bodies in flight on the server (see `--body-bytes-in-flight-max`).
+    pub body_bytes_in_flight_max: Option<usize>,
+    /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
+    pub commit_queue_bytes_max: Option<usize>,
 }
 
 /// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
@@ -206,6 +252,7 @@ mod tests {
         let text = r#"
             listen = "127.0.0.1:9000"
             durability = "relaxed"
+            databases_max = 7
             [[tokens]]
             token = "admin"
             [[tokens]]
@@ -214,9 +261,18 @@ mod tests {
             access = "read-only"
         "#;
         let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.databases_max, Some(7));
         assert_eq!(config.tokens[0], TokenGrant::read_write_all("admin"));
         assert!(config.tokens[1].opens("app") && !config.tokens[1].opens("other"));
         assert_eq!(config.tokens[1].access, Access::ReadOnly);
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn file_config_parses_memory_bounds() {
+        let text = "body_bytes_in_flight_max = 33554432\ncommit_queue_bytes_max = 16777216\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.body_bytes_in_flight_max, Some(32 << 20));
+        assert_eq!(config.commit_queue_bytes_max, Some(16 << 20));
     }
 }

@@ -2,8 +2,14 @@
 //!
 //! The rule that matters: a problem with the request is a 4xx with a plain-text reason. Deno's
 //! clients retry 5xx forever, so a 5xx is reserved for faults of the server itself.
+//!
+//! Among the 5xx, one promise: `503` with the header `cairn-not-applied: 1`
+//! ([`cairn_proto::NOT_APPLIED_HEADER`]) is sent only for a request refused before it reached
+//! the database's commit pipeline, so nothing of it was applied and a client may send a write
+//! again. Every other fault is `500`, without the header: a write answered so may or may not
+//! have been applied (e.g. the sync of its batch failed after it was applied).
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cairn_proto::ProtoError;
 use cairn_store::StoreError;
@@ -33,6 +39,11 @@ pub enum ApiError {
     /// Too many concurrent queue long-polls for this token.
     #[error("too many concurrent queue long-polls for this token (at most {0})")]
     TooManyPolls(usize),
+    /// The server holds its limit of request bodies in flight
+    /// (`ServerConfig::body_bytes_in_flight_max`). Sent before any handler ran: nothing of the
+    /// request was applied, and it may be sent again as is.
+    #[error("server is busy: {0}; nothing of this request was applied; retry later")]
+    Overloaded(String),
     /// No such route or database.
     #[error("not found: {0}")]
     NotFound(String),
@@ -54,6 +65,9 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::TooManyWatches(_) | ApiError::TooManyPolls(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        // Server busy, nothing applied: Deno's clients retry a 503 with a backoff, where a 429
+        // would fail the application's call at once (see `crate::limits`).
+        ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Store(e) => store_status(e),
     }
 }
@@ -67,27 +81,66 @@ fn store_status(error: &StoreError) -> StatusCode {
         // A stale or foreign delivery id: the caller's lease is gone (it expired, or the
         // message was settled or handed out again). The caller's problem, never a 5xx.
         StoreError::DeliveryNotHeld { .. } => StatusCode::CONFLICT,
-        // The server's own faults: the client may retry (after an operator reopened the
-        // database, or once shutdown finished).
-        StoreError::Poisoned(_) | StoreError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+        // Refused before submission (poisoned or closed at the checks): nothing was applied,
+        // and the answer says so (`not_applied`), so even a write may be sent again.
+        StoreError::NotApplied(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // A full commit queue refused the write before it was queued: nothing was applied.
+        StoreError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // Everything else is a fault of the server. `Poisoned` or `Closed` *without* the
+        // wrapper come from the pipeline after submission: the write may be on disk (its
+        // batch was applied, then the sync failed), so the client must not take it for
+        // refused.
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
+}
+
+/// Whether the answer to `error` promises that nothing of the request was applied: the
+/// `503`s that carry [`cairn_proto::NOT_APPLIED_HEADER`]. Only refusals before submission
+/// qualify; a cause that can follow an applied write must never be added here.
+pub fn not_applied(error: &ApiError) -> bool {
+    matches!(error, ApiError::Store(StoreError::NotApplied(_))) || is_overload(error)
+}
+
+/// True for the overload answers (503 with `Retry-After`, nothing applied).
+fn is_overload(error: &ApiError) -> bool {
+    matches!(
+        error,
+        ApiError::Overloaded(_) | ApiError::Store(StoreError::Overloaded(_))
+    )
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = status(&self);
-        if status.is_server_error() {
+        let overload = is_overload(&self);
+        if overload {
+            // Not a fault, and possibly thousands a second: no error log for each.
+            tracing::debug!(error = %self, "request refused: overloaded");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         } else {
             tracing::debug!(error = %self, %status, "request refused");
         }
-        (
+        let mut response = (
             status,
             [("content-type", "text/plain; charset=utf-8")],
             self.to_string(),
         )
-            .into_response()
+            .into_response();
+        let headers = response.headers_mut();
+        if overload {
+            headers.insert(
+                "retry-after",
+                HeaderValue::from(crate::limits::OVERLOAD_RETRY_AFTER_S),
+            );
+        }
+        if not_applied(&self) {
+            headers.insert(
+                cairn_proto::NOT_APPLIED_HEADER,
+                HeaderValue::from_static(cairn_proto::NOT_APPLIED_VALUE),
+            );
+        }
+        response
     }
 }
 
@@ -121,9 +174,33 @@ mod tests {
             reason: "lease expired".into(),
         };
         assert_eq!(status(&ApiError::Store(stale)), StatusCode::CONFLICT);
-        assert_eq!(
-            status(&ApiError::Store(StoreError::Poisoned("eio".into()))),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
+    }
+
+    fn answer(error: StoreError) -> (StatusCode, Option<String>) {
+        let response = ApiError::Store(error).into_response();
+        let mark = response
+            .headers()
+            .get(cairn_proto::NOT_APPLIED_HEADER)
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        (response.status(), mark)
+    }
+
+    #[test]
+    fn only_refusals_before_submission_promise_nothing_was_applied() {
+        let not_applied = Some(cairn_proto::NOT_APPLIED_VALUE.to_owned());
+        for cause in [StoreError::Poisoned("eio".into()), StoreError::Closed] {
+            let refused = StoreError::NotApplied(Box::new(cause));
+            assert_eq!(
+                answer(refused),
+                (StatusCode::SERVICE_UNAVAILABLE, not_applied.clone())
+            );
+        }
+        // The pipeline's answers after submission: the write may be on disk.
+        for after in [StoreError::Poisoned("eio".into()), StoreError::Closed] {
+            assert_eq!(answer(after), (StatusCode::INTERNAL_SERVER_ERROR, None));
+        }
+        // A refusal of bad input carries no mark either: it is not retried anyway.
+        let bad = StoreError::InvalidArgument("a".into());
+        assert_eq!(answer(bad), (StatusCode::BAD_REQUEST, None));
     }
 }

@@ -22,8 +22,8 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use crate::limits;
 use bytes::{Buf, BytesMut};
-use cairn_model::limits;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The client preface that opens an HTTP/2 connection by prior knowledge.

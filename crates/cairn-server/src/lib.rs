@@ -12,6 +12,10 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod framing;
+mod health;
+pub mod limits;
+pub mod metrics;
+mod observe;
 pub mod registry;
 mod routes;
 
@@ -20,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use cairn_store::{Config, SystemClock};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -31,10 +35,7 @@ use tokio::net::TcpListener;
 
 pub use config::{Access, ServerConfig, TokenGrant};
 
-use cairn_model::limits;
-
-// The server's bounds, as `Duration`s; their values live with every other bound in
-// `cairn_model::limits`.
+// The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
 pub const HEADER_TIMEOUT: Duration = Duration::from_millis(limits::SERVER_HEADER_TIMEOUT_MS);
 /// Longest a client may take to send a request's body.
@@ -55,11 +56,17 @@ pub(crate) struct App {
     pub clock: SystemClock,
     /// Set to true when shutdown begins: watch streams end so their connections can close.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// HTTP requests by route and status, for `/metrics`.
+    pub http_metrics: observe::HttpMetrics,
 }
 
 /// The HTTP routes of a server on `config`.
 fn router(app: Arc<App>) -> Router {
     let body_limit = app.config.body_bytes_max;
+    let budget = Arc::new(routes::BodyBudget::new(
+        body_limit,
+        app.config.body_bytes_in_flight_max,
+    ));
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
@@ -69,11 +76,27 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
+        .route("/metrics", get(metrics::guarded))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            budget,
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::observe,
+        ))
+        .with_state(app)
+}
+
+/// The routes of the `--metrics-listen` address: metrics without a token, health, readiness.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::open))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .with_state(app)
 }
 
@@ -93,20 +116,62 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_with_metrics(config, listener, None, shutdown).await
+}
+
+/// [`serve`], and `/metrics` (without a token), `/healthz` and `/readyz` on
+/// `metrics_listener` too (`cairn serve --metrics-listen`).
+pub async fn serve_with_metrics(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let mut store_config = Config::default()
         .durability(config.durability)
-        .limits(config.limits.clone());
+        .limits(config.limits.clone())
+        .stats(config.metrics)
+        .commit_queue_bytes_max(config.commit_queue_bytes_max);
     store_config.archive = config.archive.clone();
+    store_config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    if config.body_bytes_in_flight_max < config.body_bytes_max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "body_bytes_in_flight_max ({}) must be at least body_bytes_max ({})",
+                config.body_bytes_in_flight_max, config.body_bytes_max
+            ),
+        ));
+    }
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
-        registry: registry::Registry::new(config.data_dir.clone(), store_config),
+        registry: registry::Registry::new(
+            config.data_dir.clone(),
+            store_config,
+            config.databases_max,
+        )?,
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
+        http_metrics: observe::HttpMetrics::default(),
         config,
     });
     let router = router(app.clone());
+    if let Some(metrics_listener) = metrics_listener {
+        let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            let served = axum::serve(metrics_listener, router).with_graceful_shutdown(stop);
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

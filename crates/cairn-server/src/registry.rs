@@ -1,53 +1,199 @@
 //! The databases of a server, opened on first use, one directory each under the data dir.
+//!
+//! Opening a database is slow work (the engine's recovery, the log's replay and fill, several
+//! fsyncs), so it runs on a blocking thread, never on the runtime, and never under the lock
+//! of the name table: requests for other databases, and for databases already open, go on
+//! meanwhile. Each name has one cell that its one open fills; requests for a name being
+//! opened wait for that open only. Creating a database takes a read-write grant and room
+//! under `databases_max` (databases on disk at startup count). The default database is the
+//! server's own: it counts from the start, and any token opens it.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use cairn_store::{Config, Database};
+use cairn_store::{Config, Database, StorageError, StoreError};
 use parking_lot::Mutex;
+use tokio::sync::OnceCell;
 
+use crate::config::Access;
 use crate::error::ApiError;
 
 /// The database served at `/`.
 pub const DEFAULT_DATABASE: &str = "default";
-/// Longest database name (the value lives in `cairn_model::limits`).
-pub const DATABASE_NAME_BYTES_MAX: usize = cairn_model::limits::SERVER_DATABASE_NAME_BYTES_MAX;
+/// Longest database name (the value lives in `limits`).
+pub const DATABASE_NAME_BYTES_MAX: usize = crate::limits::SERVER_DATABASE_NAME_BYTES_MAX;
 
-/// Open databases by name.
+/// Opens (or creates) the database in a directory: [`Database::open_with`] unless a test
+/// supplies its own. Called on a blocking thread.
+pub type Opener = Arc<dyn Fn(&Path, Config) -> cairn_store::Result<Database> + Send + Sync>;
+
+/// Databases by name.
 pub struct Registry {
     dir: PathBuf,
     config: Config,
-    open: Mutex<HashMap<String, Database>>,
+    databases_max: usize,
+    opener: Opener,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Every database: the default one, those found on disk at startup and those created
+    /// since, each with the
+    /// cell its open fills (empty until then, or again after a failed open).
+    databases: HashMap<String, Arc<OnceCell<Database>>>,
+    /// Set by [`Registry::close_all`]: nothing is opened afterwards.
+    closed: bool,
 }
 
 impl Registry {
-    /// A registry over `dir`, opening databases with `config`.
-    pub fn new(dir: PathBuf, config: Config) -> Registry {
-        Registry {
-            dir,
-            config,
-            open: Mutex::new(HashMap::new()),
-        }
+    /// A registry over `dir`, opening databases with `config`, at most `databases_max` of
+    /// them. Lists the databases already in `dir` (they count against the limit).
+    pub fn new(dir: PathBuf, config: Config, databases_max: usize) -> std::io::Result<Registry> {
+        let opener: Opener = Arc::new(|path, config| Database::open_with(path, config));
+        Registry::with_opener(dir, config, databases_max, opener)
     }
 
-    /// The database `name`, opened (or created) on first use.
-    pub fn get(&self, name: &str) -> Result<Database, ApiError> {
+    /// Like [`Registry::new`], opening databases through `opener`.
+    pub fn with_opener(
+        dir: PathBuf,
+        config: Config,
+        databases_max: usize,
+        opener: Opener,
+    ) -> std::io::Result<Registry> {
+        let mut databases: HashMap<_, _> = existing_databases(&dir)?
+            .into_iter()
+            .map(|name| (name, Arc::new(OnceCell::new())))
+            .collect();
+        databases
+            .entry(DEFAULT_DATABASE.to_owned())
+            .or_insert_with(|| Arc::new(OnceCell::new()));
+        Ok(Registry {
+            dir,
+            config,
+            databases_max,
+            opener,
+            state: Mutex::new(State {
+                databases,
+                closed: false,
+            }),
+        })
+    }
+
+    /// The database `name`, opened on first use; created only for a read-write `access` and
+    /// while fewer than `databases_max` exist. A read-only token naming a missing database
+    /// gets 404, a new database past the limit 403, each with the reason.
+    pub async fn get(&self, name: &str, access: Access) -> Result<Database, ApiError> {
         validate_name(name)?;
-        let mut open = self.open.lock();
-        if let Some(db) = open.get(name) {
+        let cell = self.cell(name, access)?;
+        if let Some(db) = cell.get() {
             return Ok(db.clone());
         }
-        let db = Database::open_with(self.dir.join(name), self.config.for_database(name))?;
-        open.insert(name.to_owned(), db.clone());
+        let path = self.dir.join(name);
+        let config = self.config.for_database(name);
+        let opener = self.opener.clone();
+        // The open is a task of its own: a request that goes away must not abandon an open
+        // halfway, or the next request would open the directory a second time meanwhile.
+        let open = tokio::spawn(async move {
+            let db = cell
+                .get_or_try_init(|| async move {
+                    tokio::task::spawn_blocking(move || opener(&path, config))
+                        .await
+                        .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))
+                })
+                .await?;
+            Ok::<_, StoreError>(db.clone())
+        });
+        let db = open
+            .await
+            .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))?;
         Ok(db)
     }
 
-    /// Closes every database: queued writes finish first.
+    /// The cell of `name`, made (the database reserved) if `access` may create it and the
+    /// limit allows; the lock is held only for this.
+    fn cell(&self, name: &str, access: Access) -> Result<Arc<OnceCell<Database>>, ApiError> {
+        let mut state = self.state.lock();
+        if state.closed {
+            return Err(ApiError::Store(StoreError::Closed));
+        }
+        if let Some(cell) = state.databases.get(name) {
+            return Ok(cell.clone());
+        }
+        if access != Access::ReadWrite {
+            return Err(ApiError::NotFound(format!(
+                "database {name:?} does not exist, and a read-only token cannot create it"
+            )));
+        }
+        if state.databases.len() >= self.databases_max {
+            return Err(ApiError::Forbidden(format!(
+                "database {name:?} was not created: this server holds at most {} databases \
+                 (databases_max)",
+                self.databases_max
+            )));
+        }
+        // Reserved now, so concurrent creations count. A creation that fails keeps its
+        // place: its directory usually exists by then, and the next request retries it.
+        let cell = Arc::new(OnceCell::new());
+        state.databases.insert(name.to_owned(), cell.clone());
+        Ok(cell)
+    }
+
+    /// Every open database with its name, sorted by name (for metrics and readiness).
+    pub fn open_databases(&self) -> Vec<(String, Database)> {
+        let state = self.state.lock();
+        let mut open: Vec<_> = state
+            .databases
+            .iter()
+            .filter_map(|(name, cell)| Some((name.clone(), cell.get()?.clone())))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        open
+    }
+
+    /// Closes every open database (queued writes finish first); later requests get
+    /// [`StoreError::Closed`]. An open still running finishes unseen, and its database
+    /// closes when the registry is dropped.
     pub fn close_all(&self) {
-        for (_, db) in self.open.lock().drain() {
+        let open: Vec<Database> = {
+            let mut state = self.state.lock();
+            state.closed = true;
+            state
+                .databases
+                .values()
+                .filter_map(|cell| cell.get().cloned())
+                .collect()
+        };
+        for db in open {
             db.close();
         }
     }
+}
+
+fn engine_error(reason: String) -> StoreError {
+    StoreError::Storage(StorageError::Engine(reason))
+}
+
+/// The names of the database directories in `dir` (none if it does not exist yet).
+fn existing_databases(dir: &Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        if let Some(name) = entry.file_name().to_str() {
+            if validate_name(name).is_ok() {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// Names are lowercase letters, digits, `-` and `_`: safe as directory names everywhere.
@@ -78,5 +224,19 @@ mod tests {
         for bad in ["", "..", "a/b", "A", "x".repeat(65).as_str(), "é"] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn databases_on_disk_are_found_and_other_entries_ignored() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        for name in ["app", "Not-A-Name", "default"] {
+            std::fs::create_dir(dir.path().join(name))?;
+        }
+        std::fs::write(dir.path().join("server.secret"), [0u8; 32])?;
+        let mut found = existing_databases(dir.path())?;
+        found.sort();
+        assert_eq!(found, ["app", "default"]);
+        assert!(existing_databases(&dir.path().join("missing"))?.is_empty());
+        Ok(())
     }
 }

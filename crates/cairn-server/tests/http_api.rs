@@ -364,7 +364,7 @@ async fn ambiguous_framing_is_refused_and_the_connection_closed() {
 
     // A head past the bound is refused with 431 before it is parsed.
     let mut huge = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
-    while huge.len() <= cairn_model::limits::SERVER_HEADER_BYTES_MAX {
+    while huge.len() <= cairn_server::limits::SERVER_HEADER_BYTES_MAX {
         huge.extend_from_slice(b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
     }
     huge.extend_from_slice(b"\r\n");

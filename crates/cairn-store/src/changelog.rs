@@ -5,7 +5,7 @@
 //! `changelog_retention_entries` commits, and none older than `changelog_retention_ms`. The
 //! evaluator trims as part of its own storage batches, so trimming never races a commit.
 
-use cairn_model::limits::CHANGELOG_TRIM_BATCH_MAX;
+use crate::limits::CHANGELOG_TRIM_BATCH_MAX;
 use cairn_model::Versionstamp;
 
 use crate::error::Result;

@@ -2,10 +2,15 @@
 
 use std::sync::Arc;
 
-use cairn_model::limits::{CHANGELOG_RETENTION_ENTRIES_DEFAULT, CHANGELOG_RETENTION_MS_DEFAULT};
+use crate::limits::{CHANGELOG_RETENTION_ENTRIES_DEFAULT, CHANGELOG_RETENTION_MS_DEFAULT};
 use cairn_model::Limits;
 
 use crate::clock::{Clock, SystemClock};
+
+/// Default of [`Config::commit_queue_bytes_max`]: 64 MiB, about 80 writes of the largest size
+/// (`Limits::write_bytes_max`) or thousands of ordinary ones; a disk that keeps up drains it
+/// in a fraction of a second.
+pub const COMMIT_QUEUE_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 
 /// When a write is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,7 +20,7 @@ pub enum Durability {
     #[default]
     Sync,
     /// Acknowledge once the batch is handed to the operating system; sync in the background at
-    /// least every [`cairn_model::limits::RELAXED_SYNC_INTERVAL_MS`]. An acknowledged write
+    /// least every [`crate::limits::RELAXED_SYNC_INTERVAL_MS`]. An acknowledged write
     /// survives a crash of the process, but a power loss or kernel crash may lose the writes
     /// acknowledged in that last interval. Opt-in only.
     Relaxed,
@@ -39,6 +44,16 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Continuous archiving (`None`: off).
     pub archive: Option<crate::archive::ArchiveConfig>,
+    /// Keep counters and latency histograms (`Database::stats`); on by default.
+    pub stats: bool,
+    /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
+    /// submission and their answer: queued, being evaluated, or waiting for their sync. With
+    /// at most `crate::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
+    /// database's commit pipeline holds, whatever the callers send. A full queue makes
+    /// [`crate::Kv::atomic_write`] wait (asynchronously) and
+    /// [`crate::Database::try_atomic_write`] refuse with [`crate::StoreError::Overloaded`].
+    /// Must hold the largest write (`limits.write_bytes_max`); checked at open.
+    pub commit_queue_bytes_max: usize,
 }
 
 impl Default for Config {
@@ -49,8 +64,10 @@ impl Default for Config {
             changelog_retention_entries: CHANGELOG_RETENTION_ENTRIES_DEFAULT,
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
-            cache_bytes: cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
             archive: None,
+            stats: true,
+            cache_bytes: crate::limits::ENGINE_CACHE_BYTES_DEFAULT,
+            commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
         }
     }
 }
@@ -67,6 +84,8 @@ impl std::fmt::Debug for Config {
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
             .field("archive", &self.archive)
+            .field("stats", &self.stats)
+            .field("commit_queue_bytes_max", &self.commit_queue_bytes_max)
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +121,26 @@ impl Config {
         let mut config = self.clone();
         config.archive = self.archive.as_ref().and_then(|a| a.for_database(name));
         config
+    }
+
+    /// Turns counters and latency histograms on (the default) or off.
+    pub fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
+        self
+    }
+
+    /// Sets the bound on bytes of writes in the commit pipeline
+    /// ([`Config::commit_queue_bytes_max`]).
+    pub fn commit_queue_bytes_max(mut self, bytes: usize) -> Self {
+        self.commit_queue_bytes_max = bytes;
+        self
+    }
+
+    /// Checks what [`crate::Database::open_with`] would refuse about this configuration
+    /// (a `commit_queue_bytes_max` too small for the largest write), so that a server can
+    /// refuse it at startup rather than at the first open.
+    pub fn check(&self) -> crate::Result<()> {
+        crate::pipeline::check_bytes_max(self.commit_queue_bytes_max, self.limits.write_bytes_max)
     }
 
     /// Sets changelog retention by count and by age.

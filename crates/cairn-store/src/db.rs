@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::{Result, StoreError};
 use crate::list::ListIterator;
 use crate::meta;
-use crate::pipeline::{Pipeline, Published, Request, Shared};
+use crate::pipeline::{Admission, Pipeline, Published, Request, Shared, WhenFull};
 use crate::queue::hub::QueueHub;
 use crate::read::{self, encode_key, RawEntry};
 use crate::record::ChangelogRecord;
@@ -121,15 +121,21 @@ impl Database {
             storage,
             published,
             poison: Default::default(),
+            admission: Admission::new(
+                config.commit_queue_bytes_max,
+                config.limits.write_bytes_max,
+            )?,
             writers_busy: Default::default(),
             completion: Default::default(),
             announcer: Default::default(),
+            stats: Arc::new(crate::stats::Stats::new(config.stats)),
             config,
         });
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
         shared.announcer.subscribe(queue.clone());
+        shared.announcer.subscribe(shared.stats.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
@@ -185,6 +191,11 @@ impl Database {
 
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::SnapshotRead);
         let limits = &self.inner.shared.config.limits;
         let entries = ranges.iter().map(|r| r.limit).sum();
         limits.check_read(ranges.len(), entries)?;
@@ -214,11 +225,84 @@ impl Database {
         &self.inner.shared
     }
 
-    /// Hands a request to the pipeline (queue state changes use this).
-    pub(crate) fn send_request(&self, request: Request) -> Result<()> {
-        self.inner.shared.poison.check()?;
-        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
-        sender.send(request).map_err(|_| StoreError::Closed)
+    /// Commits a queue op and waits for its answer (queue state changes use this). Waits for
+    /// room in the commit queue asynchronously, like [`Kv::atomic_write`].
+    pub(crate) async fn send_request(
+        &self,
+        op: crate::queue::ops::QueueOp,
+    ) -> Result<crate::pipeline::reply::Answer> {
+        let cost = crate::pipeline::queue_op_cost(&op);
+        let (reply, answer) = self.admit(cost, WhenFull::Wait).await?;
+        self.send(Request::Queue {
+            op,
+            reply: Some(reply),
+        })?;
+        Ok(answer)
+    }
+
+    /// As [`Kv::atomic_write`], but when the commit queue is full
+    /// ([`Config::commit_queue_bytes_max`] bytes, or `COMMIT_QUEUE_DEPTH` writes, waiting
+    /// for their answer) refuses at once with [`StoreError::Overloaded`] instead of waiting
+    /// for room. A refused write was never queued: nothing of it is applied. The server uses
+    /// this, so that a database whose disk cannot keep up holds no more than its queue.
+    pub async fn try_atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
+        self.commit(write, WhenFull::Refuse).await
+    }
+
+    /// Validates, admits (waiting or not), queues and awaits one atomic write.
+    async fn commit(&self, write: AtomicWrite, when_full: WhenFull) -> Result<CommitResult> {
+        let stats = &self.inner.shared.stats;
+        write
+            .validate(&self.inner.shared.config.limits, self.now_ms())
+            .inspect_err(|_| stats.commit_rejected())?;
+        let cost = crate::pipeline::write_cost(&write);
+        let (reply, answer) = self
+            .admit(cost, when_full)
+            .await
+            .inspect_err(|e| stats.commit_refused(e))?;
+        let guard = stats.commit_submitted(&write);
+        self.send(Request::Commit { write, reply })
+            .inspect_err(|e| stats.commit_refused(e))?;
+        guard.answered(answer.await)
+    }
+
+    /// A place in the commit queue for a request of `cost` bytes, held by the reply until
+    /// the request is answered.
+    async fn admit(
+        &self,
+        cost: usize,
+        when_full: WhenFull,
+    ) -> Result<(crate::pipeline::Reply, crate::pipeline::reply::Answer)> {
+        // Refusals before submission are `NotApplied` (or `Overloaded`): the server may
+        // promise the client that nothing was written (see `StoreError::NotApplied`).
+        let shared = &self.inner.shared;
+        shared.poison.check().map_err(StoreError::not_applied)?;
+        let ticket = shared.admission.admit(cost, when_full).await?;
+        // Poisoned while waiting: refuse before queueing.
+        shared.poison.check().map_err(StoreError::not_applied)?;
+        Ok(crate::pipeline::reply::channel_holding(ticket))
+    }
+
+    /// Queues an admitted request; never blocks (see `Admission::send`).
+    fn send(&self, request: Request) -> Result<()> {
+        let sender = self.inner.sender.read().clone();
+        let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
+        self.inner.shared.admission.send(&sender, request)
+    }
+
+    /// Writes admitted to the commit pipeline and not yet answered, and their bytes (as
+    /// counted against [`Config::commit_queue_bytes_max`]).
+    pub fn commit_queue_usage(&self) -> (usize, usize) {
+        self.inner.shared.admission.usage()
+    }
+
+    /// Requests waiting for the evaluator (the sequencer's queue), for `stats`.
+    pub(crate) fn commit_queue_depth(&self) -> u64 {
+        self.inner
+            .sender
+            .read()
+            .as_ref()
+            .map_or(0, |s| s.len() as u64)
     }
 
     /// How continuous archiving is doing (`None` when the database does not archive).
@@ -229,6 +313,24 @@ impl Database {
     /// Why the database refuses writes, if it does.
     pub fn poisoned(&self) -> Option<StoreError> {
         self.inner.shared.poison.check().err()
+    }
+
+    /// The expiry sweeper's backlog: how many expired entries wait to be physically removed
+    /// (invisible to reads already, but still stored and stepped over by scans). It counts
+    /// the expiry index entries whose time has come, from where the sweeper has removed
+    /// every one, in the published snapshot; stale index entries of rewritten keys count too
+    /// (the sweeper removes them as well). An estimate: an entry written with an expire-at
+    /// already past, behind the sweeper's position, is counted only once a periodic sweep
+    /// from the beginning reaches it. The count stops at [`EXPIRY_BACKLOG_COUNT_MAX`], so a
+    /// call costs at most that many index reads; 0 means the sweeper has caught up.
+    ///
+    /// [`EXPIRY_BACKLOG_COUNT_MAX`]: crate::EXPIRY_BACKLOG_COUNT_MAX
+    pub fn expiry_backlog(&self) -> Result<u64> {
+        let progress = match self.inner.running.lock().as_ref() {
+            Some((_, sweeper)) => sweeper.progress(),
+            None => return Err(StoreError::Closed),
+        };
+        crate::sweeper::backlog(&self.inner.shared, &progress)
     }
 }
 
@@ -259,6 +361,7 @@ impl Kv for Database {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::Get);
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
         let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
@@ -271,6 +374,11 @@ impl Kv for Database {
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::GetMany);
         self.inner.shared.config.limits.check_get_many(keys.len())?;
         read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
@@ -293,6 +401,7 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::List);
         ListIterator::new(
             self.snapshot(),
             self.now_ms(),
@@ -302,21 +411,15 @@ impl Kv for Database {
         )
     }
 
+    /// Commits `write`. When the commit queue is full
+    /// ([`Config::commit_queue_bytes_max`]), waits for room without blocking the thread:
+    /// other tasks, reads and other databases go on meanwhile. See also
+    /// [`Database::try_atomic_write`].
     async fn atomic_write(&self, write: AtomicWrite) -> Result<CommitResult> {
-        let shared = &self.inner.shared;
-        write.validate(&shared.config.limits, self.now_ms())?;
-        shared.poison.check()?;
-        let (reply, answer) = crate::pipeline::reply::channel();
-        // A full queue blocks here briefly: that is the pipeline's back-pressure.
-        let sender = self.inner.sender.read().clone().ok_or(StoreError::Closed)?;
-        sender
-            .send(Request::Commit { write, reply })
-            .map_err(|_| StoreError::Closed)?;
-        drop(sender);
-        answer.await
+        self.commit(write, WhenFull::Wait).await
     }
 
-    /// Watches up to `Limits::watch_keys_max` keys: the first [`Watch::next`] returns their
+    /// Watches up to `Limits::watch_keys_max` keys: the first [`KvWatch::next`](cairn_model::KvWatch::next) returns their
     /// entries at once, each later one when a commit (or an expiry removal) changed one.
     ///
     /// ```

@@ -18,12 +18,14 @@ mod clock;
 mod config;
 mod db;
 mod error;
+pub mod limits;
 mod list;
 pub mod meta;
 pub mod pipeline;
 pub mod queue;
 mod read;
 pub mod record;
+pub mod stats;
 pub mod storage;
 mod sweeper;
 mod watch;
@@ -33,12 +35,14 @@ pub use cairn_model::{
     KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
 pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
-pub use config::{Config, Durability};
+pub use config::{Config, Durability, COMMIT_QUEUE_BYTES_MAX_DEFAULT};
 pub use db::{Database, MEMORY_PATH};
-pub use error::{Result, StorageError, StoreError};
+pub use error::{PoisonCause, Result, StorageError, StoreError};
 pub use list::ListIterator;
 pub use queue::{
     Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
 };
 pub use read::RawEntry;
+pub use stats::StatsSnapshot;
+pub use sweeper::{EXPIRY_BACKLOG_COUNT_MAX, EXPIRY_SWEEP_KEYS_MAX, EXPIRY_SWEEP_KEYS_MIN};
 pub use watch::Watch;

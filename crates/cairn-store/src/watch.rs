@@ -82,7 +82,7 @@ impl WatchHub {
     }
 }
 
-/// A watch on up to `Limits::watch_keys_max` keys; see [`Database::watch`].
+/// A watch on up to `Limits::watch_keys_max` keys; see `Kv::watch` on [`Database`](crate::Database).
 pub struct Watch {
     shared: Arc<Shared>,
     hub: Arc<WatchHub>,

@@ -90,7 +90,7 @@ async fn expired_entry_is_removed_by_a_commit_of_its_own() {
 async fn more_keys_than_one_sweep_are_all_removed() {
     let clock = ManualClock::new(CLOCK_START_MS);
     let (db, storage) = test_db(&clock);
-    let count = cairn_model::limits::EXPIRY_SWEEP_KEYS_MAX as u64 + 88;
+    let count = cairn_store::EXPIRY_SWEEP_KEYS_MIN as u64 + 88;
     let mut write = db.atomic();
     for i in 0..count {
         write = write.set_expiring(

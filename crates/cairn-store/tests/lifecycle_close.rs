@@ -30,7 +30,7 @@ async fn close_finishes_queued_writes_and_refuses_later_ones() {
         .set(&key!["late"], KvValue::U64(0))
         .await
         .expect_err("closed");
-    assert!(matches!(err, StoreError::Closed), "{err:?}");
+    assert!(matches!(err.root(), StoreError::Closed), "{err:?}");
     assert_eq!(err.to_string(), "database is closed");
     drop(other);
 

@@ -12,7 +12,7 @@ use cairn_store::{KvValue, ListOptions, ListSelector, ManualClock, StoreError};
 use harness::{changelog_versionstamps, submit, test_db, CLOCK_START_MS};
 
 fn assert_poisoned(err: &StoreError) {
-    assert!(matches!(err, StoreError::Poisoned(_)), "{err:?}");
+    assert!(matches!(err.root(), StoreError::Poisoned(_)), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("poisoned"), "{message}");
     assert!(message.contains("injected failure of sync"), "{message}");

@@ -5,7 +5,7 @@
 
 mod harness;
 
-use cairn_model::limits::QUEUE_WINDOW_KEYS_MAX;
+use cairn_store::limits::QUEUE_WINDOW_KEYS_MAX;
 use cairn_store::Kv;
 use cairn_store::{EnqueueOptions, ManualClock};
 use harness::queue::{drain_ready, payload, text};

@@ -239,7 +239,7 @@ pub fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         &config.prefixed(),
         target,
         &args.to,
-        cairn_model::limits::ENGINE_CACHE_BYTES_DEFAULT,
+        cairn_store::limits::ENGINE_CACHE_BYTES_DEFAULT,
     )?;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
     let entries = report.snapshot_entries + report.log_ops;

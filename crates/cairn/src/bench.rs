@@ -14,7 +14,10 @@
 //! - `queue` (not run by default): durable enqueue → delivery → acknowledgement, see
 //!   `bench_queue.rs`;
 //! - `soak` (not run by default): 64 tasks of mixed reads and writes for `--duration-s`,
-//!   a line per minute, see `bench_soak.rs` and `bench/soak.sh`.
+//!   a line per minute, see `bench_soak.rs` and `bench/soak.sh`;
+//! - `expiry` (not run by default, embedded only): keys written at `--expiry-rate` per
+//!   second, each expiring a second later, for `--duration-s` (default 60); the sweeper's
+//!   backlog sampled each second, see `bench_expiry.rs`.
 //!
 //! Output: one line per workload, `<workload> <ops_per_s> p50_us=<n> p99_us=<n>`.
 
@@ -63,9 +66,16 @@ pub struct BenchArgs {
     /// workloads run; the archive's largest lag is printed at the end.
     #[arg(long, conflicts_with = "url")]
     archive: Option<String>,
-    /// How long the `soak` workload runs, in seconds.
-    #[arg(long, default_value_t = 1800)]
-    duration_s: u64,
+    /// How long the `soak` workload runs, in seconds (default 1800), and how long the
+    /// `expiry` workload writes (default 60).
+    #[arg(long)]
+    duration_s: Option<u64>,
+    /// Keys per second the `expiry` workload writes (each expiring a second later).
+    #[arg(long, default_value_t = 50_000)]
+    expiry_rate: u64,
+    /// Keep no statistics in the embedded database (to measure what they cost).
+    #[arg(long, conflicts_with = "url")]
+    no_stats: bool,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -120,7 +130,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Durability::Sync
     };
-    let mut config = Config::default().durability(durability);
+    let mut config = Config::default()
+        .durability(durability)
+        .stats(!args.no_stats);
     if let Some(dest) = &args.archive {
         let archive = cairn_store::archive::ArchiveConfig::new(
             crate::backup_cmd::destination(dest)?,
@@ -167,7 +179,7 @@ async fn workloads<K: Kv>(
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,
             "soak" => {
-                let duration = Duration::from_secs(args.duration_s);
+                let duration = Duration::from_secs(args.duration_s.unwrap_or(1800));
                 crate::bench_soak::run(db, args.keys, duration).await?;
                 continue;
             }
@@ -178,6 +190,14 @@ async fn workloads<K: Kv>(
                     elapsed: run.elapsed,
                     latencies_ns: run.latencies_ns,
                 }
+            }
+            "expiry" => {
+                let crate::bench_queue::QueueDb::Embedded(db) = queue else {
+                    anyhow::bail!("the expiry workload runs on an embedded database, not --url");
+                };
+                let duration = Duration::from_secs(args.duration_s.unwrap_or(60));
+                crate::bench_expiry::run(db, args.expiry_rate, duration).await?;
+                continue;
             }
             other => anyhow::bail!("unknown workload {other:?}"),
         };

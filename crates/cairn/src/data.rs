@@ -46,7 +46,7 @@ pub struct Target {
     )]
     pub path: PathBuf,
     /// A KV Connect server instead of a directory, e.g. http://127.0.0.1:4512 or
-    /// http://127.0.0.1:4512/db/<name>.
+    /// http://127.0.0.1:4512/db/{name}.
     #[arg(long, env = "CAIRN_URL")]
     pub url: Option<String>,
     /// The access token for --url (as Deno's clients, read from DENO_KV_ACCESS_TOKEN by

@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod backup_cmd;
 mod backup_s3;
 mod bench;
+mod bench_expiry;
 mod bench_queue;
 mod bench_soak;
 mod data;
@@ -15,6 +16,7 @@ mod export_cmd;
 mod ndjson;
 mod queue_cmd;
 mod serve;
+mod stats_cmd;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -106,6 +108,8 @@ enum Command {
         #[command(subcommand)]
         command: queue_cmd::QueueCommand,
     },
+    /// What a database is doing: size, keys, commit rate and latency, queue, poisoned or not.
+    Stats(stats_cmd::StatsArgs),
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
     /// Write every entry as one NDJSON line (denoland/kv-utils' entry JSON).
@@ -188,6 +192,7 @@ fn main() -> anyhow::Result<()> {
             Command::Bench(args) => bench::run(args).await,
             Command::Export(args) => export_cmd::export(args).await,
             Command::Import(args) => export_cmd::import(args).await,
+            Command::Stats(args) => stats_cmd::run(args).await,
             Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
                 unreachable!("handled before the runtime is built")
             }

@@ -26,7 +26,7 @@ use v8_valueserializer::{
 /// The type name of cairn's own exact form of a V8 value.
 pub const V8_TYPE: &str = "cairn:v8";
 /// Deeper values are written in the exact V8 form.
-const DEPTH_MAX: usize = cairn_model::limits::DISPLAY_JSON_DEPTH_MAX;
+const DEPTH_MAX: usize = crate::values::JSON_DEPTH_MAX;
 
 /// One entry as a kv-utils JSON object.
 pub fn entry_to_json(entry: &Entry) -> Json {

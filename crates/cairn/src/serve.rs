@@ -40,6 +40,31 @@ pub struct ServeArgs {
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
     http_threads: Option<usize>,
+    /// Most databases the server holds, those on disk included; creating one more is refused
+    /// with 403. [default: 100]
+    #[arg(long, env = "CAIRN_DATABASES_MAX")]
+    databases_max: Option<usize>,
+    /// Serve GET /metrics on the main listener to requests bearing this token.
+    #[arg(long, env = "CAIRN_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Also serve /metrics (no token), /healthz and /readyz on this address.
+    #[arg(long, env = "CAIRN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log requests slower than this many milliseconds (0: none). [default: 1000]
+    #[arg(long, env = "CAIRN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Count nothing: no request counts, no database statistics (to measure their cost).
+    #[arg(long)]
+    no_metrics: bool,
+    /// Most bytes of request bodies the server holds at once; past it, requests are answered
+    /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    body_bytes_in_flight_max: Option<usize>,
+    /// Most bytes of writes in each database's commit pipeline; a write to a database whose
+    /// queue is full is answered 503 with Retry-After (nothing applied). At least the largest
+    /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    commit_queue_bytes_max: Option<usize>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -84,6 +109,26 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     }
     if let Some(max) = file.watches_per_token_max {
         config.watches_per_token_max = max;
+    }
+    match args.databases_max.or(file.databases_max) {
+        Some(0) => bail!("--databases-max must be at least 1"),
+        Some(max) => config.databases_max = max,
+        None => {}
+    }
+    config.metrics_token = args.metrics_token.or(file.metrics_token);
+    config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    if let Some(ms) = args.slow_request_ms.or(file.slow_request_ms) {
+        config.slow_request_ms = ms;
+    }
+    config.metrics = !args.no_metrics;
+    if let Some(bytes) = args
+        .body_bytes_in_flight_max
+        .or(file.body_bytes_in_flight_max)
+    {
+        config.body_bytes_in_flight_max = bytes;
+    }
+    if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
+        config.commit_queue_bytes_max = bytes;
     }
     config.tokens = file.tokens;
     config.tokens.extend(
@@ -139,7 +184,7 @@ fn archive_config(
 fn default_http_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     cores
-        .saturating_sub(cairn_model::limits::SERVER_CORES_FOR_COMMITS)
+        .saturating_sub(cairn_server::limits::SERVER_CORES_FOR_COMMITS)
         .max(1)
 }
 
@@ -156,9 +201,21 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?,
+        ),
+        None => None,
+    };
+    if let Some(metrics) = &metrics_listener {
+        // Before the line below, which scripts take as the sign that everything is up.
+        println!("metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
-    cairn_server::serve(config, listener, shutdown_signal()).await?;
+    cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -10,11 +10,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_model::limits::{
+use crate::limits::{
     CLIENT_QUEUE_POLL_WAIT_MS, CLIENT_QUEUE_SETTLE_BATCH_MAX, CLIENT_RETRY_BACKOFF_MAX_MS,
-    QUEUE_DEQUEUE_BATCH_MAX,
 };
 use cairn_model::{KvQueueListener, RequestError};
+use cairn_proto::limits::QUEUE_DEQUEUE_BATCH_MAX;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 

@@ -86,7 +86,8 @@ async fn backup(
                 "this server does not archive database {name:?}: start it with --archive DEST (or list it in [archive] databases)"
             ))
         })?;
-    let db = app.registry.get(name)?;
+    // ReadOnly: a backup never creates the database it names (a missing one is a 404).
+    let db = app.registry.get(name, Access::ReadOnly).await?;
     let done = tokio::task::spawn_blocking(move || backup_snapshot(&db, &archive))
         .await
         .map_err(|e| engine(format!("backup task failed: {e}")))?

@@ -21,7 +21,7 @@ pub(crate) async fn default_database(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    exchange(&app, DEFAULT_DATABASE, "/data", &headers, &body)
+    exchange(&app, DEFAULT_DATABASE, "/data", &headers, &body).await
 }
 
 pub(crate) async fn named_database(
@@ -31,10 +31,10 @@ pub(crate) async fn named_database(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let endpoint = format!("/db/{name}/data");
-    exchange(&app, &name, &endpoint, &headers, &body)
+    exchange(&app, &name, &endpoint, &headers, &body).await
 }
 
-fn exchange(
+async fn exchange(
     app: &App,
     name: &str,
     endpoint: &str,
@@ -58,7 +58,7 @@ fn exchange(
         .ok_or_else(|| {
             ApiError::BadRequest("no supported protocol version: this server speaks 2 and 3".into())
         })?;
-    let db = app.registry.get(name)?;
+    let db = app.registry.get(name, grant.access).await?;
     let expires_at_ms = app
         .clock
         .now_ms()

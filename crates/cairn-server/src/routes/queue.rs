@@ -18,15 +18,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::QUEUE_POLLS_PER_TOKEN_MAX;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
-use cairn_model::limits::{
-    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_DEQUEUE_WAIT_MS_MAX, QUEUE_POLLS_PER_TOKEN_MAX,
-    QUEUE_SETTLE_BATCH_MAX,
+use cairn_proto::limits::{
+    QUEUE_DEQUEUE_BATCH_MAX, QUEUE_DEQUEUE_WAIT_MS_MAX, QUEUE_SETTLE_BATCH_MAX,
 };
 use cairn_proto::messages as pb;
 use cairn_proto::queue as q;
@@ -52,7 +52,7 @@ async fn default_database(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = data_request(app, DEFAULT_DATABASE, &headers, body)?;
+    let request = data_request(app, DEFAULT_DATABASE, &headers, body).await?;
     dispatch(request, &op).await
 }
 
@@ -62,7 +62,7 @@ async fn named_database(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = data_request(app, &name, &headers, body)?;
+    let request = data_request(app, &name, &headers, body).await?;
     dispatch(request, &op).await
 }
 
@@ -202,11 +202,20 @@ async fn settle(request: DataRequest, how: Settle) -> Result<Response, ApiError>
     // Concurrently, so that the ids' commits share the pipeline's group commits.
     let settled =
         futures_util::future::join_all(ids.iter().map(|id| settle_one(&request.db, id, how))).await;
+    // One id refused before submission promises nothing about the others: unless none of them
+    // changed anything, the answer must not carry the not-applied mark (docs/protocol.md §8).
+    let changed_any = settled.iter().any(|r| {
+        !matches!(
+            r,
+            Err(StoreError::NotApplied(_) | StoreError::DeliveryNotHeld { .. })
+        )
+    });
     let mut outcomes = Vec::with_capacity(count);
     let mut not_held = None;
     for result in settled {
         match result {
             Ok(outcome) => outcomes.push(outcome),
+            Err(StoreError::NotApplied(cause)) if changed_any => return Err((*cause).into()),
             Err(e @ StoreError::DeliveryNotHeld { .. }) => {
                 outcomes.push(q::QueueSettleOutcome {
                     status: q::QueueSettleStatus::QsNotHeld.into(),

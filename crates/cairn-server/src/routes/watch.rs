@@ -21,12 +21,19 @@ use crate::App;
 
 /// Interval between keep-alive frames on an idle stream.
 pub(crate) const KEEPALIVE: Duration =
-    Duration::from_millis(cairn_model::limits::SERVER_WATCH_KEEPALIVE_MS);
+    Duration::from_millis(crate::limits::SERVER_WATCH_KEEPALIVE_MS);
 
 /// Open watch streams per access token.
 #[derive(Default)]
 pub(crate) struct WatchCounter {
     open: Mutex<HashMap<u16, usize>>,
+}
+
+impl WatchCounter {
+    /// Streams open now, over every token (for metrics).
+    pub(crate) fn open_total(&self) -> usize {
+        self.open.lock().values().sum()
+    }
 }
 
 /// One open stream; counted down when the stream ends (the client went away).

@@ -1,7 +1,7 @@
 //! The one seam through which the pipeline tells the rest of the database what each published
 //! batch did.
 //!
-//! Watchers, queue delivery (and, as they come, archiving, replication and metrics) each
+//! Watchers, queue delivery, statistics (and, as they come, archiving and replication) each
 //! subscribe here instead of being called by name from the writer: the pipeline then knows
 //! no subscriber, and a new one is one `subscribe` call at open, not another edge from the
 //! pipeline into a module that itself reaches back into the database.
@@ -29,6 +29,13 @@ pub(crate) struct BatchEffects {
     pub changed_keys: Vec<Vec<u8>>,
     /// What the batch did to queue messages.
     pub queue: Vec<QueueSettle>,
+    /// The expiry sweeps (`Request::Expire::sweep`) the batch carried: the sweeper learns
+    /// here that its removals are published.
+    pub sweeps: Vec<u64>,
+    /// Requests in the batch that asked for an answer (atomic writes, queue settlements).
+    pub writes: u64,
+    /// Expired keys the batch removed for the sweeper.
+    pub expired_keys: u64,
     /// The storage batch itself, when a subscriber asked for it (archiving).
     pub archived: Option<ArchivedBatch>,
 }

@@ -34,7 +34,7 @@ use super::writer::Applied;
 use super::{CommitResult, ExpiryCandidate, Reply, Request, Shared};
 use crate::changelog::ChangelogTrimmer;
 use crate::config::Durability;
-use crate::error::{Result, StoreError};
+use crate::error::{PoisonCause, Result, StoreError};
 use crate::meta;
 use crate::queue::ops::QueueSettle;
 use crate::queue::{queue_key_array, QueueMessage};
@@ -58,6 +58,10 @@ pub(crate) struct Evaluator {
     changed: Vec<Vec<u8>>,
     /// What the batch being built does to queue messages, for the queue hub.
     queue_settle: Vec<QueueSettle>,
+    /// The expiry sweeps the batch being built carries, for the sweeper.
+    sweeps: Vec<u64>,
+    /// Expired keys the batch being built removes (for the stats).
+    expired_keys: u64,
 }
 
 /// The state of one batch being evaluated.
@@ -143,6 +147,8 @@ impl Evaluator {
             seq: 0,
             changed: Vec::new(),
             queue_settle: Vec::new(),
+            sweeps: Vec::new(),
+            expired_keys: 0,
         })
     }
 
@@ -213,7 +219,8 @@ impl Evaluator {
                     let outcome = self.evaluate_write(&mut state, write);
                     replies.push((reply, outcome));
                 }
-                Request::Expire { candidates } => {
+                Request::Expire { candidates, sweep } => {
+                    self.sweeps.push(sweep);
                     if let Err(e) = self.evaluate_expiry(&mut state, &candidates) {
                         tracing::warn!(error = %e, "expiry sweep commit failed");
                     }
@@ -387,6 +394,7 @@ impl Evaluator {
                 }
             }
         }
+        self.expired_keys += removed as u64;
         if removed > 0 {
             let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
             state.accepted += 1;
@@ -447,10 +455,11 @@ impl Evaluator {
                 // point can be trusted until the database is reopened.
                 self.shared
                     .poison
-                    .poison(format!("storage write failed: {e}"));
+                    .poison(PoisonCause::storage("storage write failed", &e));
             }
         }
         self.seq += 1;
+        let writes = replies.len() as u64;
         Applied {
             seq: self.seq,
             snapshot: self.shared.storage.snapshot(),
@@ -461,6 +470,9 @@ impl Evaluator {
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
                 archived,
+                sweeps: std::mem::take(&mut self.sweeps),
+                writes,
+                expired_keys: std::mem::take(&mut self.expired_keys),
             },
         }
     }
@@ -502,7 +514,7 @@ fn stage_data(state: &mut BatchState, key: Vec<u8>, new: Option<DataRecord>) {
 fn fail_all(requests: Vec<Request>, error: &StoreError) {
     let reason = match error {
         StoreError::Poisoned(reason) => reason.clone(),
-        other => other.to_string(),
+        other => PoisonCause::from(other.to_string().as_str()),
     };
     for request in requests {
         let reply = match request {

@@ -35,10 +35,11 @@ use cairn_model::AtomicWrite;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::error::{Result, StoreError};
+use crate::error::{PoisonCause, Result, StoreError};
 use crate::storage::{Snapshot, Storage};
 
 pub use sequencer::Sequencer;
+pub(crate) use sequencer::{check_bytes_max, queue_op_cost, write_cost, Admission, WhenFull};
 
 pub use cairn_model::CommitResult;
 
@@ -56,7 +57,11 @@ pub(crate) enum Request {
     /// An atomic write from a caller (already validated against the limits).
     Commit { write: AtomicWrite, reply: Reply },
     /// Physically remove expired keys, as a commit of its own.
-    Expire { candidates: Vec<ExpiryCandidate> },
+    /// `sweep` names the request in the announcement of the batch that carried it.
+    Expire {
+        candidates: Vec<ExpiryCandidate>,
+        sweep: u64,
+    },
     /// Change queue state (acknowledge, retry, dead-letter), as a commit of its own. The
     /// dispatcher's retries of expired leases need no answer.
     Queue {
@@ -74,12 +79,16 @@ pub(crate) struct Published {
 #[derive(Default)]
 pub(crate) struct Poison {
     flag: AtomicBool,
-    reason: Mutex<Option<String>>,
+    reason: Mutex<Option<PoisonCause>>,
 }
 
 impl Poison {
-    pub(crate) fn poison(&self, reason: String) {
-        tracing::error!(%reason, "database poisoned: no further writes will be acknowledged");
+    pub(crate) fn poison(&self, reason: PoisonCause) {
+        tracing::error!(
+            reason = %reason.reason,
+            kind = reason.kind.map_or("unknown", |k| k.as_str()),
+            "database poisoned: no further writes will be acknowledged"
+        );
         let mut slot = self.reason.lock();
         if slot.is_none() {
             *slot = Some(reason);
@@ -90,8 +99,10 @@ impl Poison {
     /// `Err(Poisoned)` once poisoned.
     pub(crate) fn check(&self) -> Result<()> {
         if self.flag.load(Ordering::SeqCst) {
-            let reason = self.reason.lock().clone().unwrap_or_default();
-            return Err(StoreError::Poisoned(reason));
+            let reason = self.reason.lock().clone();
+            return Err(StoreError::Poisoned(
+                reason.unwrap_or_else(|| PoisonCause::from("unknown cause")),
+            ));
         }
         Ok(())
     }
@@ -102,6 +113,8 @@ pub(crate) struct Shared {
     pub storage: Arc<dyn Storage>,
     pub published: ArcSwap<Published>,
     pub poison: Poison,
+    /// Callers' way into the commit queue (its bounds in requests and bytes).
+    pub(crate) admission: Admission,
     pub config: Config,
     /// Writer threads busy with batches; the evaluator completes a batch itself only when
     /// none is.
@@ -110,6 +123,8 @@ pub(crate) struct Shared {
     pub(crate) completion: writer::Completion,
     /// Told about every published batch (watchers, queue delivery, ...).
     pub announcer: announce::Announcer,
+    /// Counters and histograms (`stats.rs`); subscribed to `announcer` at open.
+    pub stats: Arc<crate::stats::Stats>,
 }
 
 /// The running pipeline threads.

@@ -30,6 +30,9 @@ struct Slot {
 /// The pipeline's end: fill once, then wake.
 pub(crate) struct Reply {
     slot: Arc<Mutex<Slot>>,
+    /// The request's place in the commit queue, freed when the answer is given (or the
+    /// request dropped): the queue's bound covers the whole way through the pipeline.
+    _ticket: Option<super::sequencer::Ticket>,
 }
 
 /// The caller's end: a future of the answer, or `Closed` if the pipeline dropped the request.
@@ -44,7 +47,18 @@ pub(crate) fn channel() -> (Reply, Answer) {
         waker: None,
         done: false,
     }));
-    (Reply { slot: slot.clone() }, Answer { slot })
+    let reply = Reply {
+        slot: slot.clone(),
+        _ticket: None,
+    };
+    (reply, Answer { slot })
+}
+
+/// A connected pair whose reply holds the request's place in the commit queue.
+pub(crate) fn channel_holding(ticket: super::sequencer::Ticket) -> (Reply, Answer) {
+    let (mut reply, answer) = channel();
+    reply._ticket = Some(ticket);
+    (reply, answer)
 }
 
 impl Reply {

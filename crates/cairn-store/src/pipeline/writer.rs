@@ -17,14 +17,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cairn_model::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
+use crate::limits::{RELAXED_SYNC_INTERVAL_MS, WRITER_THREADS};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 
 use super::announce::BatchEffects;
 use super::{CommitResult, Published, Reply, Shared};
 use crate::config::Durability;
-use crate::error::{Result, StoreError};
+use crate::error::{PoisonCause, Result, StoreError};
 use crate::storage::Snapshot;
 
 /// Applied batches that may wait for the writers before the evaluator is made to wait.
@@ -92,7 +92,7 @@ impl Completion {
         let poison = match shared.poison.check() {
             Ok(()) => None,
             Err(StoreError::Poisoned(reason)) => Some(reason),
-            Err(other) => Some(other.to_string()),
+            Err(other) => Some(PoisonCause::from(other.to_string().as_str())),
         };
         let mut ready = Vec::new();
         loop {
@@ -194,10 +194,12 @@ fn sync(shared: &Shared) -> bool {
     if shared.poison.check().is_err() {
         return false;
     }
-    if let Err(e) = shared.storage.sync() {
+    if let Err(e) = shared.stats.time_sync(|| shared.storage.sync()) {
         // Never retry: after a failed fsync the kernel may already have dropped the dirty
         // pages, so a later "successful" sync would prove nothing.
-        shared.poison.poison(format!("durable sync failed: {e}"));
+        shared
+            .poison
+            .poison(PoisonCause::storage("durable sync failed", &e));
         return false;
     }
     true
@@ -209,9 +211,10 @@ fn flush_relaxed(shared: &Shared) -> bool {
         return false;
     }
     if let Err(e) = shared.storage.flush() {
-        shared
-            .poison
-            .poison(format!("write to the operating system failed: {e}"));
+        shared.poison.poison(PoisonCause::storage(
+            "write to the operating system failed",
+            &e,
+        ));
         return false;
     }
     true
@@ -224,7 +227,7 @@ fn flush_relaxed(shared: &Shared) -> bool {
 /// (`seq <= durable`). Every later batch gets `Poisoned` for *every* answer: a committed write
 /// may or may not be on disk, and a failed check or mutation was decided against state that
 /// never became durable, so reporting it would report something that did not happen.
-fn finish(shared: &Shared, mut jobs: Vec<Applied>, durable: u64, poison: Option<String>) {
+fn finish(shared: &Shared, mut jobs: Vec<Applied>, durable: u64, poison: Option<PoisonCause>) {
     let sound = jobs
         .iter()
         .take_while(|j| poison.is_none() || j.seq <= durable)

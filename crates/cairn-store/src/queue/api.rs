@@ -4,14 +4,14 @@
 
 use std::time::Duration;
 
-use cairn_model::limits::QUEUE_STATS_SCAN_CHUNK;
+use crate::limits::QUEUE_STATS_SCAN_CHUNK;
 
 use super::delivery::{Delivery, DeliveryId};
 use super::ops::{after_failure, QueueOp, QueueSettle};
 use super::{read_dead_lettered, split_queue_key, QueueKey};
 use crate::db::Database;
 use crate::error::{Result, StoreError};
-use crate::pipeline::{CommitResult, Request};
+use crate::pipeline::CommitResult;
 use crate::storage::{Keyspace, Scan};
 use cairn_model::{EnqueueOptions, Kv, NackOutcome, QueueStats};
 
@@ -149,12 +149,7 @@ impl Database {
 
     /// Commits a queue op and waits until it is durable.
     async fn queue_commit(&self, op: QueueOp) -> Result<CommitResult> {
-        let (reply, answer) = crate::pipeline::reply::channel();
-        self.send_request(Request::Queue {
-            op,
-            reply: Some(reply),
-        })?;
-        answer.await
+        self.send_request(op).await?.await
     }
 
     /// Gives a lease up without a commit; the message goes back in line unchanged.

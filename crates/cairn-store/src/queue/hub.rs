@@ -26,11 +26,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use cairn_model::limits::{
+use crate::limits::{
     QUEUE_DISPATCH_WAIT_MS_MAX, QUEUE_EXPIRY_BATCH_MAX, QUEUE_LEASES_MAX, QUEUE_REFILL_KEYS_MAX,
     QUEUE_WINDOW_KEYS_MAX,
 };
+use arc_swap::ArcSwap;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use tokio::sync::Notify;
 

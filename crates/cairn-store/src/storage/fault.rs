@@ -1,10 +1,13 @@
 //! A fault-injecting layer over any [`Storage`], for tests: fail the Nth write or sync with an
 //! I/O error, pretend to sync without doing it (the negative control of the crash tests: a
-//! harness that cannot catch a missing sync proves nothing), or make every sync slow, so that
-//! the pipeline's writers have several in flight at once.
+//! harness that cannot catch a missing sync proves nothing), make every sync slow, so that
+//! the pipeline's writers have several in flight at once, or hold every sync until released
+//! (a disk that stalls).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::{Keyspace, Snapshot, Storage, WriteBatch};
 use crate::error::StorageError;
@@ -18,6 +21,11 @@ pub struct FaultStorage<S> {
     fail_sync_at: AtomicU64,
     skip_syncs: AtomicBool,
     sync_delay_us: AtomicU64,
+    /// The operating system error the injected failures carry.
+    errno: AtomicI32,
+    /// While true, syncs wait (on `released`) before doing anything.
+    held: Mutex<bool>,
+    released: Condvar,
 }
 
 impl<S: Storage> FaultStorage<S> {
@@ -31,6 +39,9 @@ impl<S: Storage> FaultStorage<S> {
             fail_sync_at: AtomicU64::new(u64::MAX),
             skip_syncs: AtomicBool::new(false),
             sync_delay_us: AtomicU64::new(0),
+            errno: AtomicI32::new(EIO),
+            held: Mutex::new(false),
+            released: Condvar::new(),
         }
     }
 
@@ -58,6 +69,21 @@ impl<S: Storage> FaultStorage<S> {
         self.sync_delay_us.store(us, Ordering::SeqCst);
     }
 
+    /// The operating system error (`errno`) injected failures carry: EIO (5) unless set, as
+    /// a failing disk reports; ENOSPC (28) for a full one.
+    pub fn fail_with_errno(&self, errno: i32) {
+        self.errno.store(errno, Ordering::SeqCst);
+    }
+
+    /// When true, every sync from now on waits until `hold_syncs(false)`, as on a disk that
+    /// stopped answering; syncs already waiting go on at the release.
+    pub fn hold_syncs(&self, hold: bool) {
+        *self.held.lock() = hold;
+        if !hold {
+            self.released.notify_all();
+        }
+    }
+
     /// When true, `sync` reports success without syncing.
     pub fn skip_syncs(&self, skip: bool) {
         self.skip_syncs.store(skip, Ordering::SeqCst);
@@ -69,15 +95,18 @@ impl<S: Storage> FaultStorage<S> {
     }
 }
 
-fn injected(what: &str, n: u64) -> StorageError {
-    StorageError::Engine(format!("injected I/O error on {what} #{n}"))
+const EIO: i32 = 5;
+
+fn injected(what: &'static str, errno: &AtomicI32) -> StorageError {
+    let errno = errno.load(Ordering::SeqCst);
+    StorageError::io(what, std::io::Error::from_raw_os_error(errno))
 }
 
 impl<S: Storage> Storage for FaultStorage<S> {
     fn apply(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let n = self.applies.fetch_add(1, Ordering::SeqCst) + 1;
         if n >= self.fail_apply_at.load(Ordering::SeqCst) {
-            return Err(injected("write", n));
+            return Err(injected("injected I/O error on a write", &self.errno));
         }
         self.inner.apply(batch)
     }
@@ -88,8 +117,14 @@ impl<S: Storage> Storage for FaultStorage<S> {
 
     fn sync(&self) -> Result<(), StorageError> {
         let n = self.syncs.fetch_add(1, Ordering::SeqCst) + 1;
+        {
+            let mut held = self.held.lock();
+            while *held {
+                self.released.wait(&mut held);
+            }
+        }
         let result = if n >= self.fail_sync_at.load(Ordering::SeqCst) {
-            Err(injected("sync", n))
+            Err(injected("injected I/O error on a sync", &self.errno))
         } else if self.skip_syncs.load(Ordering::SeqCst) {
             Ok(())
         } else {

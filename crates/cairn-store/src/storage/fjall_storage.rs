@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use cairn_model::limits::{
+use crate::limits::{
     DATA_MEMTABLE_BYTES, ENGINE_SINGLE_WORKER_CORES_MAX, ENGINE_WORKERS_MAX, TLOG_SEGMENT_BYTES,
     WRITER_THREADS,
 };
@@ -44,9 +44,21 @@ impl FjallStorage {
         let keyspaces = Arc::new(open_keyspaces(&db)?);
         let tlog_dir = path.join("tlog");
         let last_lsn = replay(&db, &keyspaces, &tlog_dir)?;
+        // Starting the log overwrites one of its files, whose records may be held nowhere
+        // else but in fjall's journal as fjall recovered it: after a crash, the previous
+        // process's unsynced journal writes may be in the page cache only, and cairn never
+        // synced them (it syncs its log instead). fjall happens to fsync its active journal
+        // when it opens, but that is not a promise of its API; so persist explicitly (also
+        // covering what `replay` just applied) before a record the log held can be lost.
+        let checkpoint = || persist(&db, PersistMode::SyncAll);
         // One sync handle per writer thread, and one for the evaluator's own completions.
-        let tlog =
-            Tlog::start(&tlog_dir, TLOG_SEGMENT_BYTES, WRITER_THREADS + 1).map_err(io_error)?;
+        let tlog = Tlog::start(
+            &tlog_dir,
+            TLOG_SEGMENT_BYTES,
+            WRITER_THREADS + 1,
+            &checkpoint,
+        )
+        .map_err(io_error)?;
         Ok(FjallStorage {
             db,
             keyspaces,
@@ -56,11 +68,9 @@ impl FjallStorage {
     }
 
     fn write_log(&self, durable: bool) -> Result<(), StorageError> {
-        let checkpoint = || {
-            self.db
-                .persist(PersistMode::SyncData)
-                .map_err(std::io::Error::other)
-        };
+        // `persist` syncs fjall's active journal; journals fjall sealed before were synced
+        // when it sealed them (it persists a journal before starting the next).
+        let checkpoint = || persist(&self.db, PersistMode::SyncData);
         self.tlog.write(durable, &checkpoint).map_err(io_error)
     }
 
@@ -102,6 +112,10 @@ impl Storage for FjallStorage {
             snapshot: self.db.snapshot(),
             keyspaces: self.keyspaces.clone(),
         })
+    }
+
+    fn approximate_len(&self, keyspace: Keyspace) -> Result<u64, StorageError> {
+        Ok(self.keyspace(keyspace).approximate_len() as u64)
     }
 }
 
@@ -151,16 +165,20 @@ fn open_keyspaces(db: &FjallDb) -> Result<[fjall::Keyspace; Keyspace::ALL.len()]
 /// leftover staging directory is simply started again.
 fn create_engine(path: &Path, engine: &Path, cache_bytes: u64) -> Result<(), StorageError> {
     let staging = path.join("engine.creating");
-    let io = |e: std::io::Error| StorageError::Engine(format!("creating the database: {e}"));
+    let io = |e: std::io::Error| StorageError::io("creating the database", e);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io)?;
     }
-    std::fs::create_dir_all(path).map_err(io)?;
+    super::create_dir_durable(path).map_err(io)?;
     {
         let db = open_engine(&staging, cache_bytes)?;
         open_keyspaces(&db)?;
         db.persist(PersistMode::SyncAll)?;
     }
+    // fjall does not sync the directories it creates its keyspaces in: sync them all before
+    // the rename makes the engine the database's, or a power loss could keep the engine
+    // directory without its keyspaces (found with the power-cut filesystem's strict mode).
+    super::sync_dirs_below(&staging).map_err(io)?;
     std::fs::rename(&staging, engine).map_err(io)?;
     std::fs::File::open(path)
         .and_then(|dir| dir.sync_all())
@@ -168,7 +186,16 @@ fn create_engine(path: &Path, engine: &Path, cache_bytes: u64) -> Result<(), Sto
 }
 
 fn io_error(e: std::io::Error) -> StorageError {
-    StorageError::Engine(format!("transaction log: {e}"))
+    StorageError::io("transaction log", e)
+}
+
+/// Syncs fjall's journal, as an I/O result for the log's checkpoints; an I/O failure keeps
+/// its own kind (a full disk stays a full disk).
+fn persist(db: &FjallDb, mode: PersistMode) -> std::io::Result<()> {
+    db.persist(mode).map_err(|e| match e {
+        fjall::Error::Io(e) => e,
+        other => std::io::Error::other(other),
+    })
 }
 
 fn commit(
@@ -187,8 +214,8 @@ fn commit(
     Ok(())
 }
 
-/// Applies the logged batches fjall does not have, then makes them durable in fjall, so the
-/// log can start over. Returns the last LSN used.
+/// Applies the logged batches fjall does not have (not yet durable in fjall: the log's start
+/// checkpoints them). Returns the last LSN used.
 fn replay(
     db: &FjallDb,
     keyspaces: &[fjall::Keyspace; Keyspace::ALL.len()],
@@ -215,7 +242,7 @@ fn replay(
         }
     }
     if replayed > 0 {
-        db.persist(PersistMode::SyncData)?;
+        // Made durable in fjall by the checkpoint that starts the log (`FjallStorage::open`).
         tracing::info!(replayed, "recovered batches from the transaction log");
     }
     Ok(applied)

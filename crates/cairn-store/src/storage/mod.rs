@@ -13,6 +13,8 @@ mod fjall_storage;
 mod memory;
 mod tlog;
 
+/// What a storage failure was (full disk, failing device, ...): see [`StorageError::kind`].
+pub use crate::error::StorageErrorKind;
 pub use fault::FaultStorage;
 pub use fjall_storage::FjallStorage;
 pub use memory::MemoryStorage;
@@ -247,4 +249,47 @@ pub trait Storage: Send + Sync {
 
     /// A snapshot of everything applied so far.
     fn snapshot(&self) -> Arc<dyn Snapshot>;
+
+    /// About how many keys `keyspace` holds. This default counts them (a full scan); an
+    /// engine that can estimate cheaply says so (fjall does, from its tables).
+    fn approximate_len(&self, keyspace: Keyspace) -> Result<u64, StorageError> {
+        self.snapshot().count(keyspace)
+    }
+}
+
+/// Creates `dir` and any missing parents so that the new names survive a power loss: each
+/// directory that gains an entry is synced (a new name is durable only once its directory
+/// is, as POSIX puts it; ext4's journal happens to commit it with the next sync of anything,
+/// but that is not a promise cairn can lean on).
+pub(crate) fn create_dir_durable(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut next = Some(dir);
+    while let Some(d) = next {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d);
+        next = d.parent();
+    }
+    std::fs::create_dir_all(dir)?;
+    for created in missing.iter().rev() {
+        let parent = match created.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Syncs every directory below `dir`, and `dir` itself: what a library created inside it
+/// without syncing the directories becomes durable before it is renamed into place.
+pub(crate) fn sync_dirs_below(dir: &std::path::Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_dirs_below(&entry.path())?;
+        }
+    }
+    std::fs::File::open(dir)?.sync_all()
 }

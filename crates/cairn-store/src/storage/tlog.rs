@@ -22,6 +22,16 @@
 //!
 //! Switching segments is also the checkpoint: fjall's journal is synced first (everything
 //! applied so far is then durable in fjall), after which the older segment may be overwritten.
+//! Starting the log after recovery overwrites the older file too, so it checkpoints first as
+//! well (see [`Tlog::start`]).
+//!
+//! A segment file grows with the data. Writing into blocks a file does not have yet makes the
+//! next `fdatasync` commit their allocation (and the file's new size) too, so the log never
+//! writes records there: a new file is zero-filled to [`TLOG_FILL_BYTES_MIN`], and whenever
+//! the writer passes half of what is filled, the file is zero-filled further (to twice that,
+//! up to the segment size) and synced before any record goes into the new part. A new
+//! database thus takes 1 MiB of log, not two full segments; a file that has grown once keeps
+//! its size in its later lives, so a busy database pays for the fill once per file.
 //!
 //! Several threads may sync at once (the pipeline's writers): records are written under a
 //! lock, in order, but the `fdatasync` runs outside it. Each concurrent sync uses a handle of
@@ -47,6 +57,11 @@ const HEADER_LEN: u64 = 4096;
 const RECORD_HEADER_LEN: usize = 16;
 /// The two files the log alternates between.
 const FILE_NAMES: [&str; 2] = ["tlog-a.seg", "tlog-b.seg"];
+/// How much of a new segment file is zero-filled (header included) before its first record;
+/// the file then grows ahead of the writer, doubling, up to the segment size.
+pub(crate) const TLOG_FILL_BYTES_MIN: u64 = 1024 * 1024;
+const _: () = assert!(HEADER_LEN < TLOG_FILL_BYTES_MIN);
+const _: () = assert!(TLOG_FILL_BYTES_MIN <= crate::limits::TLOG_SEGMENT_BYTES);
 
 /// The transaction log of one database directory.
 pub(crate) struct Tlog {
@@ -62,6 +77,11 @@ pub(crate) struct Tlog {
 struct Io {
     segment: Arc<Segment>,
     offset: u64,
+    /// Bytes at the start of the active file that are allocated and durable (zero-filled and
+    /// synced, or written whole in an earlier life): records written there overwrite blocks.
+    /// At least `offset`, unless it reached the segment size (a record larger than a
+    /// segment goes past it).
+    filled: u64,
 }
 
 /// A record waiting to be written: a storage batch is encoded only then, by the thread that
@@ -102,19 +122,27 @@ struct Segment {
 }
 
 impl Segment {
-    /// Opens (creating if needed) the file of `slot` for segment `number`.
-    fn open(dir: &Path, slot: usize, number: u64, bytes: u64, handles: usize) -> io::Result<Self> {
-        let file = open_segment(dir, slot, number, bytes)?;
+    /// Opens (creating if needed) the file of `slot` for segment `number`; also returns how
+    /// much of it is filled.
+    fn open(
+        dir: &Path,
+        slot: usize,
+        number: u64,
+        bytes: u64,
+        handles: usize,
+    ) -> io::Result<(Self, u64)> {
+        let (file, filled) = open_segment(dir, slot, number, bytes)?;
         let path = dir.join(FILE_NAMES.get(slot).copied().unwrap_or(FILE_NAMES[0]));
         let idle_sync_handles = (0..handles)
             .map(|_| OpenOptions::new().write(true).open(&path))
             .collect::<io::Result<Vec<_>>>()?;
-        Ok(Segment {
+        let segment = Segment {
             file,
             slot,
             number,
             idle_sync_handles: Mutex::new(idle_sync_handles),
-        })
+        };
+        Ok((segment, filled))
     }
 
     /// `fdatasync` through a handle of its own; through the writing handle, under the log's
@@ -165,11 +193,22 @@ impl Tlog {
     }
 
     /// Starts a fresh segment after recovery, numbered above every segment on disk, in the
-    /// file that does not hold the newest one. Call only once everything recovered is durable
-    /// elsewhere: the chosen file's records are overwritten. `sync_handles` is how many
-    /// threads may call [`Tlog::write`] at once without waiting for one another's syncs.
-    pub(crate) fn start(dir: &Path, segment_bytes: u64, sync_handles: usize) -> io::Result<Tlog> {
-        std::fs::create_dir_all(dir)?;
+    /// file that does not hold the newest one. `sync_handles` is how many threads may call
+    /// [`Tlog::write`] at once without waiting for one another's syncs.
+    ///
+    /// Runs `checkpoint` first, which must make durable by other means everything applied
+    /// (recovered) so far: the chosen file's records are about to be overwritten, and they
+    /// may be held nowhere else on disk. Not only the older segment's records, which were
+    /// checkpointed when the log left it: after a start that wrote nothing, the file left
+    /// behind holds the newest records, and the engine has them only in whatever of its
+    /// journal it recovered — which may still be in the page cache, never synced by cairn.
+    pub(crate) fn start(
+        dir: &Path,
+        segment_bytes: u64,
+        sync_handles: usize,
+        checkpoint: &dyn Fn() -> io::Result<()>,
+    ) -> io::Result<Tlog> {
+        super::create_dir_durable(dir)?;
         let mut newest: Option<(u64, usize)> = None;
         for (slot, name) in FILE_NAMES.iter().enumerate() {
             if let Ok(bytes) = read_prefix(&dir.join(name), HEADER_LEN as usize) {
@@ -184,7 +223,8 @@ impl Tlog {
             Some((n, s)) => (n + 1, 1 - s),
             None => (1, 0),
         };
-        let segment = Segment::open(dir, slot, number, segment_bytes, sync_handles)?;
+        checkpoint()?;
+        let (segment, filled) = Segment::open(dir, slot, number, segment_bytes, sync_handles)?;
         // Once per start, whether or not the file was created now: an earlier start may have
         // created it and failed before its directory entry was durable.
         File::open(dir)?.sync_all()?;
@@ -196,6 +236,7 @@ impl Tlog {
             io: Mutex::new(Io {
                 segment: Arc::new(segment),
                 offset: HEADER_LEN,
+                filled,
             }),
         })
     }
@@ -225,6 +266,8 @@ impl Tlog {
                 if io.offset + total > self.segment_bytes && io.offset > HEADER_LEN {
                     self.switch_segment(&mut io, checkpoint)?;
                 }
+                let end = io.offset + total;
+                self.fill_ahead(&mut io, end)?;
                 let mut buf = Vec::with_capacity(total as usize);
                 for record in &records {
                     frame(&mut buf, io.segment.number, record);
@@ -251,7 +294,7 @@ impl Tlog {
         checkpoint()?;
         let slot = 1 - io.segment.slot;
         let number = io.segment.number + 1;
-        let segment = Segment::open(
+        let (segment, filled) = Segment::open(
             &self.dir,
             slot,
             number,
@@ -260,15 +303,49 @@ impl Tlog {
         )?;
         io.segment = Arc::new(segment);
         io.offset = HEADER_LEN;
+        io.filled = filled;
+        Ok(())
+    }
+
+    /// Before records ending at `end` are written: once `end` passes half of the filled
+    /// length, zero-fills the file further (to twice that, and at least twice `end`, up to
+    /// the segment size) and syncs the fill, so that the records, and those that follow
+    /// until the next fill, overwrite allocated blocks. A sync of the log after a write into
+    /// unallocated blocks would have to commit their allocation too; the fill's own sync
+    /// pays that once for the whole chunk.
+    fn fill_ahead(&self, io: &mut Io, end: u64) -> io::Result<()> {
+        if io.filled >= self.segment_bytes || end <= io.filled / 2 {
+            return Ok(());
+        }
+        debug_assert!(
+            io.filled >= io.offset,
+            "a fill never covers written records"
+        );
+        let target = io
+            .filled
+            .saturating_mul(2)
+            .max(end.saturating_mul(2))
+            .min(self.segment_bytes);
+        let from = io.filled.max(io.offset);
+        if fill_zeros(&io.segment.file, from, target)? {
+            io.segment.file.sync_data()?;
+        }
+        io.filled = target;
         Ok(())
     }
 }
 
-/// Opens (creating if needed) the file of `slot`, fills its holes (see [`fill_holes`]) and
-/// writes a header for segment `number`. The header reaches the disk with the segment's first
-/// synced record, or at once for a newly created or just filled file (a new one's directory
-/// entry is synced too).
-fn open_segment(dir: &Path, slot: usize, number: u64, segment_bytes: u64) -> io::Result<File> {
+/// Opens (creating if needed) the file of `slot`, zero-fills at least its first
+/// [`TLOG_FILL_BYTES_MIN`] (see [`fill_zeros`]) and writes a header for segment `number`.
+/// Returns the file and how much of it is filled. The header reaches the disk with the
+/// segment's first synced record, or at once for a newly created or just filled file (a new
+/// one's directory entry is synced too).
+fn open_segment(
+    dir: &Path,
+    slot: usize,
+    number: u64,
+    segment_bytes: u64,
+) -> io::Result<(File, u64)> {
     let name = FILE_NAMES.get(slot).copied().unwrap_or(FILE_NAMES[0]);
     let path = dir.join(name);
     let created = !path.exists();
@@ -278,51 +355,60 @@ fn open_segment(dir: &Path, slot: usize, number: u64, segment_bytes: u64) -> io:
         .create(true)
         .truncate(false)
         .open(&path)?;
-    if file.metadata()?.len() < segment_bytes {
-        file.set_len(segment_bytes)?;
-    }
-    let filled = fill_holes(&file, segment_bytes)?;
+    let filled = filled_len(&file)?;
+    let first = TLOG_FILL_BYTES_MIN.min(segment_bytes);
+    let wrote = filled < first && fill_zeros(&file, filled, first)?;
     file.write_all_at(&header(number), 0)?;
     if created {
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
-    } else if filled {
+    } else if wrote {
         file.sync_data()?;
     }
-    Ok(file)
+    Ok((file, filled.max(first)))
 }
 
-/// Writes zeros over the whole file if it has holes (a file just made by `set_len` is all
-/// hole); returns whether it did. Writing into a hole allocates blocks, and an `fdatasync`
-/// after that must also commit the allocation to the filesystem's journal: measured on this
-/// project's VM (ext4), a 6 KB write + `fdatasync` took 269 µs p50 into holes against 193 µs
-/// over written blocks, and `cairn bench --keys 1000` (whose log files are fresh) did 75 k
-/// durable writes/s instead of 64 k. So a segment file is filled once, when it is first
-/// used (28 ms for 32 MiB here), like PostgreSQL's zero-filled WAL segments. Only called on a
-/// file about to start a new segment, whose old records are stale by then.
-fn fill_holes(file: &File, segment_bytes: u64) -> io::Result<bool> {
+/// How much of a segment file, from its start, can be written without allocating blocks:
+/// its whole length if it has no holes, else nothing (a file from a build that made segment
+/// files by `set_len`, or whose fill met a full disk: it is filled again as it is used,
+/// holes or not). Only called on a file about to start a new segment, whose old records are
+/// stale by then.
+fn filled_len(file: &File) -> io::Result<u64> {
     use std::os::unix::fs::MetadataExt;
-    const CHUNK: usize = 1 << 20;
+    let metadata = file.metadata()?;
     // `blocks` counts 512-byte units whatever the filesystem's block size.
-    if file.metadata()?.blocks().saturating_mul(512) >= segment_bytes {
-        return Ok(false);
+    if metadata.blocks().saturating_mul(512) >= metadata.len() {
+        Ok(metadata.len())
+    } else {
+        Ok(0)
     }
+}
+
+/// Writes zeros over `[from, to)` of `file`, extending it if needed; returns whether it did.
+/// Writing into a hole allocates blocks, and an `fdatasync` after that must also commit the
+/// allocation to the filesystem's journal: measured on this project's VM (ext4), a 6 KB
+/// write and `fdatasync` took 269 µs p50 into holes against 193 µs over written blocks, and
+/// `cairn bench --keys 1000` (whose log files were fresh) did 75 k durable writes/s instead
+/// of 64 k. So the log fills ahead of its writer, like PostgreSQL's zero-filled WAL segments
+/// (28 ms for 32 MiB here, paid in chunks as a file grows).
+fn fill_zeros(file: &File, from: u64, to: u64) -> io::Result<bool> {
+    const CHUNK: usize = 1 << 20;
     let zeros = vec![0u8; CHUNK];
-    let mut offset = 0;
-    while offset < segment_bytes {
-        let n = usize::try_from(segment_bytes - offset).map_or(CHUNK, |left| left.min(CHUNK));
+    let mut offset = from;
+    while offset < to {
+        let n = usize::try_from(to - offset).map_or(CHUNK, |left| left.min(CHUNK));
         match file.write_all_at(&zeros[..n], offset) {
             Ok(()) => offset += n as u64,
             // Only a speed-up: a database on a full disk still opens (and serves reads) as it
             // did before files were filled; its writes meet the full disk themselves.
             Err(e) if e.kind() == io::ErrorKind::StorageFull => {
-                tracing::warn!(error = %e, "transaction log file left with holes: disk full");
-                return Ok(false);
+                tracing::warn!(error = %e, "transaction log file not filled ahead: disk full");
+                return Ok(offset > from);
             }
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(offset > from)
 }
 
 fn header(number: u64) -> [u8; 24] {
@@ -437,7 +523,7 @@ mod tests {
     #[test]
     fn records_survive_reopen_in_order() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?;
         for i in 0..10u8 {
             log.append(Record::Bytes(vec![i; 100]));
             log.write(true, &no_checkpoint)?;
@@ -456,7 +542,7 @@ mod tests {
             checkpoints.set(checkpoints.get() + 1);
             Ok(())
         };
-        let log = Tlog::start(dir.path(), HEADER_LEN + 1000, 1)?;
+        let log = Tlog::start(dir.path(), HEADER_LEN + 1000, 1, &no_checkpoint)?;
         for i in 0..25u8 {
             log.append(Record::Bytes(vec![i; 200]));
             log.write(true, &checkpoint)?;
@@ -474,7 +560,7 @@ mod tests {
     #[test]
     fn a_torn_record_ends_recovery() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?;
         for i in 0..3u8 {
             log.append(Record::Bytes(vec![i; 50]));
             log.write(true, &no_checkpoint)?;
@@ -493,11 +579,11 @@ mod tests {
     #[test]
     fn a_restart_continues_in_the_other_file_above_the_old_numbers() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
-        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?;
         log.append(Record::Bytes(b"old".to_vec()));
         log.write(true, &no_checkpoint)?;
         drop(log);
-        let log = Tlog::start(dir.path(), 64 * 1024, 1)?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?;
         log.append(Record::Bytes(b"new".to_vec()));
         log.write(true, &no_checkpoint)?;
         drop(log);
@@ -514,26 +600,194 @@ mod tests {
         Ok(std::fs::metadata(path)?.blocks() * 512)
     }
 
+    /// Appends `count` records of `len` bytes each, each synced.
+    fn append_synced(log: &Tlog, first: u32, count: u32, len: usize) -> io::Result<()> {
+        for i in first..first + count {
+            let mut record = i.to_be_bytes().to_vec();
+            record.resize(len, 0xAB);
+            log.append(Record::Bytes(record));
+            log.write(true, &no_checkpoint)?;
+        }
+        Ok(())
+    }
+
+    fn numbers(records: &[Vec<u8>]) -> Vec<u32> {
+        records
+            .iter()
+            .map(|r| u32::from_be_bytes([r[0], r[1], r[2], r[3]]))
+            .collect()
+    }
+
     #[test]
-    fn segment_files_are_written_through_before_use() -> io::Result<()> {
+    fn a_new_log_file_is_small_and_filled() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let segment_bytes = 32 * 1024 * 1024;
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        let first = dir.path().join(FILE_NAMES[0]);
+        let len = std::fs::metadata(&first)?.len();
+        assert_eq!(len, TLOG_FILL_BYTES_MIN, "not the whole segment at once");
+        assert!(allocated(&first)? >= len, "what there is has no holes");
+        assert!(!dir.path().join(FILE_NAMES[1]).exists());
+        drop(log);
+        Ok(())
+    }
+
+    #[test]
+    fn a_log_file_grows_ahead_of_its_records_up_to_the_segment_size() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let segment_bytes = 8 * 1024 * 1024;
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        let path = dir.path().join(FILE_NAMES[0]);
+        let mut lens = vec![std::fs::metadata(&path)?.len()];
+        let record = 64 * 1024;
+        for step in 0..100u32 {
+            append_synced(&log, step, 1, record)?;
+            let written = HEADER_LEN + u64::from(step + 1) * (RECORD_HEADER_LEN + record) as u64;
+            let len = std::fs::metadata(&path)?.len();
+            assert!(
+                len >= written,
+                "records go into filled blocks: {len} < {written}"
+            );
+            assert!(allocated(&path)? >= len, "no holes at step {step}");
+            assert!(len <= segment_bytes);
+            if lens.last() != Some(&len) {
+                lens.push(len);
+            }
+        }
+        // 1 MiB, doubling while the writer passes half of it, up to the segment size.
+        assert_eq!(
+            lens,
+            [1, 2, 4, 8].map(|mib: u64| mib * 1024 * 1024).to_vec()
+        );
+        drop(log);
+        assert_eq!(
+            numbers(&Tlog::recover(dir.path())?),
+            (0..100).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn recovery_reads_across_growth_and_restarts_in_grown_files() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let segment_bytes = 4 * 1024 * 1024;
+        let record = 48 * 1024;
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        append_synced(&log, 0, 40, record)?;
+        drop(log);
+        // Recovery reads past every point where the file grew.
+        assert_eq!(
+            numbers(&Tlog::recover(dir.path())?),
+            (0..40).collect::<Vec<_>>()
+        );
+
+        // A restart writes segment 2 into the other (new, small) file; segment 1 is kept.
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        append_synced(&log, 40, 5, record)?;
+        drop(log);
+        assert_eq!(
+            numbers(&Tlog::recover(dir.path())?),
+            (0..45).collect::<Vec<_>>()
+        );
+
+        // The next restart reuses the grown first file for segment 3: its stale records
+        // (segment 1) beyond the new ones are not replayed, and it is not shrunk.
+        let first = dir.path().join(FILE_NAMES[0]);
+        let grown = std::fs::metadata(&first)?.len();
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        append_synced(&log, 45, 3, record)?;
+        assert_eq!(std::fs::metadata(&first)?.len(), grown);
+        drop(log);
+        assert_eq!(
+            numbers(&Tlog::recover(dir.path())?),
+            (40..48).collect::<Vec<_>>()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_file_with_holes_is_filled_as_it_is_used() -> io::Result<()> {
         let dir = tempfile::tempdir()?;
         let segment_bytes = 3 * 1024 * 1024 + 512;
-        let log = Tlog::start(dir.path(), segment_bytes, 1)?;
-        let first = dir.path().join(FILE_NAMES[0]);
-        assert!(allocated(&first)? >= segment_bytes, "no holes left");
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
         log.append(Record::Bytes(b"kept".to_vec()));
         log.write(true, &no_checkpoint)?;
         drop(log);
 
-        // A file with holes (from an older build, say) is filled when it starts a segment,
-        // and what the other file holds is still recovered.
+        // A full-size file with holes (from a build that made segment files by `set_len`):
+        // it starts the next segment, and what the other file holds is still recovered.
         let second = dir.path().join(FILE_NAMES[1]);
         File::create(&second)?.set_len(segment_bytes)?;
         assert!(allocated(&second)? < segment_bytes);
-        let log = Tlog::start(dir.path(), segment_bytes, 1)?;
-        assert!(allocated(&second)? >= segment_bytes);
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        assert!(allocated(&second)? >= TLOG_FILL_BYTES_MIN);
         assert_eq!(Tlog::recover(dir.path())?, vec![b"kept".to_vec()]);
+        // Writing on fills the rest ahead of the records.
+        append_synced(&log, 0, 30, 64 * 1024)?;
+        assert!(allocated(&second)? >= segment_bytes);
         drop(log);
+        let recovered = Tlog::recover(dir.path())?;
+        assert_eq!(recovered[0], b"kept".to_vec());
+        assert_eq!(numbers(&recovered[1..]), (0..30).collect::<Vec<_>>());
+        Ok(())
+    }
+
+    #[test]
+    fn a_record_past_the_filled_length_and_the_segment_size_is_recovered() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let segment_bytes = 256 * 1024;
+        let log = Tlog::start(dir.path(), segment_bytes, 1, &no_checkpoint)?;
+        append_synced(&log, 0, 1, 1000)?;
+        // Larger than a segment: it starts segment 2 (in the other, new file) and goes past
+        // all that was filled there; the next record starts segment 3 over segment 1.
+        append_synced(&log, 1, 1, 300 * 1024)?;
+        let second = dir.path().join(FILE_NAMES[1]);
+        assert!(std::fs::metadata(&second)?.len() > segment_bytes);
+        append_synced(&log, 2, 1, 1000)?;
+        drop(log);
+        assert_eq!(numbers(&Tlog::recover(dir.path())?), [1, 2]);
+        Ok(())
+    }
+
+    /// Item 7 of issue 12: starting the log overwrites a file whose records the engine may
+    /// hold only in an unsynced journal. Here the start after an empty run would overwrite
+    /// the segment holding "r": the checkpoint must run before, and if it fails, the start
+    /// fails and leaves the file alone.
+    #[test]
+    fn start_checkpoints_before_it_overwrites_a_segment() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let log = Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?;
+        log.append(Record::Bytes(b"r".to_vec()));
+        log.write(true, &no_checkpoint)?;
+        drop(log);
+        // A restart that writes nothing: segment 2 in the other file, segment 1 kept.
+        drop(Tlog::start(dir.path(), 64 * 1024, 1, &no_checkpoint)?);
+        assert_eq!(Tlog::recover(dir.path())?, vec![b"r".to_vec()]);
+
+        let first = dir.path().join(FILE_NAMES[0]);
+        let segment_of_first =
+            || -> Option<u64> { parse_header(&read_prefix(&first, HEADER_LEN as usize).ok()?) };
+        let seen = std::cell::Cell::new(None);
+        let failing = || {
+            seen.set(segment_of_first());
+            Err(io::Error::other("checkpoint failed"))
+        };
+        assert!(Tlog::start(dir.path(), 64 * 1024, 1, &failing).is_err());
+        assert_eq!(
+            seen.get(),
+            Some(1),
+            "checkpointed before the file was touched"
+        );
+        assert_eq!(Tlog::recover(dir.path())?, vec![b"r".to_vec()]);
+
+        let checkpoints = std::cell::Cell::new(0);
+        let counting = || {
+            checkpoints.set(checkpoints.get() + 1);
+            Ok(())
+        };
+        drop(Tlog::start(dir.path(), 64 * 1024, 1, &counting)?);
+        assert_eq!(checkpoints.get(), 1);
+        assert_eq!(segment_of_first(), Some(3));
         Ok(())
     }
 }
