@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod queue;
 mod read;
 pub mod record;
+pub mod replication;
 pub mod stats;
 pub mod storage;
 mod sweeper;

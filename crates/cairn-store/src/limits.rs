@@ -62,6 +62,18 @@ pub const QUEUE_DISPATCH_WAIT_MS_MAX: u64 = 1000;
 /// Queue entries read per step when counting the queue for `queue_stats`.
 pub const QUEUE_STATS_SCAN_CHUNK: usize = 4096;
 
+/// How often the synchronous-replication gate looks for batches past their deadline, ms
+/// (acknowledgements wake it at once): the precision of `sync_timeout_ms`.
+pub const REPLICATION_GATE_TICK_MS: u64 = 50;
+/// Default bytes of durable batches a primary keeps for its replicas
+/// (`ReplicationConfig::stream_retained_bytes`): a replica further behind catches up from the
+/// archive.
+pub const REPLICATION_RETAINED_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Default longest wait for synchronous replicas' acknowledgements, ms.
+pub const REPLICATION_SYNC_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Most stream records one replicate request carries to the pipeline.
+pub const REPLICATE_RECORDS_MAX: usize = 4096;
+
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
 // Each handler of one `listen_queue` holds a lease.
