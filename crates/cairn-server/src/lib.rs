@@ -17,6 +17,7 @@ pub mod limits;
 pub mod metrics;
 mod observe;
 pub mod registry;
+mod replica;
 mod routes;
 
 use std::future::Future;
@@ -58,6 +59,10 @@ pub(crate) struct App {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// HTTP requests by route and status, for `/metrics`.
     pub http_metrics: observe::HttpMetrics,
+    /// The databases this server follows, each kept up to date by its follower.
+    pub followers: replica::Followers,
+    /// This server's base URL as clients reach it (its replicas' `eventual` endpoints).
+    pub advertise_url: String,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -76,6 +81,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
+        .merge(routes::replication::router())
         .route("/metrics", get(metrics::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -133,6 +139,26 @@ pub async fn serve_with_metrics(
         .stats(config.metrics)
         .commit_queue_bytes_max(config.commit_queue_bytes_max);
     store_config.archive = config.archive.clone();
+    let replication = &config.replication;
+    let mut store_replication = cairn_store::replication::ReplicationConfig::default()
+        .sync(replication.sync_replicas, replication.sync_timeout_ms);
+    if replication.token.is_some() {
+        // Only a server replicas can authenticate to keeps a stream for them.
+        store_replication = store_replication.stream(replication.retained_bytes);
+    }
+    if replication.sync_replicas > 0 && replication.token.is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--sync-replicas needs --replication-token: replicas authenticate with it",
+        ));
+    }
+    if !replication.replica_of.is_empty() && replication.token.is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "--replica-of needs --replication-token: the primary's, to follow it",
+        ));
+    }
+    store_config = store_config.replication(store_replication);
     store_config
         .check()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -145,13 +171,20 @@ pub async fn serve_with_metrics(
             ),
         ));
     }
+    let advertise_url = match &config.replication.advertise_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
     let app = Arc::new(App {
         auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
         registry: registry::Registry::new(
             config.data_dir.clone(),
             store_config,
             config.databases_max,
-        )?,
+        )?
+        .with_replicas(&config.replication.replica_of),
+        followers: replica::Followers::default(),
+        advertise_url,
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
@@ -159,6 +192,7 @@ pub async fn serve_with_metrics(
         http_metrics: observe::HttpMetrics::default(),
         config,
     });
+    replica::Followers::start_all(&app);
     let router = router(app.clone());
     if let Some(metrics_listener) = metrics_listener {
         let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());
@@ -222,6 +256,7 @@ pub async fn serve_with_metrics(
     }
     drop(listener);
     app.closing.send_replace(true);
+    app.followers.stop_all().await;
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()

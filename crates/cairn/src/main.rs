@@ -14,6 +14,7 @@ mod bench_soak;
 mod data;
 mod export_cmd;
 mod ndjson;
+mod promote_cmd;
 mod queue_cmd;
 mod serve;
 mod stats_cmd;
@@ -122,6 +123,8 @@ enum Command {
     Restore(backup_cmd::RestoreArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
     Serve(serve::ServeArgs),
+    /// Turn a running server's replica of a database into its primary (a new epoch).
+    Promote(promote_cmd::PromoteArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -193,6 +196,7 @@ fn main() -> anyhow::Result<()> {
             Command::Export(args) => export_cmd::export(args).await,
             Command::Import(args) => export_cmd::import(args).await,
             Command::Stats(args) => stats_cmd::run(args).await,
+            Command::Promote(args) => promote_cmd::run(args).await,
             Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
                 unreachable!("handled before the runtime is built")
             }

@@ -12,6 +12,23 @@ use crate::limits::REPLICATE_RECORDS_MAX;
 use crate::pipeline::{CommitResult, Request, COMMIT_REQUEST_OVERHEAD_BYTES};
 use crate::storage::Keyspace;
 
+/// The database id and stream position of the database directory `path` (not open
+/// elsewhere): a replica checks a copy restored from the archive with it.
+pub fn directory_position(path: &std::path::Path) -> Result<([u8; 16], StreamPosition)> {
+    if !path.join("engine").exists() && !path.join("tlog").exists() {
+        return Err(StoreError::InvalidArgument(format!(
+            "{} holds no database",
+            path.display()
+        )));
+    }
+    let storage = crate::storage::FjallStorage::open(path, DIRECTORY_CACHE_BYTES)?;
+    let meta = crate::meta::load_or_init(&storage)?;
+    Ok((meta.database_id, meta.stream))
+}
+
+/// Block cache for [`directory_position`]'s few reads.
+const DIRECTORY_CACHE_BYTES: u64 = 1 << 20;
+
 impl Database {
     /// Primary or replica.
     pub fn role(&self) -> Role {
@@ -65,6 +82,16 @@ impl Database {
     /// gap, in one storage batch each and one durable sync for all of them, and publishes
     /// them. Returns the new position once they are durable and visible to readers.
     pub async fn replicate(&self, records: Vec<StreamRecord>) -> Result<StreamPosition> {
+        self.replicate_send(records).await?.await
+    }
+
+    /// [`Database::replicate`] in two steps: this returns once the batches are in the
+    /// pipeline (in the order of the calls), and the future it returns once they are durable
+    /// and published. A replica keeps several in flight.
+    pub async fn replicate_send(
+        &self,
+        records: Vec<StreamRecord>,
+    ) -> Result<impl std::future::Future<Output = Result<StreamPosition>> + Send + 'static> {
         if records.len() > REPLICATE_RECORDS_MAX {
             return Err(StoreError::InvalidArgument(format!(
                 "{} records in one replicate call, at most {REPLICATE_RECORDS_MAX}",
@@ -79,18 +106,23 @@ impl Database {
         let answer = self
             .submit_internal(cost, |reply| Request::Replicate { records, reply })
             .await?;
-        match answer.await? {
-            CommitResult::Committed { .. } => {}
-            CommitResult::CheckFailed { .. } => {
-                return Err(StoreError::Replication("replicated batch refused".into()))
+        let db = self.clone();
+        Ok(async move {
+            let at = match answer.await? {
+                CommitResult::Committed { versionstamp } => versionstamp.commit_version(),
+                CommitResult::CheckFailed { .. } => {
+                    return Err(StoreError::Replication("replicated batch refused".into()))
+                }
+            };
+            let replication = &db.shared().replication;
+            let now_ms = db.now_ms_of_clock();
+            for time_ms in times {
+                replication.applied_lag(time_ms, now_ms);
             }
-        }
-        let replication = &self.shared().replication;
-        let now_ms = self.now_ms_of_clock();
-        for time_ms in times {
-            replication.applied_lag(time_ms, now_ms);
-        }
-        Ok(self.stream_position())
+            let mut position = db.stream_position();
+            position.position = at;
+            Ok(position)
+        })
     }
 
     /// A replica: the primary reported its newest position (for the lag in positions).

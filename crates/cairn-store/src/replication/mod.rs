@@ -20,15 +20,18 @@ mod api;
 mod gate;
 pub mod history;
 pub mod log;
+pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+pub use api::directory_position;
 pub use gate::{ReplicaInfo, SyncGate};
 pub use history::{EpochHistory, StreamPosition};
 pub use log::{ReadError, StreamLog, StreamRecord};
+pub use wire::{Frame, FrameReader};
 
 use crate::error::{Result, StoreError};
 use crate::stats::{Histogram, HistogramSnapshot, LATENCY_BUCKETS_NS};
