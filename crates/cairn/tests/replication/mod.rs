@@ -65,7 +65,11 @@ impl Node {
             .arg(&self.data)
             .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
             .args(["--access-token", TOKEN])
-            .args(["--replication-token", REPLICATION_TOKEN])
+            .args(
+                ["--replication-token", REPLICATION_TOKEN]
+                    .iter()
+                    .filter(|_| !self.args.iter().any(|a| a == "--replication-token")),
+            )
             .args(&self.args)
             .env_remove("DENO_KV_ACCESS_TOKEN")
             .env_remove("CAIRN_REPLICATION_TOKEN")
