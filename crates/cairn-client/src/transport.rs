@@ -118,9 +118,9 @@ impl Transport {
             },
             // cairn's answer to a write durable on the primary that its synchronous replicas
             // did not confirm: not acknowledged, and not to be sent again.
-            StatusCode::FAILED_DEPENDENCY => Attempt::Fail(ClientError::OutcomeUnknown(format!(
-                "{status}: {message}"
-            ))),
+            StatusCode::FAILED_DEPENDENCY => {
+                Attempt::Fail(ClientError::OutcomeUnknown(format!("{status}: {message}")))
+            }
             // Deno's clients retry every 5xx; this one does for reads and for writes that
             // the server marked as not applied, within its budget.
             s if s.is_server_error() && (idempotent || not_applied) => {

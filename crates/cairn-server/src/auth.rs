@@ -193,7 +193,10 @@ impl Auth {
         for entry in entries {
             let entry = entry?;
             let file_name = entry.file_name();
-            let Some(name) = file_name.to_str().and_then(|n| n.strip_suffix(".token-key")) else {
+            let Some(name) = file_name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".token-key"))
+            else {
                 continue;
             };
             match <[u8; MAC_LEN]>::try_from(std::fs::read(entry.path())?.as_slice()) {
@@ -300,11 +303,18 @@ mod tests {
             access: Access::ReadOnly,
         };
         let token = primary.issue(&grant, "app", 2_000);
-        assert_eq!(replica.data_token(&token, "app", 1_000), None, "another secret");
+        assert_eq!(
+            replica.data_token(&token, "app", 1_000),
+            None,
+            "another secret"
+        );
         replica
             .adopt("app", primary.data_key("app"))
             .expect("adopted");
-        assert_eq!(replica.data_token(&token, "app", 1_000), Some(grant.clone()));
+        assert_eq!(
+            replica.data_token(&token, "app", 1_000),
+            Some(grant.clone())
+        );
         assert_eq!(
             primary.data_token(&replica.issue(&grant, "app", 2_000), "app", 1_000),
             Some(grant.clone()),

@@ -199,9 +199,7 @@ pub fn parse_replica_of(url: &str) -> Result<(String, String), String> {
         p => p
             .strip_prefix("/db/")
             .filter(|n| !n.contains('/'))
-            .ok_or_else(|| {
-                format!("--replica-of {url:?}: the path must be empty or /db/<name>")
-            })?
+            .ok_or_else(|| format!("--replica-of {url:?}: the path must be empty or /db/<name>"))?
             .to_owned(),
     };
     crate::registry::validate_name(&name).map_err(|e| format!("--replica-of {url:?}: {e}"))?;
@@ -394,7 +392,13 @@ mod tests {
             parse_replica_of("http://p:4512/db/app"),
             Ok(("app".into(), "http://p:4512/db/app".into()))
         );
-        for bad in ["https://p", "http://", "http://p/data", "http://p/db/A", "http://p/db/a/b"] {
+        for bad in [
+            "https://p",
+            "http://",
+            "http://p/data",
+            "http://p/db/A",
+            "http://p/db/a/b",
+        ] {
             assert!(parse_replica_of(bad).is_err(), "{bad}");
         }
         let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";

@@ -165,7 +165,8 @@ impl IntoResponse for ApiError {
         } else {
             "text/plain; charset=utf-8"
         };
-        let mut response = (status, [("content-type", content_type)], self.to_string()).into_response();
+        let mut response =
+            (status, [("content-type", content_type)], self.to_string()).into_response();
         let headers = response.headers_mut();
         if overload {
             headers.insert(
@@ -217,9 +218,15 @@ mod tests {
         let replica = StoreError::ReadOnlyReplica {
             primary: "http://p".into(),
         };
-        assert_eq!(status(&ApiError::Store(replica)), StatusCode::MISDIRECTED_REQUEST);
+        assert_eq!(
+            status(&ApiError::Store(replica)),
+            StatusCode::MISDIRECTED_REQUEST
+        );
         let unconfirmed = StoreError::ReplicationUnconfirmed("timeout".into());
-        assert_eq!(status(&ApiError::Store(unconfirmed)), StatusCode::FAILED_DEPENDENCY);
+        assert_eq!(
+            status(&ApiError::Store(unconfirmed)),
+            StatusCode::FAILED_DEPENDENCY
+        );
     }
 
     fn answer(error: StoreError) -> (StatusCode, Option<String>) {

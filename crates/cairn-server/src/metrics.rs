@@ -15,8 +15,8 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cairn_store::stats::{CommitOutcome, HistogramSnapshot, ReadKind, StatsSnapshot};
 use cairn_store::replication::{ReplicationStatus, Role};
+use cairn_store::stats::{CommitOutcome, HistogramSnapshot, ReadKind, StatsSnapshot};
 use cairn_store::{Database, QueueStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
@@ -368,7 +368,10 @@ impl StoreCollector {
         })?;
         let help = "Reads served (every kind), labelled with the database's role";
         self.each(e, "cairn_reads", help, C, |f, d| {
-            let reads = ReadKind::ALL.iter().map(|k| d.stats.reads(*k).count()).sum();
+            let reads = ReadKind::ALL
+                .iter()
+                .map(|k| d.stats.reads(*k).count())
+                .sum();
             f.counter(&[("database", d.name.as_str()), ("role", role(d))], reads)
         })?;
         type Read = fn(&ReplicationStatus) -> Option<u64>;
@@ -414,16 +417,22 @@ impl StoreCollector {
             })?;
         }
         let help = "Replica: time from a batch's durability on the primary to its publication here";
-        self.each(e, "cairn_replication_lag_seconds", help, H, |f, d| {
-            match d.replication.role {
+        self.each(
+            e,
+            "cairn_replication_lag_seconds",
+            help,
+            H,
+            |f, d| match d.replication.role {
                 Role::Replica { .. } => f.histogram(&db_label(d), &d.replication.lag, 1e-9),
                 _ => Ok(()),
-            }
-        })?;
+            },
+        )?;
         let help = "Replica: 1, labelled with what its follower does (connecting, streaming, rebuilding, refused)";
-        self.each(e, "cairn_replication_follower", help, G, |f, d| match d.follower {
-            Some(state) => f.gauge(&[("database", d.name.as_str()), ("state", state)], 1),
-            None => Ok(()),
+        self.each(e, "cairn_replication_follower", help, G, |f, d| {
+            match d.follower {
+                Some(state) => f.gauge(&[("database", d.name.as_str()), ("state", state)], 1),
+                None => Ok(()),
+            }
         })
     }
 

@@ -111,7 +111,11 @@ impl Registry {
 
     /// A replica's database, opened (or created with its primary's `database_id`) by the
     /// follower that copies it.
-    pub async fn open_replica(&self, name: &str, database_id: [u8; 16]) -> Result<Database, ApiError> {
+    pub async fn open_replica(
+        &self,
+        name: &str,
+        database_id: [u8; 16],
+    ) -> Result<Database, ApiError> {
         self.open(name, Access::ReadWrite, Some(database_id)).await
     }
 

@@ -323,10 +323,12 @@ impl Database {
             return Ok(());
         }
         let at = self.stream_position();
-        let commit_version = match shared.published.load().snapshot.get(
-            crate::storage::Keyspace::Meta,
-            meta::COMMIT_VERSION_KEY,
-        )? {
+        let commit_version = match shared
+            .published
+            .load()
+            .snapshot
+            .get(crate::storage::Keyspace::Meta, meta::COMMIT_VERSION_KEY)?
+        {
             Some(bytes) => crate::record::Reader::new(&bytes, "meta").u64()?,
             None => 0,
         };

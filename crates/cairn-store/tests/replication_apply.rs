@@ -51,7 +51,10 @@ async fn a_replica_holds_the_same_entries_and_versionstamps() -> Result<(), Stor
     assert_eq!(at.position, 7);
     replica.replicate(records[7..].to_vec()).await?;
     for i in 0..20u64 {
-        let (p, r) = (primary.get(&key!["k", i]).await?, replica.get(&key!["k", i]).await?);
+        let (p, r) = (
+            primary.get(&key!["k", i]).await?,
+            replica.get(&key!["k", i]).await?,
+        );
         assert_eq!(p, r, "key {i}");
     }
     assert_eq!(replica.stream_position(), primary.stream_position());
@@ -65,7 +68,10 @@ async fn a_replica_holds_the_same_entries_and_versionstamps() -> Result<(), Stor
 
     // A repeat or a gap is refused and changes nothing.
     let repeat = replica.replicate(records[19..].to_vec()).await.err();
-    assert!(matches!(repeat, Some(StoreError::Replication(_))), "{repeat:?}");
+    assert!(
+        matches!(repeat, Some(StoreError::Replication(_))),
+        "{repeat:?}"
+    );
     write_some(&primary, 20, 23).await;
     let more = stream_after(&primary, 20);
     let gap = replica.replicate(more[1..].to_vec()).await.err();
@@ -77,7 +83,10 @@ async fn a_replica_holds_the_same_entries_and_versionstamps() -> Result<(), Stor
     let replica = Database::open_with(&path, replica_config(&primary))?;
     assert_eq!(replica.stream_position().position, 20);
     replica.replicate(more).await?;
-    assert_eq!(replica.get(&key!["k", 22u64]).await?, primary.get(&key!["k", 22u64]).await?);
+    assert_eq!(
+        replica.get(&key!["k", 22u64]).await?,
+        primary.get(&key!["k", 22u64]).await?
+    );
     Ok(())
 }
 
@@ -88,7 +97,10 @@ async fn another_database_is_refused() -> Result<(), StoreError> {
     let other = Database::open(dir.path())?;
     other.close();
     let refused = Database::open_with(dir.path(), replica_config(&primary)).err();
-    assert!(matches!(refused, Some(StoreError::Replication(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Some(StoreError::Replication(_))),
+        "{refused:?}"
+    );
     Ok(())
 }
 
@@ -101,32 +113,64 @@ async fn promotion_starts_an_epoch_and_fences_the_old_primary() -> Result<(), St
     let last = primary.get(&key!["k", 4u64]).await?.expect("written");
 
     let at = replica.promote().await?;
-    assert_eq!(at, StreamPosition { epoch: 1, position: 6 });
+    assert_eq!(
+        at,
+        StreamPosition {
+            epoch: 1,
+            position: 6
+        }
+    );
     assert_eq!(replica.role(), Role::Primary);
     assert_eq!(replica.epoch_history()?.starts, vec![(1, 6)]);
     let versionstamp = replica.set(&key!["after"], KvValue::U64(1)).await?;
-    assert!(versionstamp > last.versionstamp, "versionstamps keep growing");
-    assert_eq!(replica.stream_position(), StreamPosition { epoch: 1, position: 7 });
+    assert!(
+        versionstamp > last.versionstamp,
+        "versionstamps keep growing"
+    );
+    assert_eq!(
+        replica.stream_position(),
+        StreamPosition {
+            epoch: 1,
+            position: 7
+        }
+    );
 
     // The old primary wrote on (never replicated): its history has diverged.
     write_some(&primary, 5, 6).await;
-    let old = StreamPosition { epoch: 0, position: 6 };
+    let old = StreamPosition {
+        epoch: 0,
+        position: 6,
+    };
     assert!(replica.check_follower(old).is_err());
-    assert!(replica.check_follower(StreamPosition { epoch: 0, position: 5 }).is_ok());
+    assert!(replica
+        .check_follower(StreamPosition {
+            epoch: 0,
+            position: 5
+        })
+        .is_ok());
     // And a batch of the old epoch is refused by the promoted database.
     let stale = replica.replicate(stream_after(&primary, 5)).await.err();
-    assert!(matches!(stale, Some(StoreError::Replication(_))), "{stale:?}");
+    assert!(
+        matches!(stale, Some(StoreError::Replication(_))),
+        "{stale:?}"
+    );
     Ok(())
 }
 
 #[tokio::test]
 async fn a_sync_write_waits_for_the_acknowledgement() -> Result<(), StoreError> {
-    let config = Config::default()
-        .replication(ReplicationConfig::default().stream(RETAINED).sync(1, 60_000));
+    let config = Config::default().replication(
+        ReplicationConfig::default()
+            .stream(RETAINED)
+            .sync(1, 60_000),
+    );
     let primary = Database::open_in_memory_with(config)?;
     let refused = primary.set(&key!["a"], KvValue::U64(1)).await.err();
     assert!(
-        matches!(refused.as_ref().map(StoreError::root), Some(StoreError::ReplicasUnavailable(_))),
+        matches!(
+            refused.as_ref().map(StoreError::root),
+            Some(StoreError::ReplicasUnavailable(_))
+        ),
         "no replica connected: {refused:?}"
     );
     let gate = primary.sync_gate().expect("a gate");
@@ -139,7 +183,11 @@ async fn a_sync_write_waits_for_the_acknowledgement() -> Result<(), StoreError> 
     // Durable on the primary and in the stream, but neither answered nor visible yet.
     newest.wait_for(|p| *p >= 1).await.expect("streamed");
     assert!(!writer.is_finished());
-    assert_eq!(primary.get(&key!["a"]).await?, None, "not published before the ack");
+    assert_eq!(
+        primary.get(&key!["a"]).await?,
+        None,
+        "not published before the ack"
+    );
     assert!(gate.ack(7, 1));
     assert!(matches!(writer.await, Ok(Ok(_))));
     assert!(primary.get(&key!["a"]).await?.is_some());

@@ -16,8 +16,8 @@ pub struct PromoteArgs {
 
 /// Promotes, and prints the new epoch and the promotion's position.
 pub async fn run(args: PromoteArgs) -> anyhow::Result<()> {
-    let (name, base) =
-        cairn_server::config::parse_replica_of(&args.url).map_err(|e| anyhow::anyhow!(e.replace("--replica-of", "--url")))?;
+    let (name, base) = cairn_server::config::parse_replica_of(&args.url)
+        .map_err(|e| anyhow::anyhow!(e.replace("--replica-of", "--url")))?;
     let url = format!("{base}/replication/promote");
     let response = reqwest::Client::new()
         .post(&url)

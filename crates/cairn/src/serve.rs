@@ -278,8 +278,7 @@ fn replication_settings(
         Some("replica") => ReplicaEndpoints::Replica,
         Some(other) => bail!("--replica-endpoints must be primary or replica, not {other:?}"),
     };
-    if (!settings.replica_of.is_empty() || settings.sync_replicas > 0) && settings.token.is_none()
-    {
+    if (!settings.replica_of.is_empty() || settings.sync_replicas > 0) && settings.token.is_none() {
         bail!("--replica-of and --sync-replicas need --replication-token (replicas authenticate with it)");
     }
     for (name, primary) in &settings.replica_of {

@@ -56,7 +56,11 @@ fn a_replica_behind_the_retained_stream_catches_up_from_the_archive() {
     replica.kill_and_restart();
     replica.wait_for_log("replica restored from the archive");
     replica.wait_for_position(primary.position());
-    assert!(!replica.log().contains("replica cannot catch up"), "{}", replica.log());
+    assert!(
+        !replica.log().contains("replica cannot catch up"),
+        "{}",
+        replica.log()
+    );
 
     // And it streams from there.
     runtime.block_on(write(&primary.url, 1500, 1600));

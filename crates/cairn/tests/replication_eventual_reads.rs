@@ -63,7 +63,15 @@ fn eventual_reads_of_the_real_clients() {
     let dirs = tempfile::tempdir().expect("temp dir");
     let deno_dir = dirs.path().join("deno-dir");
     let primary = Node::start(&dirs.path().join("primary"), &[]);
-    let (ok, text) = cairn(&["set", "--url", &primary.url, "--access-token", TOKEN, "[\"k\"]", "v"]);
+    let (ok, text) = cairn(&[
+        "set",
+        "--url",
+        &primary.url,
+        "--access-token",
+        TOKEN,
+        "[\"k\"]",
+        "v",
+    ]);
     assert!(ok, "{text}");
     let replica = Node::start(
         &dirs.path().join("replica"),
@@ -84,16 +92,28 @@ fn eventual_reads_of_the_real_clients() {
         .env_remove("DENO_KV_ACCESS_TOKEN");
     run(node);
     assert!(
-        replica.metric("cairn_reads_total", &["role=\"replica\""]).unwrap_or(0.0) - r >= READS as f64,
+        replica
+            .metric("cairn_reads_total", &["role=\"replica\""])
+            .unwrap_or(0.0)
+            - r
+            >= READS as f64,
         "@deno/kv's eventual reads were not served by the replica"
     );
-    assert_eq!(reads(&primary), p, "@deno/kv's eventual reads reached the primary");
+    assert_eq!(
+        reads(&primary),
+        p,
+        "@deno/kv's eventual reads reached the primary"
+    );
 
     // The Deno runtime: every call to the strong endpoint, eventual reads included.
     let (p, r) = (reads(&primary), reads(&replica));
     deno(&primary.url, &[], &deno_dir);
     assert!(
-        primary.metric("cairn_reads_total", &["role=\"primary\""]).unwrap_or(0.0) - p >= READS as f64,
+        primary
+            .metric("cairn_reads_total", &["role=\"primary\""])
+            .unwrap_or(0.0)
+            - p
+            >= READS as f64,
         "the Deno runtime's eventual reads did not reach the primary"
     );
     assert_eq!(reads(&replica), r, "the Deno runtime read from the replica");
@@ -112,7 +132,10 @@ fn eventual_reads_of_the_real_clients() {
     let (p, o) = (reads(&primary), reads(&only));
     let out = deno(&only.url, &["--only-replica"], &deno_dir);
     assert!(
-        only.metric("cairn_reads_total", &["role=\"replica\""]).unwrap_or(0.0) - o >= READS as f64,
+        only.metric("cairn_reads_total", &["role=\"replica\""])
+            .unwrap_or(0.0)
+            - o
+            >= READS as f64,
         "the Deno runtime's eventual reads were not served by the replica\n{out}"
     );
     assert_eq!(reads(&primary), p, "the Deno runtime read from the primary");

@@ -148,7 +148,11 @@ fn acknowledged_writes_survive_the_primary_s_loss() {
         // The load decides when the primary dies: after `target` acknowledgements.
         let deadline = std::time::Instant::now() + WAIT;
         while count.load(Ordering::SeqCst) < target {
-            assert!(std::time::Instant::now() < deadline, "no load\n{}", primary.log());
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no load\n{}",
+                primary.log()
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         primary.kill();
@@ -157,7 +161,9 @@ fn acknowledged_writes_survive_the_primary_s_loss() {
             runtime.block_on(w).expect("writer");
         }
         let _ = deno_writer.kill();
-        let output = deno_writer.wait_with_output().expect("the Deno writer's output");
+        let output = deno_writer
+            .wait_with_output()
+            .expect("the Deno writer's output");
         let deno_acked: Vec<u64> = String::from_utf8_lossy(&output.stdout)
             .lines()
             .filter_map(|l| l.strip_prefix("acked ")?.parse().ok())
@@ -253,5 +259,8 @@ fn without_sync_replicas_a_stopped_replica_loses_acknowledged_writes() {
         let found = entries(&db, key!["acked"]).await;
         written.iter().filter(|k| !found.contains_key(k)).count()
     });
-    assert!(lost >= 20, "only {lost} of the 25 writes acknowledged while the replica was stopped are missing");
+    assert!(
+        lost >= 20,
+        "only {lost} of the 25 writes acknowledged while the replica was stopped are missing"
+    );
 }

@@ -68,7 +68,15 @@ fn another_database_is_refused_and_left_alone() {
     let primary = Node::start(&dirs.path().join("primary"), &[]);
     // A server's own database, which then is told to follow another.
     let mut other = Node::start(&dirs.path().join("other"), &[]);
-    let (ok, text) = cairn(&["set", "--url", &other.url, "--access-token", TOKEN, "[\"mine\"]", "x"]);
+    let (ok, text) = cairn(&[
+        "set",
+        "--url",
+        &other.url,
+        "--access-token",
+        TOKEN,
+        "[\"mine\"]",
+        "x",
+    ]);
     assert!(ok, "{text}");
     other.kill();
     let replica = Node::start(
@@ -76,8 +84,16 @@ fn another_database_is_refused_and_left_alone() {
         &["--replica-of", primary.url.as_str()],
     );
     replica.wait_for_log("the primary refuses this replica");
-    assert!(replica.log().contains("another database"), "{}", replica.log());
-    assert_eq!(replica.position(), 1, "its own one write, nothing of the primary's");
+    assert!(
+        replica.log().contains("another database"),
+        "{}",
+        replica.log()
+    );
+    assert_eq!(
+        replica.position(),
+        1,
+        "its own one write, nothing of the primary's"
+    );
 }
 
 #[test]
@@ -96,11 +112,22 @@ fn a_write_to_a_replica_is_refused_naming_the_primary() {
     replica.wait_until("the copy", |r| {
         r.metric("cairn_replication_follower", &["state=\"streaming\""]) == Some(1.0)
     });
-    let (ok, text) = cairn(&["set", "--url", &replica.url, "--access-token", TOKEN, "[\"w\"]", "x"]);
+    let (ok, text) = cairn(&[
+        "set",
+        "--url",
+        &replica.url,
+        "--access-token",
+        TOKEN,
+        "[\"w\"]",
+        "x",
+    ]);
     // (421 Misdirected Request: the Deno runtime's test in replication_eventual_reads.rs
     // shows the status; cairn-client gives the reason.)
     assert!(!ok, "{text}");
-    assert!(text.contains(&format!("read-only replica of {}", primary.url)), "{text}");
+    assert!(
+        text.contains(&format!("read-only replica of {}", primary.url)),
+        "{text}"
+    );
 }
 
 async fn client(url: &str, budget: Duration) -> Client {
@@ -126,7 +153,10 @@ fn a_sync_write_waits_for_its_replica_and_fails_without_it() {
             matches!(&refused, Some(ClientError::Unavailable { .. })),
             "no replica yet: {refused:?}"
         );
-        assert!(format!("{refused:?}").contains("synchronous replicas"), "{refused:?}");
+        assert!(
+            format!("{refused:?}").contains("synchronous replicas"),
+            "{refused:?}"
+        );
     });
     let replica = Node::start(
         &dirs.path().join("replica"),
@@ -157,7 +187,9 @@ fn a_sync_write_waits_for_its_replica_and_fails_without_it() {
         db.set(&key!["after"], KvValue::U64(1)).await.expect("acknowledged again");
     });
     assert!(
-        primary.metric("cairn_replication_unconfirmed_batches", &["database=\"default\""])
-            >= Some(1.0)
+        primary.metric(
+            "cairn_replication_unconfirmed_batches",
+            &["database=\"default\""]
+        ) >= Some(1.0)
     );
 }

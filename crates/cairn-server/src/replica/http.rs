@@ -39,7 +39,12 @@ impl Http {
     }
 
     /// POSTs JSON `body` to `url` with the replication token; waits for the response's head.
-    pub(crate) async fn post(&self, url: &str, token: &str, body: String) -> Result<Answer, String> {
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        token: &str,
+        body: String,
+    ) -> Result<Answer, String> {
         let request = hyper::Request::post(url)
             .header("authorization", format!("Bearer {token}"))
             .header("content-type", "application/json")
@@ -57,7 +62,9 @@ impl Http {
         }
         let body = Limited::new(response.into_body(), REASON_BYTES_MAX);
         let text = match tokio::time::timeout(timeout, body.collect()).await {
-            Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes()).trim().to_owned(),
+            Ok(Ok(collected)) => String::from_utf8_lossy(&collected.to_bytes())
+                .trim()
+                .to_owned(),
             _ => String::new(),
         };
         Ok(Answer::Status(status, text))

@@ -62,14 +62,18 @@ pub(crate) async fn from_archive(
     let (id, at) = restored;
     let id = uuid::Uuid::from_bytes(id);
     let useless = if id != database_id {
-        Some(format!("the archive holds database {id}, the primary {database_id}"))
+        Some(format!(
+            "the archive holds database {id}, the primary {database_id}"
+        ))
     } else if at.position < oldest {
         Some(format!(
             "the archive's newest point ({at}) is older than the stream the primary keeps \
              (from position {oldest}): the archive is behind; trying again later"
         ))
     } else if local_at.is_some_and(|l| l.position >= at.position) {
-        Some(format!("the archive's newest point ({at}) is not newer than the local copy"))
+        Some(format!(
+            "the archive's newest point ({at}) is not newer than the local copy"
+        ))
     } else {
         None
     };
@@ -110,7 +114,12 @@ fn restore_fresh(
         cairn_store::limits::ENGINE_CACHE_BYTES_DEFAULT,
     )
     .map_err(|e| format!("restoring from {}: {e}", archive.destination.describe()))?;
-    tracing::info!(range = report.range, commit_version = report.commit_version, batches = report.batches_replayed, "restored the archive's newest point");
+    tracing::info!(
+        range = report.range,
+        commit_version = report.commit_version,
+        batches = report.batches_replayed,
+        "restored the archive's newest point"
+    );
     cairn_store::replication::directory_position(fresh).map_err(|e| e.to_string())
 }
 

@@ -76,7 +76,11 @@ pub(crate) async fn run(follower: &Follower, http: &Http) -> Ended {
     if let Some(key) = response
         .headers()
         .get(TOKEN_KEY_HEADER)
-        .and_then(|v| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(v.as_bytes()).ok())
+        .and_then(|v| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(v.as_bytes())
+                .ok()
+        })
         .and_then(|k| <[u8; 32]>::try_from(k).ok())
     {
         if let Err(e) = app.auth.adopt(name, key) {
@@ -100,7 +104,12 @@ pub(crate) async fn run(follower: &Follower, http: &Http) -> Ended {
 fn not_retained(text: &str) -> Ended {
     let parsed: Option<(u64, String)> = serde_json::from_str::<serde_json::Value>(text)
         .ok()
-        .and_then(|v| Some((v.get("oldest")?.as_u64()?, v.get("databaseId")?.as_str()?.to_owned())));
+        .and_then(|v| {
+            Some((
+                v.get("oldest")?.as_u64()?,
+                v.get("databaseId")?.as_str()?.to_owned(),
+            ))
+        });
     match parsed.and_then(|(oldest, id)| Some((oldest, uuid::Uuid::parse_str(&id).ok()?))) {
         Some((oldest, database_id)) => Ended::NotRetained {
             oldest,
@@ -142,7 +151,9 @@ impl Stream<'_> {
                 let Some(db) = self.db.clone() else {
                     return Ended::Failed("records before the primary's hello".into());
                 };
-                let take = pending.len().min(cairn_store::limits::REPLICATE_RECORDS_MAX);
+                let take = pending
+                    .len()
+                    .min(cairn_store::limits::REPLICATE_RECORDS_MAX);
                 let records: Vec<StreamRecord> = pending.drain(..take).collect();
                 pending_bytes -= records.iter().map(|r| r.record.batch.len()).sum::<usize>();
                 match db.replicate_send(records).await {
@@ -190,7 +201,11 @@ impl Stream<'_> {
     }
 
     /// Acts on one frame; returns the records it carried.
-    async fn take(&mut self, frame: Frame, hello_seen: &mut bool) -> Result<Vec<StreamRecord>, Ended> {
+    async fn take(
+        &mut self,
+        frame: Frame,
+        hello_seen: &mut bool,
+    ) -> Result<Vec<StreamRecord>, Ended> {
         match frame {
             Frame::Hello {
                 database_id,

@@ -216,7 +216,10 @@ pub(crate) fn encode_records(body: &mut Vec<u8>, records: &[LogRecord]) {
 }
 
 /// Decodes [`encode_records`]' output; refuses records out of sequence.
-pub(crate) fn decode_records(name: &str, r: &mut Reader<'_>) -> Result<Vec<LogRecord>, ArchiveError> {
+pub(crate) fn decode_records(
+    name: &str,
+    r: &mut Reader<'_>,
+) -> Result<Vec<LogRecord>, ArchiveError> {
     let e = reader_error(name);
     let count = r.u32().map_err(&e)?;
     let mut records: Vec<LogRecord> = Vec::with_capacity((count as usize).min(1 << 16));

@@ -24,9 +24,9 @@ use parking_lot::Mutex;
 use super::announce::BatchEffects;
 use super::{CommitResult, Published, Reply, Shared};
 use crate::archive::format::LogRecord;
-use crate::replication::{StreamPosition, StreamRecord};
 use crate::config::Durability;
 use crate::error::{PoisonCause, Result, StoreError};
+use crate::replication::{StreamPosition, StreamRecord};
 use crate::storage::Snapshot;
 
 /// Applied batches that may wait for the writers before the evaluator is made to wait.

@@ -135,9 +135,9 @@ impl EpochHistory {
         }
         let here = self.epoch_at(replica.position);
         if here != replica.epoch {
-            let ended = self
-                .end_of(replica.epoch)
-                .map_or(String::new(), |end| format!(", which ended here at position {end}"));
+            let ended = self.end_of(replica.epoch).map_or(String::new(), |end| {
+                format!(", which ended here at position {end}")
+            });
             return Err(format!(
                 "the replica's {replica} was written in epoch {}, this primary's position {} in \
                  epoch {here}{ended}: the histories diverged (the replica kept batches of a \
@@ -200,10 +200,16 @@ mod tests {
             assert!(h.check_follower(newest, ok).is_ok(), "{ok}");
         }
         // A former primary of epoch 0 that kept writing past the promotion at 10.
-        let diverged = h.check_follower(newest, at(0, 12)).err().unwrap_or_default();
+        let diverged = h
+            .check_follower(newest, at(0, 12))
+            .err()
+            .unwrap_or_default();
         assert!(diverged.contains("diverged"), "{diverged}");
         assert!(diverged.contains("ended here at position 9"), "{diverged}");
-        let ahead = h.check_follower(newest, at(2, 26)).err().unwrap_or_default();
+        let ahead = h
+            .check_follower(newest, at(2, 26))
+            .err()
+            .unwrap_or_default();
         assert!(ahead.contains("ahead"), "{ahead}");
     }
 }

@@ -182,10 +182,20 @@ mod tests {
     fn reads_continue_from_any_retained_position() {
         let log = StreamLog::new(StreamPosition::default(), 1000, true);
         log.append((1..=5).map(|p| record(p, 10)));
-        assert_eq!(positions(&log.read(0, 1 << 20).unwrap_or_default()), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            positions(&log.read(0, 1 << 20).unwrap_or_default()),
+            [1, 2, 3, 4, 5]
+        );
         assert_eq!(positions(&log.read(3, 1 << 20).unwrap_or_default()), [4, 5]);
-        assert_eq!(positions(&log.read(5, 1 << 20).unwrap_or_default()), Vec::<u64>::new());
-        assert_eq!(positions(&log.read(0, 15).unwrap_or_default()), [1], "bytes bound");
+        assert_eq!(
+            positions(&log.read(5, 1 << 20).unwrap_or_default()),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            positions(&log.read(0, 15).unwrap_or_default()),
+            [1],
+            "bytes bound"
+        );
     }
 
     #[test]
@@ -193,7 +203,10 @@ mod tests {
         let log = StreamLog::new(StreamPosition::default(), 25, true);
         log.append((1..=5).map(|p| record(p, 10)));
         // 25 bytes keep two batches of 10: 4 and 5.
-        assert_eq!(log.read(2, 1 << 20), Err(ReadError::NotRetained { oldest: 3 }));
+        assert_eq!(
+            log.read(2, 1 << 20),
+            Err(ReadError::NotRetained { oldest: 3 })
+        );
         assert_eq!(positions(&log.read(3, 1 << 20).unwrap_or_default()), [4, 5]);
     }
 
@@ -210,7 +223,10 @@ mod tests {
         // Reopened with data but at position 0 (written before positions existed): an empty
         // replica cannot start from it, one restored from the archive can.
         let old = StreamLog::new(StreamPosition::default(), 1000, false);
-        assert_eq!(old.check(0, true), Err(ReadError::NotRetained { oldest: 0 }));
+        assert_eq!(
+            old.check(0, true),
+            Err(ReadError::NotRetained { oldest: 0 })
+        );
         assert_eq!(old.check(0, false), Ok(()));
     }
 }

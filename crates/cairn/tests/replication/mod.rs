@@ -190,7 +190,9 @@ impl Node {
 
     /// Waits until this replica's default database has published `position`.
     pub fn wait_for_position(&self, position: u64) {
-        self.wait_until(&format!("position {position}"), |n| n.position() >= position);
+        self.wait_until(&format!("position {position}"), |n| {
+            n.position() >= position
+        });
     }
 
     /// Waits until the log holds `text`.

@@ -49,7 +49,12 @@ impl Evaluator {
             }
             Request::Expire { .. } | Request::Queue { reply: None, .. } => {
                 let (reply, _) = crate::pipeline::reply::channel();
-                self.nothing_applied(reply, Ok(CommitResult::CheckFailed { failed_checks: vec![] }))
+                self.nothing_applied(
+                    reply,
+                    Ok(CommitResult::CheckFailed {
+                        failed_checks: vec![],
+                    }),
+                )
             }
         }
     }
@@ -143,7 +148,9 @@ impl Evaluator {
         let epoch = self.stream.epoch.max(newest) + 1;
         let history = match self.history.with_epoch(epoch, self.stream.position + 1) {
             Ok(history) => history,
-            Err(reason) => return self.nothing_applied(reply, Err(StoreError::Replication(reason))),
+            Err(reason) => {
+                return self.nothing_applied(reply, Err(StoreError::Replication(reason)))
+            }
         };
         let mut batch = WriteBatch::default();
         meta::put_epoch_history(&mut batch, &history);
@@ -155,7 +162,11 @@ impl Evaluator {
             Ok(trimmer) => self.trimmer = trimmer,
             Err(e) => tracing::warn!(error = %e, "recounting the changelog after promotion"),
         }
-        tracing::info!(epoch, position = self.stream.position + 1, "promoted to primary");
+        tracing::info!(
+            epoch,
+            position = self.stream.position + 1,
+            "promoted to primary"
+        );
         let answer = Ok(CommitResult::Committed {
             versionstamp: Versionstamp::new(epoch, 0),
         });
