@@ -111,6 +111,11 @@ pub struct ServerConfig {
     /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
     /// answered 503 with `Retry-After` and nothing applied.
     pub commit_queue_bytes_max: usize,
+    /// Serve the web console at `/console` (`--no-console` turns it off).
+    pub console: bool,
+    /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
+    /// answers no cross-origin request, `"*"` any origin.
+    pub api_cors_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -132,6 +137,8 @@ impl ServerConfig {
             metrics_listen: None,
             slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
             metrics: true,
+            console: true,
+            api_cors_origins: Vec::new(),
         }
     }
 }
@@ -167,6 +174,11 @@ pub struct FileConfig {
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
     pub commit_queue_bytes_max: Option<usize>,
+    /// Serve the web console at `/console` (default true).
+    pub console: Option<bool>,
+    /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 impl FileConfig {
