@@ -37,7 +37,7 @@ mod watch;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, OriginalUri, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -91,16 +91,16 @@ async fn read_body(
     }
 }
 
-async fn not_found(OriginalUri(uri): OriginalUri) -> JsonError {
+async fn not_found(uri: axum::http::Uri) -> JsonError {
     JsonError(ApiError::NotFound(format!(
-        "no API route {}; see /api/v1/openapi.json",
+        "no API route /api/v1{}; see /api/v1/openapi.json",
         uri.path()
     )))
 }
 
-async fn method_not_allowed(method: Method, OriginalUri(uri): OriginalUri) -> JsonError {
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> JsonError {
     JsonError(ApiError::MethodNotAllowed(format!(
-        "{method} {}; see /api/v1/openapi.json",
+        "{method} /api/v1{}; see /api/v1/openapi.json",
         uri.path()
     )))
 }
