@@ -96,11 +96,17 @@ pub(crate) async fn atomic(
     Query::parse(query.as_deref(), &[])?;
     let caller = Caller::open(app, &headers, &db).await?;
     caller.require_write()?;
-    let body: Body = serde_json::from_slice(&body).map_err(|e| {
+    let shape = |e: &dyn std::fmt::Display| {
         bad(format!(
             "the body must be {{\"checks\": [...], \"mutations\": [...]}}: {e}"
         ))
-    })?;
+    };
+    // Through `Value` first: serde would also take a JSON array for the struct.
+    let body: Value = serde_json::from_slice(&body).map_err(|e| shape(&e))?;
+    if !body.is_object() {
+        return Err(shape(&"not an object"));
+    }
+    let body: Body = serde_json::from_value(body).map_err(|e| shape(&e))?;
     let now_ms = caller.app.clock.now_ms();
     let write = AtomicWrite {
         checks: body
