@@ -7,13 +7,16 @@ mod api;
 use api::{entry, Server, RW};
 use serde_json::json;
 
+/// Method, path, headers, body, and the status expected.
+type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, String, u16);
+
 #[tokio::test]
 async fn every_mistake_is_a_client_error_with_a_reason() {
     let server = Server::start_with(|c| c.body_bytes_max = 128 * 1024).await;
     let url = entry("default", &json!(["k"]));
     assert_eq!(server.put(&url, "1").await.status, 200);
     let big_value = format!("\"{}\"", "x".repeat(70_000));
-    let cases: Vec<(&str, String, Vec<(&str, &str)>, String, u16)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "GET",
             "/api/v1/databases/default/entry".into(),

@@ -56,7 +56,7 @@ pub(super) fn from_iso(text: &str) -> Result<i64, String> {
     };
     let b = rest.as_bytes();
     let shape = b.len() >= 16
-        && b.get(0) == Some(&b'-')
+        && b.first() == Some(&b'-')
         && b.get(3) == Some(&b'-')
         && b.get(6) == Some(&b'T')
         && b.get(9) == Some(&b':')
