@@ -37,6 +37,16 @@ if ! command -v prometheus >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
 fi
 
+echo "== chromium (crates/cairn/tests/console_browser.rs drives the web console in it)"
+if [[ ! -x /usr/bin/chromium ]]; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "== tools/install_api.sh (schemathesis and playwright-core for the JSON API and console tests)"
+tools/install_api.sh
+
 echo "== cargo test"
 cargo test --workspace --locked
 
