@@ -151,6 +151,8 @@ try {
     check(literal.includes(expected), `the JavaScript view shows ${expected}:\n${literal}`);
   }
   await shot(page, "03-deno-object");
+  // The README's picture (docs/images/console.png is a copy of it).
+  await page.screenshot({ path: path.join(shots, "readme-console.png"), clip: { x: 0, y: 0, width: 1400, height: 620 } });
   await page.click('[data-view="json"]');
   await waitText(page, "#entry-value", '"$type": "bigint"');
   await page.click('[data-view="js"]');
