@@ -227,6 +227,16 @@ mod tests {
     }
 
     #[test]
+    fn file_config_parses_console_and_cors() {
+        let text = "console = false\ncors_origins = [\"https://app.example\"]\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.console, Some(false));
+        assert_eq!(config.cors_origins, ["https://app.example"]);
+        let defaults = ServerConfig::new("d");
+        assert!(defaults.console && defaults.api_cors_origins.is_empty());
+    }
+
+    #[test]
     fn file_config_parses_memory_bounds() {
         let text = "body_bytes_in_flight_max = 33554432\ncommit_queue_bytes_max = 16777216\n";
         let config: FileConfig = toml::from_str(text).expect("parses");

@@ -12,7 +12,7 @@
 
 mod e2e;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use e2e::{repo_root, Server, READ_WRITE_TOKEN};
 
@@ -22,18 +22,7 @@ const SEED: &str = "1";
 
 #[test]
 fn the_api_matches_its_openapi_document() {
-    let install = repo_root().join("tools/install_api.sh");
-    let installed = Command::new("bash")
-        .arg(&install)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running tools/install_api.sh");
-    assert!(
-        installed.status.success(),
-        "{} failed: {}",
-        install.display(),
-        String::from_utf8_lossy(&installed.stderr)
-    );
+    e2e::install_api_tools();
     let server = Server::start();
     let config = server.scratch().join("schemathesis.toml");
     std::fs::write(&config, "[parameters]\n\"path.db\" = \"default\"\n").expect("config");

@@ -13,7 +13,7 @@
 mod e2e;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use e2e::{repo_root, Server, READ_ONLY_TOKEN, READ_WRITE_TOKEN};
 
@@ -21,18 +21,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[test]
 fn console_in_chromium() {
-    let install = repo_root().join("tools/install_api.sh");
-    let installed = Command::new("bash")
-        .arg(&install)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running tools/install_api.sh");
-    assert!(
-        installed.status.success(),
-        "{} failed: {}",
-        install.display(),
-        String::from_utf8_lossy(&installed.stderr)
-    );
+    e2e::install_api_tools();
     assert!(
         Path::new(CHROMIUM).is_file(),
         "{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does: apt-get install chromium)"

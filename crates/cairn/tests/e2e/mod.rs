@@ -443,6 +443,23 @@ pub fn run_script(client: Client, name: &str) {
     }
 }
 
+/// Runs `tools/install_api.sh` (idempotent: schemathesis into tools/venv-api, playwright-core
+/// into tests/e2e/console/node_modules); fails the test with its log if it fails.
+pub fn install_api_tools() {
+    let install = repo_root().join("tools/install_api.sh");
+    let installed = Command::new("bash")
+        .arg(&install)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
+    assert!(
+        installed.status.success(),
+        "{} failed (it needs python3 with venv and Node.js with npm): {}",
+        install.display(),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+}
+
 /// The pinned deno binary (from `tools/install.sh`); fails the test saying what to install.
 pub fn deno() -> PathBuf {
     match tools() {
