@@ -222,7 +222,19 @@ impl Collector for StoreCollector {
             f.counter(&db_label(d), d.stats.batches)
         })?;
         self.encode_gauges(e)?;
-        let help = "Reads by kind (their count is this histogram's _count)";
+        let help = "Reads by kind";
+        self.each(e, "cairn_reads", help, C, |f, d| {
+            for kind in ReadKind::ALL {
+                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                f.counter(&labels, d.stats.reads_total(kind))?;
+            }
+            Ok(())
+        })?;
+        const _: () = assert!(
+            cairn_store::stats::READ_TIMING_SAMPLE == 8,
+            "the help says 8"
+        );
+        let help = "Read latency by kind, of one read in 8 (cairn_reads_total counts them all)";
         self.each(e, "cairn_read_duration_seconds", help, H, |f, d| {
             for kind in ReadKind::ALL {
                 let labels = [("database", d.name.as_str()), ("kind", kind.name())];
@@ -463,6 +475,10 @@ mod tests {
                 "cairn_read_duration_seconds_count",
                 "database=\"app\",kind=\"get\""
             ),
+            1.0
+        );
+        assert_eq!(
+            get("cairn_reads_total", "database=\"app\",kind=\"get\""),
             1.0
         );
         assert_eq!(
