@@ -37,6 +37,10 @@ if ! command -v prometheus >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
 fi
 
+echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archive_s3.rs)"
+# Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
+tools/install_moto.sh >/dev/null
+
 echo "== chromium (crates/cairn/tests/console_browser.rs drives the web console in it)"
 if [[ ! -x /usr/bin/chromium ]]; then
   sudo=""

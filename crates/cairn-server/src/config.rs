@@ -90,6 +90,8 @@ pub struct ServerConfig {
     pub watches_per_token_max: usize,
     /// Largest request body, in bytes.
     pub body_bytes_max: usize,
+    /// Continuous archiving of the databases (`cairn serve --archive`), each under its name.
+    pub archive: Option<cairn_store::archive::ArchiveConfig>,
     /// Most databases the server holds (those on disk count); past it, creating one is
     /// refused with 403.
     pub databases_max: usize,
@@ -129,6 +131,7 @@ impl ServerConfig {
             limits: Limits::default(),
             data_token_ttl_s: 15 * 60,
             watches_per_token_max: 64,
+            archive: None,
             body_bytes_max: crate::limits::BODY_BYTES_MAX_DEFAULT,
             body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
@@ -162,6 +165,8 @@ pub struct FileConfig {
     pub watches_per_token_max: Option<usize>,
     /// Threads serving HTTP (see `cairn serve --http-threads`).
     pub http_threads: Option<usize>,
+    /// Continuous archiving (`[archive]`).
+    pub archive: Option<ArchiveFileConfig>,
     /// Most databases the server holds (see `cairn serve --databases-max`).
     pub databases_max: Option<usize>,
     /// Bearer token of `/metrics` on the main listener.
@@ -179,6 +184,55 @@ pub struct FileConfig {
     /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+}
+
+/// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
+/// for each bound's meaning and default).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveFileConfig {
+    /// Destination: a directory or s3://bucket/prefix.
+    pub to: Option<String>,
+    /// Databases archived; absent or `["*"]`: all.
+    pub databases: Option<Vec<String>>,
+    /// Longest a batch waits before it is shipped, ms.
+    pub ship_interval_ms: Option<u64>,
+    /// A snapshot at least this often, ms.
+    pub snapshot_interval_ms: Option<u64>,
+    /// A snapshot after this much log, bytes.
+    pub snapshot_log_bytes: Option<u64>,
+    /// Snapshots kept.
+    pub retention_snapshots: Option<u32>,
+    /// Snapshots older than this are removed, ms.
+    pub retention_ms: Option<u64>,
+    /// Unshipped log kept while the destination fails, bytes (past it: a gap and a new range).
+    pub unshipped_bytes_max: Option<u64>,
+}
+
+impl ArchiveFileConfig {
+    /// Applies the table's settings to `config`.
+    pub fn apply(&self, config: &mut cairn_store::archive::ArchiveConfig) {
+        let set = |slot: &mut u64, value: Option<u64>| {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        };
+        set(&mut config.ship_interval_ms, self.ship_interval_ms);
+        set(&mut config.snapshot_interval_ms, self.snapshot_interval_ms);
+        set(&mut config.snapshot_log_bytes, self.snapshot_log_bytes);
+        set(&mut config.retention_ms, self.retention_ms);
+        set(&mut config.unshipped_bytes_max, self.unshipped_bytes_max);
+        if let Some(n) = self.retention_snapshots {
+            config.retention_snapshots = n;
+        }
+        if let Some(names) = &self.databases {
+            config.databases = names
+                .iter()
+                .filter(|n| n.as_str() != "*")
+                .cloned()
+                .collect();
+        }
+    }
 }
 
 impl FileConfig {

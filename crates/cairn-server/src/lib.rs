@@ -77,6 +77,9 @@ fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
+        .route("/backup", post(routes::backup::default_database))
+        .route("/backup/all", post(routes::backup::all_databases))
+        .route("/db/{name}/backup", post(routes::backup::named_database))
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
@@ -133,11 +136,12 @@ pub async fn serve_with_metrics(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store_config = Config::default()
+    let mut store_config = Config::default()
         .durability(config.durability)
         .limits(config.limits.clone())
         .stats(config.metrics)
         .commit_queue_bytes_max(config.commit_queue_bytes_max);
+    store_config.archive = config.archive.clone();
     store_config
         .check()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;

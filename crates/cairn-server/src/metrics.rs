@@ -106,6 +106,8 @@ pub struct DatabaseSample {
     pub keys: Option<u64>,
     /// Expiry index entries already due, up to `cairn_store::stats::EXPIRY_BACKLOG_COUNT_MAX`.
     pub expiry_backlog: Option<u64>,
+    /// How continuous archiving is doing; `None` when the database is not archived.
+    pub archive: Option<cairn_store::archive::ArchiveStatus>,
 }
 
 impl DatabaseSample {
@@ -118,6 +120,7 @@ impl DatabaseSample {
             size_bytes: cairn_store::stats::dir_size_bytes(dir).ok(),
             keys: db.approximate_key_count().ok(),
             expiry_backlog: db.expiry_backlog().ok(),
+            archive: db.archive_status(),
         }
     }
 }
@@ -159,6 +162,10 @@ impl Series<'_> {
 
     fn gauge(&mut self, labels: &[(&str, &str)], value: u64) -> Result<(), std::fmt::Error> {
         let value = i64::try_from(value).unwrap_or(i64::MAX);
+        ConstGauge::new(value).encode(self.encoder.encode_family(&labels)?)
+    }
+
+    fn gauge_f64(&mut self, labels: &[(&str, &str)], value: f64) -> Result<(), std::fmt::Error> {
         ConstGauge::new(value).encode(self.encoder.encode_family(&labels)?)
     }
 
@@ -215,7 +222,19 @@ impl Collector for StoreCollector {
             f.counter(&db_label(d), d.stats.batches)
         })?;
         self.encode_gauges(e)?;
-        let help = "Reads by kind (their count is this histogram's _count)";
+        let help = "Reads by kind";
+        self.each(e, "cairn_reads", help, C, |f, d| {
+            for kind in ReadKind::ALL {
+                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                f.counter(&labels, d.stats.reads_total(kind))?;
+            }
+            Ok(())
+        })?;
+        const _: () = assert!(
+            cairn_store::stats::READ_TIMING_SAMPLE == 8,
+            "the help says 8"
+        );
+        let help = "Read latency by kind, of one read in 8 (cairn_reads_total counts them all)";
         self.each(e, "cairn_read_duration_seconds", help, H, |f, d| {
             for kind in ReadKind::ALL {
                 let labels = [("database", d.name.as_str()), ("kind", kind.name())];
@@ -292,6 +311,39 @@ impl StoreCollector {
                 None => Ok(()),
             })?;
         }
+        let help = "Bytes of published log not yet shipped to the archive";
+        self.each(
+            encoder,
+            "cairn_archive_unshipped_bytes",
+            help,
+            G,
+            |f, d| match &d.archive {
+                Some(a) => f.gauge(&db_label(d), a.unshipped_bytes),
+                None => Ok(()),
+            },
+        )?;
+        let help = "Age of the oldest batch not yet shipped to the archive (0: all shipped)";
+        self.each(
+            encoder,
+            "cairn_archive_lag_seconds",
+            help,
+            G,
+            |f, d| match &d.archive {
+                Some(a) => f.gauge_f64(&db_label(d), a.lag_ms as f64 / 1000.0),
+                None => Ok(()),
+            },
+        )?;
+        let help = "Failed attempts to write to the archive since the database opened";
+        self.each(
+            encoder,
+            "cairn_archive_errors",
+            help,
+            MetricType::Counter,
+            |f, d| match &d.archive {
+                Some(a) => f.counter(&db_label(d), a.errors),
+                None => Ok(()),
+            },
+        )?;
         let help = "Queue messages by state: ready, delayed (not due yet), in_flight (leased)";
         self.each(encoder, "cairn_queue_messages", help, G, |f, d| {
             let Some(q) = &d.queue else { return Ok(()) };
@@ -426,9 +478,46 @@ mod tests {
             1.0
         );
         assert_eq!(
+            get("cairn_reads_total", "database=\"app\",kind=\"get\""),
+            1.0
+        );
+        assert_eq!(
             get("cairn_queue_messages", "database=\"app\",state=\"ready\""),
             0.0
         );
+    }
+
+    #[tokio::test]
+    async fn an_archived_database_reports_its_archive_and_others_do_not() {
+        use cairn_store::archive::{ArchiveConfig, LocalDir};
+        let data = tempfile::tempdir().expect("dir");
+        let archive = tempfile::tempdir().expect("dir");
+        let config = cairn_store::Config::default().archive(ArchiveConfig::new(
+            Arc::new(LocalDir::new(archive.path())),
+            "app",
+        ));
+        let db = Database::open_with(data.path().join("app"), config).expect("open");
+        db.set(&key!["k"], KvValue::U64(1)).await.expect("set");
+        let archived = DatabaseSample::read("app", &db, data.path());
+        let text = render_collector(StoreCollector {
+            databases: vec![archived, sample_of_a_used_database().await],
+            watch_streams: 0,
+        })
+        .expect("renders");
+        let all = series(&text);
+        for name in [
+            "cairn_archive_unshipped_bytes",
+            "cairn_archive_lag_seconds",
+            "cairn_archive_errors_total",
+        ] {
+            let labels: Vec<&str> = all
+                .iter()
+                .filter(|(n, _, _)| n == name)
+                .map(|(_, l, _)| l.as_str())
+                .collect();
+            assert_eq!(labels, ["database=\"app\""], "{name} in\n{text}");
+        }
+        db.close();
     }
 
     #[tokio::test]

@@ -90,7 +90,7 @@ impl Registry {
             return Ok(db.clone());
         }
         let path = self.dir.join(name);
-        let config = self.config.clone();
+        let config = self.config.for_database(name);
         let opener = self.opener.clone();
         // The open is a task of its own: a request that goes away must not abandon an open
         // halfway, or the next request would open the directory a second time meanwhile.

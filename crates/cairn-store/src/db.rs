@@ -56,6 +56,8 @@ struct Inner {
     running: Mutex<Option<(Pipeline, Sweeper)>>,
     /// Stopped before the pipeline: it holds a request sender.
     dispatcher: Mutex<Option<crate::queue::dispatcher::Dispatcher>>,
+    /// Stopped after the pipeline, so that it ships every published batch.
+    archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
 }
 
@@ -69,6 +71,9 @@ impl Inner {
         if let Some((pipeline, sweeper)) = self.running.lock().take() {
             sweeper.stop();
             pipeline.shutdown();
+        }
+        if let Some(archiver) = self.archiver.lock().take() {
+            archiver.stop();
         }
     }
 }
@@ -134,6 +139,18 @@ impl Database {
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
+        let archiver = match shared.config.archive.clone() {
+            Some(archive) => Some(
+                crate::archive::Archiver::start(
+                    shared.clone(),
+                    archive,
+                    meta.commit_version,
+                    meta.database_id,
+                )
+                .map_err(io)?,
+            ),
+            None => None,
+        };
         let (pipeline, sender) =
             Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
         let sweeper = Sweeper::start(shared.clone(), sender.clone()).map_err(io)?;
@@ -151,6 +168,7 @@ impl Database {
                 sender: RwLock::new(Some(sender)),
                 running: Mutex::new(Some((pipeline, sweeper))),
                 dispatcher: Mutex::new(Some(dispatcher)),
+                archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
             }),
         })
@@ -285,6 +303,11 @@ impl Database {
             .read()
             .as_ref()
             .map_or(0, |s| s.len() as u64)
+    }
+
+    /// How continuous archiving is doing (`None` when the database does not archive).
+    pub fn archive_status(&self) -> Option<crate::archive::ArchiveStatus> {
+        self.inner.archiver.lock().as_ref().map(|a| a.status())
     }
 
     /// Why the database refuses writes, if it does.

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Log format on stderr: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Archive every database continuously to DEST (a directory or s3://bucket/prefix), each
+    /// under its name; settings in the config file's [archive] table.
+    #[arg(long, env = "CAIRN_ARCHIVE")]
+    archive: Option<String>,
     /// Threads serving HTTP. [default: the machine's cores less one, at least one: the other
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
@@ -153,6 +157,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if config.tokens.is_empty() {
         bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
     }
+    config.archive = archive_config(args.archive, file.archive)?;
     let http_threads = match args.http_threads.or(file.http_threads) {
         Some(0) => bail!("--http-threads must be at least 1"),
         Some(n) => n,
@@ -162,6 +167,27 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         config,
         http_threads,
     })
+}
+
+/// Archiving from `--archive` and the `[archive]` table (the flag's destination wins).
+fn archive_config(
+    flag: Option<String>,
+    table: Option<cairn_server::config::ArchiveFileConfig>,
+) -> anyhow::Result<Option<cairn_store::archive::ArchiveConfig>> {
+    let table = table.unwrap_or_default();
+    let Some(to) = flag.or_else(|| table.to.clone()) else {
+        return Ok(None);
+    };
+    let mut config = cairn_store::archive::ArchiveConfig::new(
+        crate::backup_cmd::destination(&to)?,
+        cairn_server::registry::DEFAULT_DATABASE,
+    );
+    table.apply(&mut config);
+    if config.ship_interval_ms == 0 {
+        bail!("archive ship_interval_ms must be at least 1");
+    }
+    tracing::info!(destination = %to, "archiving every committed batch");
+    Ok(Some(config))
 }
 
 /// The machine's cores less those left to the commit pipeline, at least one.

@@ -11,6 +11,9 @@ use cairn_model::KvValue;
 use cairn_server::api::values::from_json;
 pub use cairn_server::api::values::{display as show, to_json};
 
+/// Nesting of a V8 value beyond which `cairn export` writes its exact bytes (`ndjson.rs`).
+pub(crate) const JSON_DEPTH_MAX: usize = 64;
+
 /// A JavaScript string as a V8 value.
 pub fn string_value(text: &str) -> anyhow::Result<KvValue> {
     Ok(from_json(

@@ -447,6 +447,8 @@ impl Evaluator {
     /// Applies the storage write and packages what the writer needs.
     fn apply(&mut self, batch: WriteBatch, replies: Vec<(Reply, Result<CommitResult>)>) -> Applied {
         let wrote = !batch.is_empty();
+        let archived = (wrote && self.shared.announcer.wants_batches())
+            .then(|| super::announce::ArchivedBatch::of(&batch));
         if wrote {
             if let Err(e) = self.shared.storage.apply(batch) {
                 // The engine may hold part of the batch in memory now; nothing after this
@@ -467,6 +469,7 @@ impl Evaluator {
                 seq: self.seq,
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
+                archived,
                 sweeps: std::mem::take(&mut self.sweeps),
                 writes,
                 expired_keys: std::mem::take(&mut self.expired_keys),
