@@ -6,25 +6,12 @@
 
 mod e2e;
 
-use std::process::Command;
-
-use e2e::{repo_root, Server, READ_WRITE_TOKEN};
+use e2e::Server;
 
 #[test]
 fn typed_json_round_trips_through_deno() {
-    let deno = e2e::deno();
     let server = Server::start();
-    let mut script = Command::new(deno);
-    script
-        .args(["run", "-A", "--unstable-kv"])
-        .arg(repo_root().join("tests/e2e/api/values_deno.ts"))
-        .arg(server.url())
-        .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
-        .env("DENO_NO_UPDATE_CHECK", "1")
-        .env("DENO_NO_PROMPT", "1")
-        .env("DENO_DIR", server.scratch().join("deno-dir"))
-        .current_dir(repo_root());
-    let output = e2e::run_checked(&server, script);
+    let output = e2e::run_deno_script(&server, "api/values_deno.ts", &[]);
     assert!(
         output.contains("ok a shared reference is read-only"),
         "the script did not reach its end:\n{output}"
