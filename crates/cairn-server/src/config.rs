@@ -113,6 +113,11 @@ pub struct ServerConfig {
     /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
     /// answered 503 with `Retry-After` and nothing applied.
     pub commit_queue_bytes_max: usize,
+    /// Serve the web console at `/console` (`--no-console` turns it off).
+    pub console: bool,
+    /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
+    /// answers no cross-origin request, `"*"` any origin.
+    pub api_cors_origins: Vec<String>,
 }
 
 impl ServerConfig {
@@ -135,6 +140,8 @@ impl ServerConfig {
             metrics_listen: None,
             slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
             metrics: true,
+            console: true,
+            api_cors_origins: Vec::new(),
         }
     }
 }
@@ -172,6 +179,11 @@ pub struct FileConfig {
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
     pub commit_queue_bytes_max: Option<usize>,
+    /// Serve the web console at `/console` (default true).
+    pub console: Option<bool>,
+    /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
@@ -266,6 +278,16 @@ mod tests {
         assert!(config.tokens[1].opens("app") && !config.tokens[1].opens("other"));
         assert_eq!(config.tokens[1].access, Access::ReadOnly);
         assert!(toml::from_str::<FileConfig>("bogus = 1").is_err());
+    }
+
+    #[test]
+    fn file_config_parses_console_and_cors() {
+        let text = "console = false\ncors_origins = [\"https://app.example\"]\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.console, Some(false));
+        assert_eq!(config.cors_origins, ["https://app.example"]);
+        let defaults = ServerConfig::new("d");
+        assert!(defaults.console && defaults.api_cors_origins.is_empty());
     }
 
     #[test]
