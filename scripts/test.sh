@@ -41,6 +41,16 @@ echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archiv
 # Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
 tools/install_moto.sh >/dev/null
 
+echo "== chromium (crates/cairn/tests/console_browser.rs drives the web console in it)"
+if [[ ! -x /usr/bin/chromium ]]; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "== tools/install_api.sh (schemathesis and playwright-core for the JSON API and console tests)"
+tools/install_api.sh
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -116,6 +116,11 @@ pub struct ServerConfig {
     /// Replication: the databases this server follows, the replication token, synchronous
     /// replicas.
     pub replication: ReplicationSettings,
+    /// Serve the web console at `/console` (`--no-console` turns it off).
+    pub console: bool,
+    /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
+    /// answers no cross-origin request, `"*"` any origin.
+    pub api_cors_origins: Vec<String>,
 }
 
 /// A server's replication settings (`cairn serve --replica-of`, `[replication]`).
@@ -227,6 +232,8 @@ impl ServerConfig {
             slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
             metrics: true,
             replication: ReplicationSettings::default(),
+            console: true,
+            api_cors_origins: Vec::new(),
         }
     }
 }
@@ -266,6 +273,11 @@ pub struct FileConfig {
     pub commit_queue_bytes_max: Option<usize>,
     /// Replication (`[replication]`).
     pub replication: Option<ReplicationFileConfig>,
+    /// Serve the web console at `/console` (default true).
+    pub console: Option<bool>,
+    /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// The `[replication]` table (see `cairn serve --replica-of` and [`ReplicationSettings`]).
@@ -404,6 +416,16 @@ mod tests {
         let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";
         let config: FileConfig = toml::from_str(text).expect("parses");
         assert_eq!(config.replication.and_then(|r| r.sync_replicas), Some(1));
+    }
+
+    #[test]
+    fn file_config_parses_console_and_cors() {
+        let text = "console = false\ncors_origins = [\"https://app.example\"]\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.console, Some(false));
+        assert_eq!(config.cors_origins, ["https://app.example"]);
+        let defaults = ServerConfig::new("d");
+        assert!(defaults.console && defaults.api_cors_origins.is_empty());
     }
 
     #[test]

@@ -8,8 +8,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod config;
+mod console;
 pub mod error;
 mod framing;
 mod health;
@@ -72,6 +74,11 @@ fn router(app: Arc<App>) -> Router {
         body_limit,
         app.config.body_bytes_in_flight_max,
     ));
+    let api = api::router(&app, budget.clone());
+    let console = match app.config.console {
+        true => console::router(),
+        false => Router::new(),
+    };
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
@@ -90,6 +97,8 @@ fn router(app: Arc<App>) -> Router {
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .merge(api)
+        .merge(console)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             observe::observe,

@@ -8,7 +8,8 @@
 //!
 //! Labels are bounded: `database` (a name the operator's tokens allow, each an open
 //! database), `route` (a fixed list, `observe::route_label`), `status` (a class, `2xx`…`5xx`),
-//! `result`, `kind`, `state`. Never a key, a token or a raw path.
+//! `result`, `kind`, `state`, `role` (primary or replica). Never a key, a token or a raw
+//! path.
 
 use std::sync::Arc;
 
@@ -233,7 +234,19 @@ impl Collector for StoreCollector {
             f.counter(&db_label(d), d.stats.batches)
         })?;
         self.encode_gauges(e)?;
-        let help = "Reads by kind (their count is this histogram's _count)";
+        let help = "Reads by kind";
+        self.each(e, "cairn_reads", help, C, |f, d| {
+            for kind in ReadKind::ALL {
+                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                f.counter(&labels, d.stats.reads_total(kind))?;
+            }
+            Ok(())
+        })?;
+        const _: () = assert!(
+            cairn_store::stats::READ_TIMING_SAMPLE == 8,
+            "the help says 8"
+        );
+        let help = "Read latency by kind, of one read in 8 (cairn_reads_total counts them all)";
         self.each(e, "cairn_read_duration_seconds", help, H, |f, d| {
             for kind in ReadKind::ALL {
                 let labels = [("database", d.name.as_str()), ("kind", kind.name())];
@@ -523,7 +536,7 @@ mod tests {
             for pair in labels.split(',').filter(|p| !p.is_empty()) {
                 let key = pair.split('=').next().expect("key");
                 assert!(
-                    ["database", "result", "kind", "state", "le"].contains(&key),
+                    ["database", "result", "kind", "state", "role", "le"].contains(&key),
                     "bounded labels only: {name}{{{labels}}}"
                 );
             }
@@ -553,6 +566,10 @@ mod tests {
                 "cairn_read_duration_seconds_count",
                 "database=\"app\",kind=\"get\""
             ),
+            1.0
+        );
+        assert_eq!(
+            get("cairn_reads_total", "database=\"app\",kind=\"get\""),
             1.0
         );
         assert_eq!(

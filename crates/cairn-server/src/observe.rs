@@ -91,6 +91,8 @@ pub(crate) fn route_label(path: &str) -> &'static str {
         ["metrics"] => "metrics",
         ["healthz"] => "healthz",
         ["readyz"] => "readyz",
+        ["api", ..] => "api",
+        ["console", ..] => "console",
         _ => "other",
     }
 }
@@ -174,6 +176,8 @@ mod tests {
         assert_eq!(route_label("/db/app/data/atomic_write"), "atomic_write");
         assert_eq!(route_label("/db/app/data/queue/dequeue"), "queue_dequeue");
         assert_eq!(route_label("/metrics"), "metrics");
+        assert_eq!(route_label("/api/v1/databases/app/entry"), "api");
+        assert_eq!(route_label("/console/app.js"), "console");
         for odd in [
             "/data/xyz",
             "/db/app/data/../../etc",

@@ -231,6 +231,24 @@ impl Registry {
         open
     }
 
+    /// Every database's name, and whether it is open now, sorted by name (for the JSON API's
+    /// database list).
+    pub fn names(&self) -> Vec<(String, bool)> {
+        let state = self.state.lock();
+        let mut names: Vec<_> = state
+            .databases
+            .iter()
+            .map(|(name, cell)| (name.clone(), cell.initialized()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// True if database `name` exists (on disk, open, or being created).
+    pub fn contains(&self, name: &str) -> bool {
+        self.state.lock().databases.contains_key(name)
+    }
+
     /// Closes every open database (queued writes finish first); later requests get
     /// [`StoreError::Closed`]. An open still running finishes unseen, and its database
     /// closes when the registry is dropped.

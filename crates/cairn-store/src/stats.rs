@@ -7,7 +7,9 @@
 //! (`pipeline/announce.rs`); only what must be measured where it happens is recorded in
 //! place: the duration of the durable sync (writer), a commit from submission to answer and
 //! reads (the `Database` methods). Each record is a clock read and a few uncontended atomic
-//! adds; with `Config::stats(false)` not even that.
+//! adds; with `Config::stats(false)` not even that. Reads are counted one by one but timed one
+//! in [`READ_TIMING_SAMPLE`]: a point read costs a few thousand instructions, and two clock
+//! reads and a histogram update on each were 4.5% of them (`bench/metrics_instructions.sh`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,6 +49,10 @@ const _: () = assert!(
     BATCH_WRITES_BUCKETS[BATCH_WRITES_BUCKETS.len() - 1]
         >= crate::limits::COMMIT_BATCH_WRITES_MAX as u64
 );
+
+/// Reads of each kind are timed one in this many (the first, then every this-many-th); all
+/// are counted. A histogram of a regular sample keeps the distribution's shape.
+pub const READ_TIMING_SAMPLE: u64 = 8;
 
 /// A fixed-bucket histogram of `u64` observations; lock-free, safe to share between threads.
 pub(crate) struct Histogram {
@@ -231,6 +237,7 @@ pub(crate) struct Stats {
     batches: AtomicU64,
     expired_keys: AtomicU64,
     reads: [Histogram; 4],
+    reads_total: [AtomicU64; 4],
 }
 
 impl Stats {
@@ -246,6 +253,7 @@ impl Stats {
             batches: AtomicU64::new(0),
             expired_keys: AtomicU64::new(0),
             reads: ReadKind::ALL.map(|_| Histogram::new(&LATENCY_BUCKETS_NS)),
+            reads_total: Default::default(),
         }
     }
 
@@ -304,12 +312,18 @@ impl Stats {
         }
     }
 
-    /// Times one read of `kind` until the guard drops.
+    /// Counts one read of `kind` and, one in [`READ_TIMING_SAMPLE`], times it until the
+    /// guard drops.
     pub(crate) fn read(&self, kind: ReadKind) -> ReadGuard<'_> {
+        if !self.enabled {
+            return ReadGuard { timing: None };
+        }
+        let i = kind as usize;
+        let n = self.reads_total[i].fetch_add(1, Ordering::Relaxed);
         ReadGuard {
-            timing: self
-                .enabled
-                .then(|| (&self.reads[kind as usize], Instant::now())),
+            timing: n
+                .is_multiple_of(READ_TIMING_SAMPLE)
+                .then(|| (&self.reads[i], Instant::now())),
         }
     }
 }
@@ -420,8 +434,11 @@ pub struct StatsSnapshot {
     pub batches: u64,
     /// Expired keys the sweeper removed.
     pub expired_keys_swept: u64,
-    /// Read latency by kind, in nanoseconds, in the order of [`ReadKind::ALL`].
+    /// Read latency by kind, in nanoseconds, in the order of [`ReadKind::ALL`]: one read in
+    /// [`READ_TIMING_SAMPLE`] (their count is not the number of reads; see `reads_total`).
     pub reads_ns: [HistogramSnapshot; 4],
+    /// Reads by kind, every one, in the order of [`ReadKind::ALL`].
+    pub reads_total: [u64; 4],
     /// Why the database refuses writes, once poisoned.
     pub poisoned: Option<String>,
 }
@@ -433,9 +450,14 @@ impl StatsSnapshot {
         i.and_then(|i| self.commits.get(i)).copied().unwrap_or(0)
     }
 
-    /// The latency histogram of reads of `kind`.
+    /// The latency histogram of the timed sample of reads of `kind`.
     pub fn reads(&self, kind: ReadKind) -> &HistogramSnapshot {
         &self.reads_ns[kind as usize]
+    }
+
+    /// Reads of `kind`, all of them.
+    pub fn reads_total(&self, kind: ReadKind) -> u64 {
+        self.reads_total[kind as usize]
     }
 }
 
@@ -461,6 +483,7 @@ impl Database {
             batches: stats.batches.load(Ordering::Relaxed),
             expired_keys_swept: stats.expired_keys.load(Ordering::Relaxed),
             reads_ns: std::array::from_fn(|i| stats.reads[i].snapshot()),
+            reads_total: std::array::from_fn(|i| stats.reads_total[i].load(Ordering::Relaxed)),
             poisoned: self.poisoned().map(|e| match e.root() {
                 StoreError::Poisoned(cause) => cause.reason.clone(),
                 other => other.to_string(),

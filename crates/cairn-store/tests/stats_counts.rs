@@ -66,8 +66,12 @@ async fn reads_are_counted_by_kind() {
     db.list(ListSelector::Prefix(key![]), ListOptions::default())
         .expect("list");
     let stats = db.stats();
-    assert_eq!(stats.reads(ReadKind::Get).count(), 2);
-    assert_eq!(stats.reads(ReadKind::GetMany).count(), 1);
+    assert_eq!(stats.reads_total(ReadKind::Get), 2);
+    assert_eq!(stats.reads_total(ReadKind::GetMany), 1);
+    assert_eq!(stats.reads_total(ReadKind::List), 1);
+    assert_eq!(stats.reads_total(ReadKind::SnapshotRead), 0);
+    // Timed: the first read of each kind, then one in READ_TIMING_SAMPLE.
+    assert_eq!(stats.reads(ReadKind::Get).count(), 1);
     assert_eq!(stats.reads(ReadKind::List).count(), 1);
     assert_eq!(stats.reads(ReadKind::SnapshotRead).count(), 0);
 }
@@ -104,5 +108,6 @@ async fn with_stats_off_nothing_is_counted() {
     assert_eq!(stats.commit_latency_ns.count(), 0);
     assert_eq!(stats.sync_ns.count(), 0);
     assert_eq!(stats.reads(ReadKind::Get).count(), 0);
+    assert_eq!(stats.reads_total(ReadKind::Get), 0);
     assert_eq!(stats.batches, 0);
 }

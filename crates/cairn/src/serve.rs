@@ -95,6 +95,13 @@ pub struct ServeArgs {
     /// and writes then fail with the reason). [default: primary]
     #[arg(long, env = "CAIRN_REPLICA_ENDPOINTS")]
     replica_endpoints: Option<String>,
+    /// Do not serve the web console at /console (the JSON API under /api/v1 stays).
+    #[arg(long)]
+    no_console: bool,
+    /// An origin whose web pages may read the JSON API's answers (CORS; repeatable, "*" for
+    /// any). [default: none: no cross-origin access]
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -160,6 +167,9 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
         config.commit_queue_bytes_max = bytes;
     }
+    config.console = !args.no_console && file.console.unwrap_or(true);
+    config.api_cors_origins = file.cors_origins;
+    config.api_cors_origins.extend(args.cors_origins);
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens

@@ -508,6 +508,55 @@ pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String
     }
 }
 
+/// Runs `tools/install_api.sh` (idempotent: schemathesis into tools/venv-api, playwright-core
+/// into tests/e2e/console/node_modules); fails the test with its log if it fails.
+pub fn install_api_tools() {
+    let install = repo_root().join("tools/install_api.sh");
+    let installed = Command::new("bash")
+        .arg(&install)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
+    assert!(
+        installed.status.success(),
+        "{} failed (it needs python3 with venv and Node.js with npm): {}",
+        install.display(),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+}
+
+/// The pinned deno binary (from `tools/install.sh`); fails the test saying what to install.
+pub fn deno() -> PathBuf {
+    match tools() {
+        Ok(tools) => tools.deno.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Runs `command` (killed after the script timeout) and returns its stdout; fails the test
+/// with its output and `server`'s log unless it exits with 0.
+pub fn run_checked(server: &Server, command: Command) -> String {
+    let shown = format!("{command:?}");
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        status => panic!(
+            "{shown} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            run.stdout,
+            run.stderr,
+            server.log_tail()
+        ),
+    }
+}
+
+impl Server {
+    /// The server's temporary directory (its data directory is `databases` in it); scratch
+    /// space for a test's tools, removed with the server.
+    pub fn scratch(&self) -> &Path {
+        self.data.path()
+    }
+}
+
 /// Runs the Node.js script `tests/e2e/<relative>` (with @deno/kv) against `server` and returns
 /// its stdout; fails the test with its output and the server log unless it exits with 0.
 pub fn run_node_script(server: &Server, relative: &str) -> String {
