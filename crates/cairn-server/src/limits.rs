@@ -54,9 +54,15 @@ pub const REPLICATION_HEARTBEAT_MS: u64 = 1_000;
 pub const REPLICATION_STREAM_SILENCE_MS: u64 = 5 * REPLICATION_HEARTBEAT_MS;
 /// Longest a replica waits for its primary's answer to a stream or ack request's head, ms.
 pub const REPLICATION_REQUEST_TIMEOUT_MS: u64 = 10_000;
-/// Replicate requests a replica has in its pipeline at once (received batches being made
-/// durable while the next ones are read): group commit on the replica as on the primary.
-pub const REPLICATION_APPLY_IN_FLIGHT_MAX: usize = 4;
+/// Replicate requests a replica has in its pipeline at once: one being made durable while
+/// the batches received meanwhile wait, to go in together as the next (group commit on the
+/// replica, as on the primary). More in flight means more, smaller syncs: with four, a
+/// replica on loopback took each of the primary's batches alone and cost the primary's
+/// writers CPU on this 2-core machine.
+pub const REPLICATION_APPLY_IN_FLIGHT_MAX: usize = 2;
+/// A replica of a primary that needs no synchronous acknowledgements reports its durable
+/// position at most this often, ms (a synchronous one, at once).
+pub const REPLICATION_ASYNC_ACK_INTERVAL_MS: u64 = 100;
 /// Bytes of received records a replica holds before it stops reading its stream (when its
 /// disk falls behind the primary's): TCP then pushes back on the primary's stream.
 pub const REPLICATION_PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;

@@ -234,10 +234,15 @@ impl Collector for StoreCollector {
             f.counter(&db_label(d), d.stats.batches)
         })?;
         self.encode_gauges(e)?;
-        let help = "Reads by kind";
+        let help = "Reads by kind, labelled with the database's role (primary or replica)";
         self.each(e, "cairn_reads", help, C, |f, d| {
+            let role = d.replication.role.name();
             for kind in ReadKind::ALL {
-                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                let labels = [
+                    ("database", d.name.as_str()),
+                    ("kind", kind.name()),
+                    ("role", role),
+                ];
                 f.counter(&labels, d.stats.reads_total(kind))?;
             }
             Ok(())
@@ -371,21 +376,14 @@ impl StoreCollector {
         })
     }
 
-    /// Replication: role, epoch, positions, lag, replicas, reads by role.
+    /// Replication: role, epoch, positions, lag, replicas (reads by role are in
+    /// `cairn_reads_total`).
     fn encode_replication(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
         use MetricType::{Counter as C, Gauge as G, Histogram as H};
         let role = |d: &DatabaseSample| d.replication.role.name();
         let help = "1, labelled with the database's role: primary or replica";
         self.each(e, "cairn_replication_role", help, G, |f, d| {
             f.gauge(&[("database", d.name.as_str()), ("role", role(d))], 1)
-        })?;
-        let help = "Reads served (every kind), labelled with the database's role";
-        self.each(e, "cairn_reads", help, C, |f, d| {
-            let reads = ReadKind::ALL
-                .iter()
-                .map(|k| d.stats.reads(*k).count())
-                .sum();
-            f.counter(&[("database", d.name.as_str()), ("role", role(d))], reads)
         })?;
         type Read = fn(&ReplicationStatus) -> Option<u64>;
         let gauges: [(&str, &str, Read); 6] = [
@@ -569,7 +567,10 @@ mod tests {
             1.0
         );
         assert_eq!(
-            get("cairn_reads_total", "database=\"app\",kind=\"get\""),
+            get(
+                "cairn_reads_total",
+                "database=\"app\",kind=\"get\",role=\"primary\""
+            ),
             1.0
         );
         assert_eq!(

@@ -10,6 +10,7 @@ mod backup_s3;
 mod bench;
 mod bench_expiry;
 mod bench_queue;
+mod bench_replication;
 mod bench_soak;
 mod data;
 mod export_cmd;

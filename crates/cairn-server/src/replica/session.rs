@@ -24,9 +24,10 @@ use hyper::StatusCode;
 use super::http::{Answer, Http};
 use super::{Ended, Follower};
 use crate::limits::{
-    REPLICATION_APPLY_IN_FLIGHT_MAX, REPLICATION_PENDING_BYTES_MAX, REPLICATION_STREAM_SILENCE_MS,
+    REPLICATION_APPLY_IN_FLIGHT_MAX, REPLICATION_ASYNC_ACK_INTERVAL_MS,
+    REPLICATION_PENDING_BYTES_MAX, REPLICATION_STREAM_SILENCE_MS,
 };
-use crate::routes::replication::TOKEN_KEY_HEADER;
+use crate::routes::replication::{SYNC_REPLICAS_HEADER, TOKEN_KEY_HEADER};
 
 type Applying = Pin<Box<dyn Future<Output = cairn_store::Result<StreamPosition>> + Send>>;
 
@@ -87,6 +88,12 @@ pub(crate) async fn run(follower: &Follower, http: &Http) -> Ended {
             return Ended::Failed(format!("keeping the primary's data-token key: {e}"));
         }
     }
+    // A primary without synchronous replicas needs no acknowledgement at once.
+    let sync = response
+        .headers()
+        .get(SYNC_REPLICAS_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_none_or(|k| k > 0);
     let mut stream = Stream {
         follower,
         http: http.clone(),
@@ -95,6 +102,7 @@ pub(crate) async fn run(follower: &Follower, http: &Http) -> Ended {
         db: local,
         replica_id,
         token: token.to_owned(),
+        sync,
     };
     stream.follow().await
 }
@@ -127,6 +135,8 @@ struct Stream<'a> {
     db: Option<Database>,
     replica_id: u64,
     token: String,
+    /// The primary waits for this replica's acknowledgements (`--sync-replicas` > 0).
+    sync: bool,
 }
 
 impl Stream<'_> {
@@ -138,6 +148,7 @@ impl Stream<'_> {
             self.token.clone(),
             self.replica_id,
             ack_rx,
+            self.sync,
         ));
         let _acker = AbortOnDrop(acker);
         let mut applying: FuturesOrdered<Applying> = FuturesOrdered::new();
@@ -267,15 +278,21 @@ impl Stream<'_> {
     }
 }
 
-/// Reports the newest durable position to the primary, one request at a time.
+/// Reports the newest durable position to the primary, one request at a time (at most every
+/// [`REPLICATION_ASYNC_ACK_INTERVAL_MS`] when the primary does not wait for it).
 async fn acknowledge(
     http: Http,
     url: String,
     token: String,
     replica_id: u64,
     mut durable: tokio::sync::watch::Receiver<u64>,
+    sync: bool,
 ) {
+    let interval = Duration::from_millis(REPLICATION_ASYNC_ACK_INTERVAL_MS);
     while durable.changed().await.is_ok() {
+        if !sync {
+            tokio::time::sleep(interval).await;
+        }
         let position = *durable.borrow_and_update();
         let body = serde_json::json!({ "replicaId": replica_id, "position": position });
         match http.post(&url, &token, body.to_string()).await {

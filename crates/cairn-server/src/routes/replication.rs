@@ -35,6 +35,9 @@ use crate::App;
 
 /// The response header carrying the database's data-token key (base64url) to a replica.
 pub const TOKEN_KEY_HEADER: &str = "cairn-token-key";
+/// The response header telling a replica how many replicas must confirm each commit
+/// (`--sync-replicas`): with 0, its acknowledgements need not be immediate.
+pub const SYNC_REPLICAS_HEADER: &str = "cairn-sync-replicas";
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
@@ -200,10 +203,12 @@ async fn stream(app: Arc<App>, name: &str, body: &[u8]) -> Result<Response, ApiE
         _registration: registration,
     };
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(app.auth.data_key(name));
+    let sync = app.config.replication.sync_replicas.to_string();
     Ok((
         [
             ("content-type", "application/octet-stream".to_owned()),
             (TOKEN_KEY_HEADER, key),
+            (SYNC_REPLICAS_HEADER, sync),
         ],
         Body::from_stream(futures_util::stream::unfold(state, next_frame)),
     )

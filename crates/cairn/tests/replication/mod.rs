@@ -169,6 +169,21 @@ impl Node {
             })
     }
 
+    /// The sum of every series of `name` whose labels contain every one of `labels`.
+    pub fn metric_sum(&self, name: &str, labels: &[&str]) -> f64 {
+        let (status, body) = get(&self.metrics_addr, "/metrics");
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|line| {
+                let (series, value) = line.rsplit_once(' ')?;
+                let (metric, rest) = series.split_once('{').unwrap_or((series, ""));
+                (metric == name && labels.iter().all(|l| rest.contains(l)))
+                    .then(|| value.parse::<f64>().ok())?
+            })
+            .sum()
+    }
+
     /// The default database's stream position (published), 0 before it is open.
     pub fn position(&self) -> u64 {
         self.metric("cairn_replication_position", &["database=\"default\""])
