@@ -379,7 +379,7 @@ impl StoreCollector {
     /// Replication: role, epoch, positions, lag, replicas (reads by role are in
     /// `cairn_reads_total`).
     fn encode_replication(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        use MetricType::{Counter as C, Gauge as G, Histogram as H};
+        use MetricType::{Gauge as G, Histogram as H};
         let role = |d: &DatabaseSample| d.replication.role.name();
         let help = "1, labelled with the database's role: primary or replica";
         self.each(e, "cairn_replication_role", help, G, |f, d| {
