@@ -141,6 +141,16 @@ struct Stream<'a> {
 
 impl Stream<'_> {
     async fn follow(&mut self) -> Ended {
+        let mut applying: FuturesOrdered<Applying> = FuturesOrdered::new();
+        let ended = self.stream(&mut applying).await;
+        // What went into the pipeline finishes before the next session asks for the stream
+        // after the published position (else it would be sent those batches again, and
+        // refuse them as repeats).
+        while applying.next().await.is_some() {}
+        ended
+    }
+
+    async fn stream(&mut self, applying: &mut FuturesOrdered<Applying>) -> Ended {
         let (ack_tx, ack_rx) = tokio::sync::watch::channel(0u64);
         let acker = tokio::spawn(acknowledge(
             self.http.clone(),
@@ -151,7 +161,6 @@ impl Stream<'_> {
             self.sync,
         ));
         let _acker = AbortOnDrop(acker);
-        let mut applying: FuturesOrdered<Applying> = FuturesOrdered::new();
         let mut pending: Vec<StreamRecord> = Vec::new();
         let mut pending_bytes = 0usize;
         let silence = Duration::from_millis(REPLICATION_STREAM_SILENCE_MS);
