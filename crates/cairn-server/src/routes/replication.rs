@@ -288,8 +288,8 @@ async fn next_frame(mut state: Streaming) -> Option<(Result<Bytes, Infallible>, 
 async fn ack(app: &App, name: &str, body: &[u8]) -> Result<Response, ApiError> {
     let request: AckRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("replication ack: {e}")))?;
-    let (_, _, gate) = primary(app, name).await?;
-    if gate.ack(request.replica_id, request.position) {
+    let (db, _, _) = primary(app, name).await?;
+    if db.replica_acknowledged(request.replica_id, request.position) {
         Ok(([("content-type", "application/json")], "{}").into_response())
     } else {
         Err(ApiError::Conflict(format!(

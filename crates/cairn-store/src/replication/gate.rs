@@ -90,26 +90,33 @@ impl SyncGate {
                 last_ack: Instant::now(),
             },
         );
-        self.recompute(&mut state);
+        self.recompute(&mut state, true);
     }
 
     /// The replica's stream ended.
     pub fn unregister(&self, id: u64) {
         let mut state = self.state.lock();
         state.replicas.remove(&id);
-        self.recompute(&mut state);
+        self.recompute(&mut state, true);
     }
 
     /// The replica has every position up to `position` durable. False if it is not connected.
+    /// The gate's thread finishes what a moved frontier covers (or the caller does at once:
+    /// [`crate::Database::replica_acknowledged`]).
     pub fn ack(&self, id: u64, position: u64) -> bool {
+        self.record_ack(id, position, true).is_some()
+    }
+
+    /// [`SyncGate::ack`]; `Some(true)` when the frontier moved. The gate's thread is woken for
+    /// it only if `wake`.
+    pub(crate) fn record_ack(&self, id: u64, position: u64, wake: bool) -> Option<bool> {
         let mut state = self.state.lock();
-        let Some(replica) = state.replicas.get_mut(&id) else {
-            return false;
-        };
+        let replica = state.replicas.get_mut(&id)?;
         replica.acked = replica.acked.max(position);
         replica.last_ack = Instant::now();
-        self.recompute(&mut state);
-        true
+        let before = self.frontier.load(Ordering::Acquire);
+        self.recompute(&mut state, wake);
+        Some(self.frontier.load(Ordering::Acquire) != before)
     }
 
     /// The connected replicas.
@@ -124,14 +131,14 @@ impl SyncGate {
         self.state.lock().replicas.len()
     }
 
-    fn recompute(&self, state: &mut State) {
+    fn recompute(&self, state: &mut State, wake: bool) {
         let mut acked: Vec<u64> = state.replicas.values().map(|r| r.acked).collect();
         acked.sort_unstable_by(|a, b| b.cmp(a));
         let frontier = match self.required.checked_sub(1) {
             Some(i) => acked.get(i).copied().unwrap_or(0),
             None => u64::MAX,
         };
-        if frontier != self.frontier.swap(frontier, Ordering::AcqRel) {
+        if frontier != self.frontier.swap(frontier, Ordering::AcqRel) && wake {
             state.dirty = true;
             self.wake.notify_one();
         }
