@@ -11,10 +11,13 @@
 #     (primary's durability to the replica's publication, millisecond clock).
 #
 #   bench/replication.sh [--rounds N] [--scale F] [--rate R] [--duration-s D]
+#                        [--modes "none sync0 sync1"] [--no-lag]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=3
+modes="none sync0 sync1"
+lag=yes
 scale=0.25
 rate=10000
 duration=20
@@ -24,7 +27,9 @@ while [[ $# -gt 0 ]]; do
     --scale) scale="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --duration-s) duration="$2"; shift 2 ;;
-    *) echo "usage: bench/replication.sh [--rounds N] [--scale F] [--rate R] [--duration-s D]" >&2; exit 2 ;;
+    --modes) modes="$2"; shift 2 ;;
+    --no-lag) lag=no; shift ;;
+    *) echo "usage: bench/replication.sh [--rounds N] [--scale F] [--rate R] [--duration-s D] [--modes M] [--no-lag]" >&2; exit 2 ;;
   esac
 done
 
@@ -78,7 +83,7 @@ start_pair() {
 
 echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$rounds"); do
-  for mode in none sync0 sync1; do
+  for mode in $modes; do
     case "$mode" in
       none) start_node primary ;;
       sync0) start_pair 0 ;;
@@ -91,6 +96,7 @@ for round in $(seq "$rounds"); do
   done
 done
 
+[[ "$lag" == yes ]] || exit 0
 for sync in 0 1; do
   start_pair "$sync"
   line="$("$bin" bench --url "$primary_url" --replica-url "$replica_url" --access-token "$token" \

@@ -191,7 +191,10 @@ impl Evaluator {
             for request in replicated {
                 let job = self.replicated(request);
                 sequencer.continue_after(self.replicated_commit_version);
-                if !self.hand_over(job, &sequencer, &applied) {
+                // Always to the writers: a replica's follower keeps the next request coming
+                // while this one syncs, and two writers sync them overlapping, where the
+                // evaluator syncing a lone batch itself would make the next one wait.
+                if applied.send(job).is_err() {
                     return;
                 }
             }
