@@ -232,7 +232,7 @@ pub(crate) fn decode_records(
             batch: r.bytes().map_err(&e)?.into(),
         };
         if let Some(previous) = records.last().map(|p| p.asn) {
-            if record.asn != previous + 1 {
+            if previous.checked_add(1) != Some(record.asn) {
                 return Err(ArchiveError::Corrupt {
                     object: name.to_owned(),
                     reason: format!("record {} follows record {previous}", record.asn),
@@ -501,6 +501,22 @@ mod tests {
             }
             assert!(Segment::decode("s", &flipped).is_err(), "flip at {i}");
         }
+    }
+
+    /// Found by fuzzing the replication stream's frames: a record at position `u64::MAX`
+    /// followed by another made the check "follows the previous one" overflow (a panic in a
+    /// debug build, a wrapped comparison in a release one). Now it is a corrupt object.
+    #[test]
+    fn a_record_after_the_last_position_is_corrupt_not_a_panic() {
+        let mut s = segment();
+        if let Some(first) = s.records.first_mut() {
+            first.asn = u64::MAX;
+        }
+        let decoded = Segment::decode("s", &s.encode());
+        assert!(
+            matches!(decoded, Err(ArchiveError::Corrupt { .. })),
+            "{decoded:?}"
+        );
     }
 
     #[test]

@@ -141,7 +141,8 @@ impl StreamLog {
         let Some(first) = inner.records.front().map(|r| r.record.asn) else {
             return Ok(Vec::new());
         };
-        let skip = usize::try_from((after + 1).saturating_sub(first)).unwrap_or(usize::MAX);
+        let skip =
+            usize::try_from(after.saturating_add(1).saturating_sub(first)).unwrap_or(usize::MAX);
         let mut bytes = 0usize;
         let out = inner
             .records
