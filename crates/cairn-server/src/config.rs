@@ -100,6 +100,9 @@ pub struct ServerConfig {
     /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
     /// answered 503 with `Retry-After` and nothing applied.
     pub commit_queue_bytes_max: usize,
+    /// Address of the Redis protocol front end (crate `cairn-resp`), if it is on; it serves
+    /// the same databases with the same tokens (see docs/resp.md).
+    pub resp_listen: Option<SocketAddr>,
 }
 
 impl ServerConfig {
@@ -117,6 +120,7 @@ impl ServerConfig {
             body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
+            resp_listen: None,
         }
     }
 }
@@ -146,6 +150,8 @@ pub struct FileConfig {
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
     pub commit_queue_bytes_max: Option<usize>,
+    /// Address of the Redis protocol front end (see `cairn serve --resp-listen`).
+    pub resp_listen: Option<SocketAddr>,
 }
 
 impl FileConfig {
@@ -199,5 +205,15 @@ mod tests {
         let config: FileConfig = toml::from_str(text).expect("parses");
         assert_eq!(config.body_bytes_in_flight_max, Some(32 << 20));
         assert_eq!(config.commit_queue_bytes_max, Some(16 << 20));
+    }
+
+    #[test]
+    fn file_config_parses_the_resp_address() {
+        let config: FileConfig =
+            toml::from_str("resp_listen = \"127.0.0.1:6379\"\n").expect("parses");
+        assert_eq!(
+            config.resp_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 6379)))
+        );
     }
 }

@@ -49,6 +49,11 @@ pub struct ServeArgs {
     /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
     #[arg(long)]
     commit_queue_bytes_max: Option<usize>,
+    /// Also serve the Redis protocol (RESP2/RESP3) on this address, with the same databases
+    /// and tokens (AUTH <token>; SELECT n is database "db<n>", 0 is "default"); see
+    /// docs/resp.md. [default: off]
+    #[arg(long, env = "CAIRN_RESP_LISTEN")]
+    resp_listen: Option<SocketAddr>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -108,6 +113,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
         config.commit_queue_bytes_max = bytes;
     }
+    config.resp_listen = args.resp_listen.or(file.resp_listen);
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens
@@ -157,9 +163,46 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
+    let resp = match config.resp_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening for the Redis protocol on {address}"))?,
+        ),
+        None => None,
+    };
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
-    cairn_server::serve(config, listener, shutdown_signal()).await?;
+    let Some(resp) = resp else {
+        cairn_server::serve(config, listener, shutdown_signal()).await?;
+        tracing::info!("shut down cleanly");
+        return Ok(());
+    };
+    // Both front ends share the databases and tokens, and stop on the same signal; the
+    // databases close once both have.
+    let resp_addr = resp.local_addr()?;
+    tracing::info!(%resp_addr, "serving the Redis protocol");
+    println!("resp listening on redis://{resp_addr}");
+    let backend = cairn_server::Backend::open(&config)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let limits = config.limits.clone();
+    let http = cairn_server::serve_with(
+        config,
+        backend.clone(),
+        listener,
+        until_stopped(stopped.clone()),
+    );
+    let redis = cairn_resp::serve(backend.clone(), limits, resp, until_stopped(stopped));
+    let served = tokio::try_join!(http, redis);
+    backend.registry.close_all();
+    served?;
     tracing::info!("shut down cleanly");
     Ok(())
 }
