@@ -190,7 +190,10 @@ fn redis_cli_strings_counters_expiry_and_hashes() {
     // RESP3
     assert_eq!(cli(&["-3", "HSET", "h3", "f", "v"]), "1");
     // A map on the wire (redis-cli shows RESP3 maps as `1# key => value`), nil as `_`.
-    assert_eq!(cli(&["-3", "--no-raw", "HGETALL", "h3"]), "1# \"f\" => \"v\"");
+    assert_eq!(
+        cli(&["-3", "--no-raw", "HGETALL", "h3"]),
+        "1# \"f\" => \"v\""
+    );
     assert_eq!(cli(&["-3", "--no-raw", "GET", "nothing"]), "(nil)");
 }
 
@@ -204,7 +207,11 @@ fn redis_cli_transactions_with_a_watch_conflict() {
         b"SET k 1\nWATCH k\nSET k 2\nMULTI\nSET k 3\nEXEC\nGET k\nMULTI\nINCR k\nINCR k\nEXEC\n",
     );
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, ["OK", "OK", "OK", "OK", "QUEUED", "", "2", "OK", "QUEUED", "QUEUED", "3", "4"], "{out}");
+    assert_eq!(
+        lines,
+        ["OK", "OK", "OK", "OK", "QUEUED", "", "2", "OK", "QUEUED", "QUEUED", "3", "4"],
+        "{out}"
+    );
 }
 
 #[test]
@@ -234,7 +241,10 @@ fn redis_cli_auth_and_read_only_refusal() {
     assert!(refused.contains("NOPERM"), "{refused}");
     assert_eq!(server.cli(RW, &["GET", "k"], b"").trim(), "v");
     let wrong = server.cli("wrong", &["GET", "k"], b"");
-    assert!(wrong.contains("NOAUTH") || wrong.contains("WRONGPASS"), "{wrong}");
+    assert!(
+        wrong.contains("NOAUTH") || wrong.contains("WRONGPASS"),
+        "{wrong}"
+    );
 }
 
 #[test]
@@ -275,7 +285,10 @@ fn deno_reads_what_redis_cli_wrote() {
     let input = b"SET deno:greeting \"hello from redis\"\nSET deno:visits 41\nINCR deno:visits\n\
                   HSET deno:user name Ada lang en\nSET deno:expiring soon EX 600\n";
     let out = server.cli(RW, &[], input);
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["OK", "OK", "42", "2", "OK"]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["OK", "OK", "42", "2", "OK"]
+    );
     let deno_dir = tempfile::tempdir().expect("deno dir");
     let mut command = Command::new(deno);
     command
@@ -287,5 +300,8 @@ fn deno_reads_what_redis_cli_wrote() {
         .env("DENO_NO_PROMPT", "1")
         .env("DENO_DIR", deno_dir.path());
     script(command);
-    assert_eq!(server.cli(RW, &["GET", "deno:from-deno"], b"").trim(), "written by Deno");
+    assert_eq!(
+        server.cli(RW, &["GET", "deno:from-deno"], b"").trim(),
+        "written by Deno"
+    );
 }
