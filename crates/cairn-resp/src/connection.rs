@@ -299,7 +299,7 @@ impl Connection {
 
     /// The selected database, opened (and created, for a read-write token) on first use.
     async fn database(&mut self) -> Result<&Open, Frame> {
-        if !self.open.as_ref().is_some_and(|o| o.index == self.index) {
+        if self.open.as_ref().is_none_or(|o| o.index != self.index) {
             let token = self.token.clone().unwrap_or_default();
             self.open = Some(self.shared.open(&token, self.index).await?);
         }

@@ -24,9 +24,7 @@ use crate::cmd;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keyspace::head_key;
-use crate::limits::{
-    HASH_FIELDS_MAX, WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_QUEUE_OPS_MAX,
-};
+use crate::limits::{WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_QUEUE_OPS_MAX};
 use crate::view::{read_children, read_point, Slot, View};
 
 /// One operation for a database's writer.
@@ -207,6 +205,9 @@ impl Entry {
     }
 }
 
+/// An entry's state before a change: its encoded key, and the key and entry it had.
+type Undo = (Vec<u8>, Option<(Key, Entry)>);
+
 /// A point to roll back to.
 pub struct Mark {
     undo: usize,
@@ -223,7 +224,7 @@ pub struct Overlay<'a> {
     /// Encoded prefixes whose children were all read into `entries`.
     loaded: HashSet<Vec<u8>>,
     /// Earlier states of changed entries, newest last.
-    undo: Vec<(Vec<u8>, Option<(Key, Entry)>)>,
+    undo: Vec<Undo>,
     totals: Totals,
 }
 
@@ -398,7 +399,7 @@ impl View for Overlay<'_> {
             .entries
             .range(start..end)
             .filter_map(|(_, (key, entry))| entry.current.clone().map(|s| (key.clone(), s)))
-            .take(limit.max(HASH_FIELDS_MAX.min(limit)))
+            .take(limit)
             .collect())
     }
 

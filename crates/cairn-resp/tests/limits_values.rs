@@ -55,7 +55,7 @@ async fn oversized_values_and_writes_are_refused_and_the_connection_goes_on() {
 #[tokio::test]
 async fn a_long_pipeline_is_answered_in_order() {
     let server = Server::start().await;
-    let mut c = server.client(RW).await;
+    let c = server.client(RW).await;
     let n = cairn_resp::limits::PIPELINE_WRITES_MAX * 3;
     let mut pipeline = Vec::new();
     for i in 0..n {

@@ -84,10 +84,11 @@ fn expire_generic(
         return Ok(Frame::Integer(0));
     };
     let current = head.expire_at_ms;
-    let allowed = !(nx && current.is_some())
-        && !(xx && current.is_none())
-        && !(gt && current.is_none_or(|c| at <= c))
-        && !(lt && current.is_some_and(|c| at >= c));
+    let refused = (nx && current.is_some())
+        || (xx && current.is_none())
+        || (gt && current.is_none_or(|c| at <= c))
+        || (lt && current.is_some_and(|c| at >= c));
+    let allowed = !refused;
     if !allowed {
         return Ok(Frame::Integer(0));
     }

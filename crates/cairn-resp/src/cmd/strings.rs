@@ -170,7 +170,7 @@ pub fn mget(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
 }
 
 fn pairs(args: &[Vec<u8>], command: &str) -> Result<()> {
-    if args.len() % 2 == 0 {
+    if args.len().is_multiple_of(2) {
         return Err(Error::Arity(command.into()));
     }
     Ok(())
