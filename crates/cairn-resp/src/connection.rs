@@ -31,6 +31,9 @@ use crate::parse::parse;
 use crate::view::{read_point, NoView, SnapshotView};
 use crate::writer::{WriteOp, Writer};
 
+/// Bytes read from the socket at a time, at most.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
 /// A reply in order: ready, or waiting for a writer.
 enum Pending {
     Ready(Frame, Protocol),
@@ -139,24 +142,22 @@ impl Connection {
             } else {
                 (FRAME_TIMEOUT_MS, "request")
             };
+            // Into spare capacity (not zero-filled first: that cost more than the parsing),
+            // never past the input bound.
             let room = QUERY_BYTES_MAX
                 .saturating_sub(self.input.len())
-                .min(64 * 1024);
-            let before = self.input.len();
-            self.input.resize(before + room, 0);
+                .min(READ_CHUNK_BYTES);
+            self.input.reserve(room);
+            let mut limited = bytes::BufMut::limit(&mut self.input, room);
             let read = tokio::time::timeout(
                 Duration::from_millis(timeout_ms),
-                self.stream.read(&mut self.input[before..]),
+                self.stream.read_buf(&mut limited),
             )
             .await;
             let n = match read {
                 Ok(Ok(n)) => n,
-                Ok(Err(e)) => {
-                    self.input.truncate(before);
-                    return Err(e);
-                }
+                Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    self.input.truncate(before);
                     if what == "request" {
                         self.push(Frame::err(format!(
                             "Protocol error: a request took longer than {FRAME_TIMEOUT_MS} ms to arrive"
@@ -166,7 +167,6 @@ impl Connection {
                     return Ok(());
                 }
             };
-            self.input.truncate(before + n);
             if n == 0 {
                 return Ok(());
             }
