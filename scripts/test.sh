@@ -30,6 +30,17 @@ if ! command -v fusermount3 >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq fuse3 >/dev/null
 fi
 
+echo "== prometheus (crates/cairn/tests/metrics_prometheus.rs scrapes cairn serve with it)"
+if ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
+fi
+
+echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archive_s3.rs)"
+# Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
+tools/install_moto.sh >/dev/null
+
 echo "== Redis clients (crates/cairn/tests/e2e_resp.rs: redis-cli from Debian; redis-py and ioredis)"
 if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1 \
   || ! command -v redis-server >/dev/null 2>&1; then

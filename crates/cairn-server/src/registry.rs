@@ -90,7 +90,7 @@ impl Registry {
             return Ok(db.clone());
         }
         let path = self.dir.join(name);
-        let config = self.config.clone();
+        let config = self.config.for_database(name);
         let opener = self.opener.clone();
         // The open is a task of its own: a request that goes away must not abandon an open
         // halfway, or the next request would open the directory a second time meanwhile.
@@ -137,6 +137,18 @@ impl Registry {
         let cell = Arc::new(OnceCell::new());
         state.databases.insert(name.to_owned(), cell.clone());
         Ok(cell)
+    }
+
+    /// Every open database with its name, sorted by name (for metrics and readiness).
+    pub fn open_databases(&self) -> Vec<(String, Database)> {
+        let state = self.state.lock();
+        let mut open: Vec<_> = state
+            .databases
+            .iter()
+            .filter_map(|(name, cell)| Some((name.clone(), cell.get()?.clone())))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        open
     }
 
     /// Closes every open database (queued writes finish first); later requests get

@@ -56,6 +56,8 @@ struct Inner {
     running: Mutex<Option<(Pipeline, Sweeper)>>,
     /// Stopped before the pipeline: it holds a request sender.
     dispatcher: Mutex<Option<crate::queue::dispatcher::Dispatcher>>,
+    /// Stopped after the pipeline, so that it ships every published batch.
+    archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
 }
 
@@ -69,6 +71,9 @@ impl Inner {
         if let Some((pipeline, sweeper)) = self.running.lock().take() {
             sweeper.stop();
             pipeline.shutdown();
+        }
+        if let Some(archiver) = self.archiver.lock().take() {
+            archiver.stop();
         }
     }
 }
@@ -123,14 +128,28 @@ impl Database {
             writers_busy: Default::default(),
             completion: Default::default(),
             announcer: Default::default(),
+            stats: Arc::new(crate::stats::Stats::new(config.stats)),
             config,
         });
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
         shared.announcer.subscribe(queue.clone());
+        shared.announcer.subscribe(shared.stats.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
+        };
+        let archiver = match shared.config.archive.clone() {
+            Some(archive) => Some(
+                crate::archive::Archiver::start(
+                    shared.clone(),
+                    archive,
+                    meta.commit_version,
+                    meta.database_id,
+                )
+                .map_err(io)?,
+            ),
+            None => None,
         };
         let (pipeline, sender) =
             Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
@@ -149,6 +168,7 @@ impl Database {
                 sender: RwLock::new(Some(sender)),
                 running: Mutex::new(Some((pipeline, sweeper))),
                 dispatcher: Mutex::new(Some(dispatcher)),
+                archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
             }),
         })
@@ -171,6 +191,11 @@ impl Database {
 
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::SnapshotRead);
         let limits = &self.inner.shared.config.limits;
         let entries = ranges.iter().map(|r| r.limit).sum();
         limits.check_read(ranges.len(), entries)?;
@@ -226,11 +251,19 @@ impl Database {
 
     /// Validates, admits (waiting or not), queues and awaits one atomic write.
     async fn commit(&self, write: AtomicWrite, when_full: WhenFull) -> Result<CommitResult> {
-        write.validate(&self.inner.shared.config.limits, self.now_ms())?;
+        let stats = &self.inner.shared.stats;
+        write
+            .validate(&self.inner.shared.config.limits, self.now_ms())
+            .inspect_err(|_| stats.commit_rejected())?;
         let cost = crate::pipeline::write_cost(&write);
-        let (reply, answer) = self.admit(cost, when_full).await?;
-        self.send(Request::Commit { write, reply })?;
-        answer.await
+        let (reply, answer) = self
+            .admit(cost, when_full)
+            .await
+            .inspect_err(|e| stats.commit_refused(e))?;
+        let guard = stats.commit_submitted(&write);
+        self.send(Request::Commit { write, reply })
+            .inspect_err(|e| stats.commit_refused(e))?;
+        guard.answered(answer.await)
     }
 
     /// A place in the commit queue for a request of `cost` bytes, held by the reply until
@@ -285,6 +318,20 @@ impl Database {
         self.inner.shared.admission.usage()
     }
 
+    /// Requests waiting for the evaluator (the sequencer's queue), for `stats`.
+    pub(crate) fn commit_queue_depth(&self) -> u64 {
+        self.inner
+            .sender
+            .read()
+            .as_ref()
+            .map_or(0, |s| s.len() as u64)
+    }
+
+    /// How continuous archiving is doing (`None` when the database does not archive).
+    pub fn archive_status(&self) -> Option<crate::archive::ArchiveStatus> {
+        self.inner.archiver.lock().as_ref().map(|a| a.status())
+    }
+
     /// Why the database refuses writes, if it does.
     pub fn poisoned(&self) -> Option<StoreError> {
         self.inner.shared.poison.check().err()
@@ -336,6 +383,7 @@ impl Kv for Database {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::Get);
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
         let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
@@ -348,6 +396,11 @@ impl Kv for Database {
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::GetMany);
         self.inner.shared.config.limits.check_get_many(keys.len())?;
         read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
@@ -370,6 +423,7 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::List);
         ListIterator::new(
             self.snapshot(),
             self.now_ms(),

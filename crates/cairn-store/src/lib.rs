@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod changelog;
 mod clock;
 mod config;
@@ -24,6 +25,7 @@ pub mod pipeline;
 pub mod queue;
 mod read;
 pub mod record;
+pub mod stats;
 pub mod storage;
 mod sweeper;
 mod watch;
@@ -41,5 +43,6 @@ pub use queue::{
     Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
 };
 pub use read::RawEntry;
+pub use stats::StatsSnapshot;
 pub use sweeper::{EXPIRY_BACKLOG_COUNT_MAX, EXPIRY_SWEEP_KEYS_MAX, EXPIRY_SWEEP_KEYS_MIN};
 pub use watch::Watch;

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Log format on stderr: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Archive every database continuously to DEST (a directory or s3://bucket/prefix), each
+    /// under its name; settings in the config file's [archive] table.
+    #[arg(long, env = "CAIRN_ARCHIVE")]
+    archive: Option<String>,
     /// Threads serving HTTP. [default: the machine's cores less one, at least one: the other
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
@@ -40,6 +44,18 @@ pub struct ServeArgs {
     /// with 403. [default: 100]
     #[arg(long, env = "CAIRN_DATABASES_MAX")]
     databases_max: Option<usize>,
+    /// Serve GET /metrics on the main listener to requests bearing this token.
+    #[arg(long, env = "CAIRN_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Also serve /metrics (no token), /healthz and /readyz on this address.
+    #[arg(long, env = "CAIRN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log requests slower than this many milliseconds (0: none). [default: 1000]
+    #[arg(long, env = "CAIRN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Count nothing: no request counts, no database statistics (to measure their cost).
+    #[arg(long)]
+    no_metrics: bool,
     /// Most bytes of request bodies the server holds at once; past it, requests are answered
     /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
     #[arg(long)]
@@ -104,6 +120,12 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         Some(max) => config.databases_max = max,
         None => {}
     }
+    config.metrics_token = args.metrics_token.or(file.metrics_token);
+    config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    if let Some(ms) = args.slow_request_ms.or(file.slow_request_ms) {
+        config.slow_request_ms = ms;
+    }
+    config.metrics = !args.no_metrics;
     if let Some(bytes) = args
         .body_bytes_in_flight_max
         .or(file.body_bytes_in_flight_max)
@@ -131,6 +153,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if config.tokens.is_empty() {
         bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
     }
+    config.archive = archive_config(args.archive, file.archive)?;
     let http_threads = match args.http_threads.or(file.http_threads) {
         Some(0) => bail!("--http-threads must be at least 1"),
         Some(n) => n,
@@ -140,6 +163,27 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         config,
         http_threads,
     })
+}
+
+/// Archiving from `--archive` and the `[archive]` table (the flag's destination wins).
+fn archive_config(
+    flag: Option<String>,
+    table: Option<cairn_server::config::ArchiveFileConfig>,
+) -> anyhow::Result<Option<cairn_store::archive::ArchiveConfig>> {
+    let table = table.unwrap_or_default();
+    let Some(to) = flag.or_else(|| table.to.clone()) else {
+        return Ok(None);
+    };
+    let mut config = cairn_store::archive::ArchiveConfig::new(
+        crate::backup_cmd::destination(&to)?,
+        cairn_server::registry::DEFAULT_DATABASE,
+    );
+    table.apply(&mut config);
+    if config.ship_interval_ms == 0 {
+        bail!("archive ship_interval_ms must be at least 1");
+    }
+    tracing::info!(destination = %to, "archiving every committed batch");
+    Ok(Some(config))
 }
 
 /// The machine's cores less those left to the commit pipeline, at least one.
@@ -163,6 +207,18 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?,
+        ),
+        None => None,
+    };
+    if let Some(metrics) = &metrics_listener {
+        // Before the line below, which scripts take as the sign that everything is up.
+        println!("metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     let resp = match config.resp_listen {
         Some(address) => Some(
             tokio::net::TcpListener::bind(address)
@@ -171,18 +227,21 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         ),
         None => None,
     };
+    if let Some(resp) = &resp {
+        let resp_addr = resp.local_addr()?;
+        tracing::info!(%resp_addr, "serving the Redis protocol");
+        println!("resp listening on redis://{resp_addr}");
+    }
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
     let Some(resp) = resp else {
-        cairn_server::serve(config, listener, shutdown_signal()).await?;
+        cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal())
+            .await?;
         tracing::info!("shut down cleanly");
         return Ok(());
     };
     // Both front ends share the databases and tokens, and stop on the same signal; the
     // databases close once both have.
-    let resp_addr = resp.local_addr()?;
-    tracing::info!(%resp_addr, "serving the Redis protocol");
-    println!("resp listening on redis://{resp_addr}");
     let backend = cairn_server::Backend::open(&config)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -197,6 +256,7 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         config,
         backend.clone(),
         listener,
+        metrics_listener,
         until_stopped(stopped.clone()),
     );
     let redis = cairn_resp::serve(backend.clone(), limits, resp, until_stopped(stopped));

@@ -43,10 +43,9 @@ pub fn to_json(value: &KvValue) -> serde_json::Value {
     }
 }
 
-/// Nesting beyond this is shown as console text (guards against deep or cyclic values).
 /// Nesting of a V8 value shown as JSON beyond which it is shown as console text (guards
 /// against deep or cyclic values).
-const JSON_DEPTH_MAX: usize = 64;
+pub(crate) const JSON_DEPTH_MAX: usize = 64;
 
 fn v8_to_json(heap: &Heap, value: &Value, depth: usize) -> serde_json::Value {
     match value {

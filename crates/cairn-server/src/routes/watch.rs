@@ -29,6 +29,13 @@ pub(crate) struct WatchCounter {
     open: Mutex<HashMap<u16, usize>>,
 }
 
+impl WatchCounter {
+    /// Streams open now, over every token (for metrics).
+    pub(crate) fn open_total(&self) -> usize {
+        self.open.lock().values().sum()
+    }
+}
+
 /// One open stream; counted down when the stream ends (the client went away).
 struct Slot {
     app: Arc<App>,

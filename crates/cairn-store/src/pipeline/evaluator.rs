@@ -60,6 +60,8 @@ pub(crate) struct Evaluator {
     queue_settle: Vec<QueueSettle>,
     /// The expiry sweeps the batch being built carries, for the sweeper.
     sweeps: Vec<u64>,
+    /// Expired keys the batch being built removes (for the stats).
+    expired_keys: u64,
 }
 
 /// The state of one batch being evaluated.
@@ -146,6 +148,7 @@ impl Evaluator {
             changed: Vec::new(),
             queue_settle: Vec::new(),
             sweeps: Vec::new(),
+            expired_keys: 0,
         })
     }
 
@@ -391,6 +394,7 @@ impl Evaluator {
                 }
             }
         }
+        self.expired_keys += removed as u64;
         if removed > 0 {
             let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
             state.accepted += 1;
@@ -443,6 +447,8 @@ impl Evaluator {
     /// Applies the storage write and packages what the writer needs.
     fn apply(&mut self, batch: WriteBatch, replies: Vec<(Reply, Result<CommitResult>)>) -> Applied {
         let wrote = !batch.is_empty();
+        let archived = (wrote && self.shared.announcer.wants_batches())
+            .then(|| super::announce::ArchivedBatch::of(&batch));
         if wrote {
             if let Err(e) = self.shared.storage.apply(batch) {
                 // The engine may hold part of the batch in memory now; nothing after this
@@ -453,6 +459,7 @@ impl Evaluator {
             }
         }
         self.seq += 1;
+        let writes = replies.len() as u64;
         Applied {
             seq: self.seq,
             snapshot: self.shared.storage.snapshot(),
@@ -462,7 +469,10 @@ impl Evaluator {
                 seq: self.seq,
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
+                archived,
                 sweeps: std::mem::take(&mut self.sweeps),
+                writes,
+                expired_keys: std::mem::take(&mut self.expired_keys),
             },
         }
     }

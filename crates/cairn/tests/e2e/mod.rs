@@ -201,18 +201,27 @@ pub struct Server {
     url: String,
     log: Drain,
     data: TempDir,
+    /// Further arguments of `cairn serve`, kept across restarts.
+    extra: Vec<String>,
 }
 
 impl Server {
     /// Starts the server on a port the OS picks and waits (bounded) until it listens.
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// As [`Server::start`], with further arguments of `cairn serve` (kept across restarts).
+    pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("creating a temporary data directory");
-        let (child, log, lines) = Self::spawn(&data);
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, log, lines) = Self::spawn(&data, &extra);
         let mut server = Server {
             child,
             url: String::new(),
             log,
             data,
+            extra,
         };
         server.url = server.wait_until_listening(&lines);
         server
@@ -223,7 +232,19 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
+        self.child = child;
+        self.log = log;
+        self.url = self.wait_until_listening(&lines);
+    }
+
+    /// As [`Server::kill_and_restart`], with `between` run on the data directory (the parent
+    /// of each database's directory) while the server is down.
+    pub fn kill_and_restart_with(&mut self, between: impl FnOnce(&Path)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between(&self.data.path().join("databases"));
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
@@ -236,14 +257,14 @@ impl Server {
         let _ = self.child.wait();
         let databases = self.data.path().join("databases");
         std::fs::remove_dir_all(&databases).expect("wiping the data directory");
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
     }
 
     /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
-    fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
+    fn spawn(data: &TempDir, extra: &[String]) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--data-dir")
@@ -251,6 +272,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(["--access-token", READ_WRITE_TOKEN])
             .args(["--read-only-token", READ_ONLY_TOKEN])
+            .args(extra)
             // Only the tokens above: the server would honour these as extra configuration.
             .env_remove("DENO_KV_ACCESS_TOKEN")
             .env_remove("CAIRN_DATA_DIR")
@@ -438,6 +460,41 @@ pub fn run_script(client: Client, name: &str) {
         ),
         None => panic!(
             "the script was killed after {SCRIPT_TIMEOUT:?}\n{report}\n{}",
+            server.log_tail()
+        ),
+    }
+}
+
+/// Runs the Deno script `tests/e2e/<relative>` with `args` after the server's URL, and returns
+/// its stdout; fails the test with its output and the server log unless it exits with 0.
+pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = Command::new(&tools.deno);
+    command
+        .args(["run", "-A", "--unstable-kv"])
+        .arg(&script)
+        .arg(server.url())
+        .args(args)
+        .current_dir(repo_root())
+        .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
+        .env("DENO_NO_UPDATE_CHECK", "1")
+        .env("DENO_NO_PROMPT", "1")
+        .env("DENO_DIR", server.data.path().join("deno-dir"))
+        .env("NO_COLOR", "1");
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        _ => panic!(
+            "deno {} failed ({:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.status,
+            run.stdout,
+            run.stderr,
             server.log_tail()
         ),
     }
