@@ -51,8 +51,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(limits::SERVER_SHUTDO
 /// State every handler shares.
 pub(crate) struct App {
     pub config: ServerConfig,
-    pub auth: auth::Auth,
-    pub registry: registry::Registry,
+    pub auth: Arc<auth::Auth>,
+    pub registry: Arc<registry::Registry>,
     pub watches: routes::watch::WatchCounter,
     /// Waiting queue long-polls per token.
     pub queue_polls: routes::queue::PollCounter,
@@ -142,35 +142,92 @@ pub async fn serve_with_metrics(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut store_config = Config::default()
-        .durability(config.durability)
-        .limits(config.limits.clone())
-        .stats(config.metrics)
-        .commit_queue_bytes_max(config.commit_queue_bytes_max);
-    store_config.archive = config.archive.clone();
-    let replication = &config.replication;
-    let mut store_replication = cairn_store::replication::ReplicationConfig::default()
-        .sync(replication.sync_replicas, replication.sync_timeout_ms);
-    if replication.token.is_some() {
-        // Only a server replicas can authenticate to keeps a stream for them.
-        store_replication = store_replication.stream(replication.retained_bytes);
+    let backend = Backend::open(&config)?;
+    let served = serve_with(
+        config,
+        backend.clone(),
+        listener,
+        metrics_listener,
+        shutdown,
+    )
+    .await;
+    backend.registry.close_all();
+    served
+}
+
+/// What every front end of one server shares: its access tokens and its databases. KV
+/// Connect ([`serve_with`]) and the Redis protocol (crate `cairn-resp`) are handed the same
+/// one, so both see the same databases under the same grants.
+#[derive(Clone)]
+pub struct Backend {
+    /// Access tokens and their grants.
+    pub auth: Arc<auth::Auth>,
+    /// The databases, by name.
+    pub registry: Arc<registry::Registry>,
+}
+
+impl Backend {
+    /// The tokens and databases of a server on `config` (checks the store configuration,
+    /// loads or creates the server secret; opens no database yet).
+    pub fn open(config: &ServerConfig) -> std::io::Result<Backend> {
+        let mut store_config = Config::default()
+            .durability(config.durability)
+            .limits(config.limits.clone())
+            .stats(config.metrics)
+            .commit_queue_bytes_max(config.commit_queue_bytes_max);
+        store_config.archive = config.archive.clone();
+        store_config = store_config.replication(replication_config(&config.replication)?);
+        store_config
+            .check()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Backend {
+            auth: Arc::new(auth::Auth::new(config.tokens.clone(), &config.data_dir)?),
+            registry: Arc::new(
+                registry::Registry::new(
+                    config.data_dir.clone(),
+                    store_config,
+                    config.databases_max,
+                )?
+                .with_replicas(&config.replication.replica_of),
+            ),
+        })
     }
+}
+
+/// Each database's replication settings: a stream for replicas when they can authenticate
+/// (a replication token), synchronous replicas; refuses settings that cannot work.
+fn replication_config(
+    replication: &config::ReplicationSettings,
+) -> std::io::Result<cairn_store::replication::ReplicationConfig> {
+    let invalid = |reason: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, reason);
     if replication.sync_replicas > 0 && replication.token.is_none() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
+        return Err(invalid(
             "--sync-replicas needs --replication-token: replicas authenticate with it",
         ));
     }
     if !replication.replica_of.is_empty() && replication.token.is_none() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
+        return Err(invalid(
             "--replica-of needs --replication-token: the primary's, to follow it",
         ));
     }
-    store_config = store_config.replication(store_replication);
-    store_config
-        .check()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut store = cairn_store::replication::ReplicationConfig::default()
+        .sync(replication.sync_replicas, replication.sync_timeout_ms);
+    if replication.token.is_some() {
+        store = store.stream(replication.retained_bytes);
+    }
+    Ok(store)
+}
+
+/// [`serve_with_metrics`] on a [`Backend`] the caller opened and shares with other front
+/// ends. Closes no database when it returns: the caller does
+/// (`backend.registry.close_all()`) once every front end has stopped.
+pub async fn serve_with(
+    config: ServerConfig,
+    backend: Backend,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if config.body_bytes_in_flight_max < config.body_bytes_max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -185,13 +242,8 @@ pub async fn serve_with_metrics(
         None => format!("http://{}", listener.local_addr()?),
     };
     let app = Arc::new(App {
-        auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
-        registry: registry::Registry::new(
-            config.data_dir.clone(),
-            store_config,
-            config.databases_max,
-        )?
-        .with_replicas(&config.replication.replica_of),
+        auth: backend.auth,
+        registry: backend.registry,
         followers: replica::Followers::default(),
         advertise_url,
         watches: routes::watch::WatchCounter::default(),
@@ -272,6 +324,5 @@ pub async fn serve_with_metrics(
     {
         tracing::warn!("some connections did not finish within the shutdown grace period");
     }
-    app.registry.close_all();
     Ok(())
 }

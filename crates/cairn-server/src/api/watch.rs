@@ -8,7 +8,9 @@
 //!   after a first `ready` event. The store wakes watchers per key, not per prefix, so these
 //!   come from the changelog (the store's seam for replication and backups), read every
 //!   [`API_WATCH_PREFIX_POLL_MS`]: a watcher never misses a commit the changelog still holds
-//!   (it keeps the last million commits by default).
+//!   (it keeps the last million commits by default). A watcher that fell further behind than
+//!   the changelog holds gets a `lagged` event and the stream ends: commits it would have seen
+//!   were trimmed, and it must read the prefix again rather than believe it missed nothing.
 //!
 //! Either kind takes one of the token's watch slots, shared with KV Connect's `watch`
 //! (`watches_per_token_max`); a comment line every few seconds keeps idle streams open, and
@@ -83,6 +85,7 @@ pub(crate) async fn watch(
                 after,
                 pending: VecDeque::from([event("ready", &json!({}))]),
                 catching_up: false,
+                ended: false,
             })
         }
     };
@@ -121,6 +124,8 @@ struct PrefixWatch {
     pending: VecDeque<String>,
     /// The last read filled a batch: read again without waiting.
     catching_up: bool,
+    /// A `lagged` event was queued: the stream ends once it is sent.
+    ended: bool,
 }
 
 struct Stream {
@@ -159,7 +164,7 @@ impl Stream {
                 if let Some(text) = watch.pending.pop_front() {
                     return Some(text);
                 }
-                if *self.closing.borrow() {
+                if watch.ended || *self.closing.borrow() {
                     return None;
                 }
                 if !watch.catching_up {
@@ -184,6 +189,23 @@ impl Stream {
 impl PrefixWatch {
     /// Reads the next changelog batch into `pending`.
     fn read(&mut self) -> Result<(), StoreError> {
+        // Only a watcher still catching up can have lost commits: one that read up to the tail
+        // at its last poll (a quarter second ago) sees new commits there, and an old entry at
+        // its position trimmed by age while it idled is no loss.
+        let oldest = if self.catching_up {
+            self.db.changelog(None, 1)?.first().map(|(v, _)| *v)
+        } else {
+            None
+        };
+        if lagged(oldest, self.after) {
+            let body = json!({
+                "after": self.after.map(|v| v.to_hex()),
+                "reason": "the changelog no longer holds every commit after this versionstamp: read the prefix again and watch anew",
+            });
+            self.pending.push_back(event("lagged", &body));
+            self.ended = true;
+            return Ok(());
+        }
         let batch = self.db.changelog(self.after, API_WATCH_CHANGELOG_BATCH)?;
         self.catching_up = batch.len() == API_WATCH_CHANGELOG_BATCH;
         for (versionstamp, record) in batch {
@@ -219,6 +241,13 @@ impl PrefixWatch {
     }
 }
 
+/// Whether commits after `after` may have been trimmed from the changelog: trimming removes
+/// the oldest entries first, so while the entry at `after` is still held (the oldest is at or
+/// before it) nothing after it is gone.
+fn lagged(oldest: Option<Versionstamp>, after: Option<Versionstamp>) -> bool {
+    matches!((oldest, after), (Some(oldest), Some(after)) if oldest > after)
+}
+
 /// The versionstamp of the newest changelog entry, `None` for an empty changelog: where a
 /// new prefix watch starts reading. The changelog is keyed by versionstamp (commit version,
 /// then index) and has no "last entry" read, so this bisects on the commit version: about 64
@@ -249,4 +278,28 @@ fn changelog_tail(db: &Database) -> Result<Option<Versionstamp>, StoreError> {
 fn event(name: &str, data: &Value) -> String {
     // JSON has no raw newlines, so the data is one `data:` line.
     format!("event: {name}\ndata: {data}\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watcher_lags_only_once_its_position_was_trimmed() {
+        let v = |n| Some(Versionstamp::new(n, 0));
+        assert!(
+            !lagged(None, v(5)),
+            "an empty changelog trimmed nothing it could report"
+        );
+        assert!(
+            !lagged(v(3), None),
+            "a watch from the start has seen nothing yet"
+        );
+        assert!(
+            !lagged(v(5), v(5)),
+            "the entry at the position is still held"
+        );
+        assert!(!lagged(v(2), v(5)));
+        assert!(lagged(v(6), v(5)), "the position itself was trimmed");
+    }
 }
