@@ -60,6 +60,8 @@ struct Inner {
     /// Stopped after the pipeline, so that it ships every published batch.
     archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
+    /// The database's directory (`None` in memory): a replica's is marked as such.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Inner {
@@ -98,8 +100,14 @@ impl Database {
         if path.as_os_str() == MEMORY_PATH {
             return Self::open_in_memory_with(config);
         }
+        let replica_of = config.replication.replica_of.clone();
+        crate::replication::refuse_if_replica(path, replica_of.as_deref())?;
         let storage = FjallStorage::open(path, config.cache_bytes)?;
-        Self::open_storage(Arc::new(storage), config)
+        let db = Self::open_storage_at(Arc::new(storage), config, Some(path.to_path_buf()))?;
+        if let Some(primary) = replica_of {
+            crate::replication::mark(path, &primary)?;
+        }
+        Ok(db)
     }
 
     /// A new, empty in-memory database.
@@ -114,6 +122,15 @@ impl Database {
 
     /// Opens a database on any [`Storage`] (tests use this to inject faults).
     pub fn open_storage(storage: Arc<dyn Storage>, config: Config) -> Result<Database> {
+        Self::open_storage_at(storage, config, None)
+    }
+
+    /// [`Database::open_storage`] of the database in directory `dir`, if it has one.
+    fn open_storage_at(
+        storage: Arc<dyn Storage>,
+        config: Config,
+        dir: Option<std::path::PathBuf>,
+    ) -> Result<Database> {
         let meta = meta::load_or_init_as(storage.as_ref(), config.replication.database_id)?;
         let starts_empty = meta.commit_version == 0 && meta.stream.position == 0;
         let replication = Replication::new(&config.replication, meta.stream, starts_empty);
@@ -182,6 +199,7 @@ impl Database {
                 dispatcher: Mutex::new(Some(dispatcher)),
                 archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
+                dir,
             }),
         })
     }
@@ -309,6 +327,11 @@ impl Database {
         let (reply, answer) = crate::pipeline::reply::channel_holding(ticket);
         self.send(request(reply))?;
         Ok(answer)
+    }
+
+    /// The database's directory, if it has one.
+    pub(crate) fn dir(&self) -> Option<&std::path::Path> {
+        self.inner.dir.as_deref()
     }
 
     /// Starts continuous archiving now (a replica, once promoted), if configured and not

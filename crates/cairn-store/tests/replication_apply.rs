@@ -80,6 +80,12 @@ async fn a_replica_holds_the_same_entries_and_versionstamps() -> Result<(), Stor
 
     // The position is durable with the data: a restart resumes right after it.
     replica.close();
+    // Not as a primary, though: its own writes would take positions of its primary's.
+    let refused = Database::open_with(&path, Config::default()).err();
+    assert!(
+        matches!(&refused, Some(StoreError::Replication(m)) if m.contains("holds a replica of http://primary.invalid")),
+        "{refused:?}"
+    );
     let replica = Database::open_with(&path, replica_config(&primary))?;
     assert_eq!(replica.stream_position().position, 20);
     replica.replicate(more).await?;
@@ -211,5 +217,26 @@ async fn an_unconfirmed_write_is_never_acknowledged() -> Result<(), StoreError> 
         "{answer:?}"
     );
     assert_eq!(primary.replication_status().unconfirmed_batches, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_promoted_directory_opens_as_a_primary() -> Result<(), StoreError> {
+    let primary = Database::open_in_memory_with(primary_config())?;
+    write_some(&primary, 0, 3).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let replica = Database::open_with(dir.path(), replica_config(&primary))?;
+    replica.replicate(stream_after(&primary, 0)).await?;
+    let marker = dir.path().join(cairn_store::replication::MARKER_FILE);
+    assert!(marker.exists());
+    replica.promote().await?;
+    assert!(!marker.exists());
+    replica.close();
+    let reopened = Database::open(dir.path())?;
+    assert_eq!(reopened.role(), Role::Primary);
+    assert_eq!(
+        reopened.get(&key!["k", 2u64]).await?,
+        primary.get(&key!["k", 2u64]).await?
+    );
     Ok(())
 }

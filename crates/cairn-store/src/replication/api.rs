@@ -162,6 +162,9 @@ impl Database {
             .await?;
         answer.await?;
         let at = self.stream_position();
+        if let Some(dir) = self.dir() {
+            super::clear_marker(dir)?;
+        }
         self.start_archiving()?;
         Ok(at)
     }

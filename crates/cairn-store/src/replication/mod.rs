@@ -20,6 +20,7 @@ mod api;
 mod gate;
 pub mod history;
 pub mod log;
+mod marker;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,6 +32,8 @@ pub use api::directory_position;
 pub use gate::{ReplicaInfo, SyncGate};
 pub use history::{EpochHistory, StreamPosition};
 pub use log::{ReadError, StreamLog, StreamRecord};
+pub use marker::MARKER_FILE;
+pub(crate) use marker::{clear as clear_marker, mark, refuse_if_replica};
 pub use wire::{Frame, FrameReader};
 
 use crate::error::{Result, StoreError};
