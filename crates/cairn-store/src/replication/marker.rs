@@ -9,6 +9,7 @@
 //! `replica_of` is refused, with what to do; a promotion removes the marker. The marker lives
 //! beside the engine's files, not in `meta`: `meta` is replicated, the marker is this copy's.
 
+use std::io::ErrorKind;
 use std::path::Path;
 
 use crate::error::{Result, StoreError};
@@ -31,8 +32,9 @@ pub(crate) fn refuse_if_replica(dir: &Path, replica_of: Option<&str>) -> Result<
             primary.trim(),
             marker.display()
         ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(&marker, e)),
+        // No marker; or no directory yet, which opening the engine reports as it should.
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => Ok(()),
+        Err(e) => Err(io(e)),
     }
 }
 
@@ -49,7 +51,7 @@ pub(crate) fn mark(dir: &Path, primary: &str) -> Result<()> {
         std::fs::rename(&temp, &marker)?;
         std::fs::File::open(dir)?.sync_all()
     };
-    write().map_err(|e| io(&marker, e))
+    write().map_err(io)
 }
 
 /// Removes the marker (a promotion), durably.
@@ -58,15 +60,16 @@ pub(crate) fn clear(dir: &Path) -> Result<()> {
     match std::fs::remove_file(&marker) {
         Ok(()) => std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(|e| io(&marker, e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(&marker, e)),
+            .map_err(io),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io(e)),
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Storage(crate::error::StorageError::Engine(format!(
-        "{}: {e}",
-        path.display()
-    )))
+/// The operating system's error, kept (its kind tells a full disk from a failing one).
+fn io(e: std::io::Error) -> StoreError {
+    StoreError::Storage(crate::error::StorageError::io(
+        "replica marker (REPLICA_OF)",
+        e,
+    ))
 }
