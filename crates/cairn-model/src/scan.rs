@@ -214,7 +214,10 @@ mod tests {
         assert_eq!(a.sum, Number::Int(2 * i128::from(u64::MAX)));
         a.add(Some(Number::Float(0.5)));
         assert!(matches!(a.sum, Number::Float(_)));
-        assert_eq!(Number::Int(i128::MAX).plus(Number::Int(1)), Number::Float(i128::MAX as f64 + 1.0));
+        assert_eq!(
+            Number::Int(i128::MAX).plus(Number::Int(1)),
+            Number::Float(i128::MAX as f64 + 1.0)
+        );
     }
 
     #[test]
@@ -225,22 +228,42 @@ mod tests {
             Ordering::Greater
         );
         assert_eq!(Number::Int(2).total_cmp(Number::Float(2.5)), Ordering::Less);
-        assert_eq!(Number::Int(-2).total_cmp(Number::Float(-2.5)), Ordering::Greater);
-        assert_eq!(Number::Int(3).total_cmp(Number::Float(3.0)), Ordering::Equal);
-        assert_eq!(Number::Int(i128::MAX).total_cmp(Number::Float(f64::INFINITY)), Ordering::Less);
-        assert_eq!(Number::Float(-1e300).total_cmp(Number::Int(i128::MIN)), Ordering::Less);
+        assert_eq!(
+            Number::Int(-2).total_cmp(Number::Float(-2.5)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            Number::Int(3).total_cmp(Number::Float(3.0)),
+            Ordering::Equal
+        );
+        assert_eq!(
+            Number::Int(i128::MAX).total_cmp(Number::Float(f64::INFINITY)),
+            Ordering::Less
+        );
+        assert_eq!(
+            Number::Float(-1e300).total_cmp(Number::Int(i128::MIN)),
+            Ordering::Less
+        );
         let mut a = Aggregate::default();
         for n in [Number::Float(2.5), Number::Int(-7), Number::Int(10)] {
             a.add(Some(n));
         }
         a.add(None);
-        assert_eq!((a.min, a.max, a.count, a.skipped), (Some(Number::Int(-7)), Some(Number::Int(10)), 3, 1));
+        assert_eq!(
+            (a.min, a.max, a.count, a.skipped),
+            (Some(Number::Int(-7)), Some(Number::Int(10)), 3, 1)
+        );
         assert_eq!(a.avg(), Some(5.5 / 3.0));
     }
 
     #[test]
     fn merging_pages_equals_one_pass() {
-        let values = [Number::Int(4), Number::Float(-1.25), Number::Int(9), Number::Float(3.0)];
+        let values = [
+            Number::Int(4),
+            Number::Float(-1.25),
+            Number::Int(9),
+            Number::Float(3.0),
+        ];
         let mut whole = Aggregate::default();
         values.iter().for_each(|n| whole.add(Some(*n)));
         whole.add(None);

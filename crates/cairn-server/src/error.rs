@@ -77,7 +77,8 @@ fn store_status(error: &StoreError) -> StatusCode {
         StoreError::Limit(_)
         | StoreError::Mutation(_)
         | StoreError::InvalidKey(_)
-        | StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        | StoreError::InvalidArgument(_)
+        | StoreError::ReservedKey { .. } => StatusCode::BAD_REQUEST,
         // A stale or foreign delivery id: the caller's lease is gone (it expired, or the
         // message was settled or handed out again). The caller's problem, never a 5xx.
         StoreError::DeliveryNotHeld { .. } => StatusCode::CONFLICT,
@@ -156,6 +157,11 @@ mod tests {
             ApiError::Store(StoreError::Limit(LimitError::EmptyKey)),
             ApiError::Store(StoreError::InvalidKey("k".into())),
             ApiError::Store(StoreError::InvalidArgument("a".into())),
+            ApiError::Store(StoreError::ReservedKey {
+                key: "[\"i\"]".into(),
+                index: "i".into(),
+            }),
+            ApiError::Proto(ProtoError::Extension("e".into())),
             ApiError::TooLarge(1),
             ApiError::TooManyWatches(1),
             ApiError::TooManyPolls(1),

@@ -30,7 +30,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-pub use config::{Access, ServerConfig, TokenGrant};
+pub use config::{Access, DeclaredIndex, FileIndex, ServerConfig, TokenGrant};
 
 // The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
@@ -68,6 +68,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
+        .merge(routes::scan::router())
         .layer(axum::middleware::from_fn_with_state(
             budget,
             routes::read_body,
@@ -114,7 +115,8 @@ pub async fn serve(
             config.data_dir.clone(),
             store_config,
             config.databases_max,
-        )?,
+        )?
+        .with_indexes(&config.indexes),
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,

@@ -218,10 +218,7 @@ impl Database {
 
     /// Sends an index request through the pipeline and waits for its answer; then wakes the
     /// index worker and the callers waiting for an index.
-    pub(crate) async fn index_request(
-        &self,
-        op: crate::index::IndexOp,
-    ) -> Result<CommitResult> {
+    pub(crate) async fn index_request(&self, op: crate::index::IndexOp) -> Result<CommitResult> {
         let sender = self.inner.sender.read().clone();
         let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
         let answer = crate::index::worker::submit(&self.inner.shared, &sender, op).await;

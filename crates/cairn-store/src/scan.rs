@@ -85,7 +85,9 @@ fn visit(
     let mut from = start.to_vec();
     let mut read = 0usize;
     loop {
-        let want = SCAN_CHUNK.min(budget.entries_max.saturating_sub(read)).max(1);
+        let want = SCAN_CHUNK
+            .min(budget.entries_max.saturating_sub(read))
+            .max(1);
         let scan = Scan {
             start: &from,
             end,
@@ -106,7 +108,8 @@ fn visit(
         }
         from = last.clone();
         from.push(0);
-        let spent = read >= budget.entries_max || budget.deadline.is_some_and(|d| Instant::now() >= d);
+        let spent =
+            read >= budget.entries_max || budget.deadline.is_some_and(|d| Instant::now() >= d);
         if spent {
             return Ok(Some(from));
         }
@@ -197,9 +200,11 @@ pub(crate) fn read_keys(
 pub(crate) fn field_path(options: &AggregateOptions) -> Result<Option<Vec<String>>> {
     match &options.field {
         None => Ok(None),
-        Some(field) if field.is_empty() || field.split('.').any(str::is_empty) => Err(
-            StoreError::InvalidArgument(format!("field {field:?} must be names separated by single dots")),
-        ),
+        Some(field) if field.is_empty() || field.split('.').any(str::is_empty) => {
+            Err(StoreError::InvalidArgument(format!(
+                "field {field:?} must be names separated by single dots"
+            )))
+        }
         Some(field) => Ok(Some(field.split('.').map(str::to_owned).collect())),
     }
 }
@@ -213,7 +218,13 @@ pub(crate) async fn count_all(
     let mut from = start;
     let mut total = 0u64;
     loop {
-        let page = count_page(snapshot.as_ref(), &from, &end, now_ms, ScanBudget::entries(SCAN_PAGE_ENTRIES))?;
+        let page = count_page(
+            snapshot.as_ref(),
+            &from,
+            &end,
+            now_ms,
+            ScanBudget::entries(SCAN_PAGE_ENTRIES),
+        )?;
         total += page.count;
         match page.resume {
             Some(next) => {
@@ -236,7 +247,14 @@ pub(crate) async fn aggregate_all(
     let mut total = Aggregate::default();
     loop {
         let budget = ScanBudget::entries(SCAN_PAGE_ENTRIES);
-        let page = aggregate_page(snapshot.as_ref(), &from, &end, now_ms, path.as_deref(), budget)?;
+        let page = aggregate_page(
+            snapshot.as_ref(),
+            &from,
+            &end,
+            now_ms,
+            path.as_deref(),
+            budget,
+        )?;
         total.merge(&page.aggregate);
         match page.resume {
             Some(next) => {
@@ -342,7 +360,13 @@ impl crate::Database {
     pub fn count_page(&self, start: &[u8], end: &[u8], budget: ScanBudget) -> Result<CountPage> {
         self.check_bounds(start, end)?;
         let snapshot = self.published_snapshot();
-        count_page(snapshot.as_ref(), start, end, cairn_model::Kv::now_ms(self), budget)
+        count_page(
+            snapshot.as_ref(),
+            start,
+            end,
+            cairn_model::Kv::now_ms(self),
+            budget,
+        )
     }
 
     /// One page of an aggregate of `[start, end)`, from the published snapshot.

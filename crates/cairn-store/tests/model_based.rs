@@ -592,7 +592,10 @@ impl Run {
                 );
                 self.commit(&effects, versionstamp);
             }
-            (Verdict::ChecksFail(expected), Ok(CommitResult::CheckFailed { failed_checks, .. })) => {
+            (
+                Verdict::ChecksFail(expected),
+                Ok(CommitResult::CheckFailed { failed_checks, .. }),
+            ) => {
                 assert_eq!(failed_checks, expected, "failed check indexes of {write:?}");
             }
             (Verdict::MutationFails(expected), Err(err)) => {

@@ -108,6 +108,11 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
         config.commit_queue_bytes_max = bytes;
     }
+    config.indexes = file
+        .indexes
+        .iter()
+        .map(|i| i.declared().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens

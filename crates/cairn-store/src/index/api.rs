@@ -72,7 +72,10 @@ impl Database {
             progress.borrow_and_update();
             match self.index(name)? {
                 Some(info)
-                    if matches!(info.state, IndexState::Building { .. } | IndexState::Dropping) =>
+                    if matches!(
+                        info.state,
+                        IndexState::Building { .. } | IndexState::Dropping
+                    ) =>
                 {
                     if let Some(e) = self.poisoned() {
                         return Err(e);

@@ -31,7 +31,10 @@ const META_END: &[u8] = b"index0";
 pub(crate) enum Phase {
     /// Keys below `cursor` (under the prefix) are indexed and maintained; keys at or after
     /// it are left to the backfill.
-    Building { cursor: Vec<u8>, scanned: u64 },
+    Building {
+        cursor: Vec<u8>,
+        scanned: u64,
+    },
     Ready,
     /// Not maintained any more (a unique backfill met a duplicate).
     Failed(String),
@@ -361,7 +364,10 @@ mod tests {
             scanned: 1,
         };
         assert!(def.maintains(&under));
-        assert!(!def.maintains(b"\x02p\x00"), "the prefix key itself is not indexed");
+        assert!(
+            !def.maintains(b"\x02p\x00"),
+            "the prefix key itself is not indexed"
+        );
         def.phase = Phase::Ready;
         assert!(!def.maintains(b"\x02q\x00\x02k\x00"));
         def.phase = Phase::Dropping;

@@ -15,7 +15,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use cairn_model::v8::{decode_number, V8Number};
 use cairn_model::{KeyPart, KvValue, Number};
 use num_traits::ToPrimitive;
-use v8_valueserializer::{ArrayBufferViewKind, Heap, HeapValue, PropertyKey, Value, ValueDeserializer};
+use v8_valueserializer::{
+    ArrayBufferViewKind, Heap, HeapValue, PropertyKey, Value, ValueDeserializer,
+};
 
 /// A field path, split at dots.
 pub(crate) type Path = [String];
@@ -186,8 +188,9 @@ fn v8_part(value: &Value, heap: &Heap) -> Option<KeyPart> {
 }
 
 fn json_at<'a>(root: &'a serde_json::Value, path: &Path) -> Option<&'a serde_json::Value> {
-    path.iter()
-        .try_fold(root, |current, name| current.as_object()?.get(name.as_str()))
+    path.iter().try_fold(root, |current, name| {
+        current.as_object()?.get(name.as_str())
+    })
 }
 
 fn json_part(value: &serde_json::Value) -> Option<KeyPart> {
@@ -229,7 +232,10 @@ mod tests {
         );
         assert_eq!(extract(&value, &paths(&["age"])), Fields::Missing);
         assert_eq!(extract(&value, &paths(&["name.first"])), Fields::Missing);
-        assert_eq!(number(&value, Some(&["n".to_owned()])), Some(Number::Int(1)));
+        assert_eq!(
+            number(&value, Some(&["n".to_owned()])),
+            Some(Number::Int(1))
+        );
         assert_eq!(number(&value, Some(&["name".to_owned()])), None);
     }
 
@@ -264,14 +270,29 @@ mod tests {
     fn numbers_of_every_kind() {
         assert_eq!(number(&KvValue::U64(7), None), Some(Number::Int(7)));
         let v8 = |bytes: &[u8]| KvValue::V8(bytes.to_vec());
-        assert_eq!(number(&v8(&cairn_model::v8::encode_number(1.5)), None), Some(Number::Float(1.5)));
-        assert_eq!(number(&v8(&cairn_model::v8::encode_number(f64::NAN)), None), None);
         assert_eq!(
-            number(&v8(&cairn_model::v8::encode_bigint(&BigInt::from(-3))), None),
+            number(&v8(&cairn_model::v8::encode_number(1.5)), None),
+            Some(Number::Float(1.5))
+        );
+        assert_eq!(
+            number(&v8(&cairn_model::v8::encode_number(f64::NAN)), None),
+            None
+        );
+        assert_eq!(
+            number(
+                &v8(&cairn_model::v8::encode_bigint(&BigInt::from(-3))),
+                None
+            ),
             Some(Number::Int(-3))
         );
-        assert_eq!(number(&KvValue::Bytes(b"42".to_vec()), None), Some(Number::Int(42)));
-        assert_eq!(number(&KvValue::Bytes(b"-0.5".to_vec()), None), Some(Number::Float(-0.5)));
+        assert_eq!(
+            number(&KvValue::Bytes(b"42".to_vec()), None),
+            Some(Number::Int(42))
+        );
+        assert_eq!(
+            number(&KvValue::Bytes(b"-0.5".to_vec()), None),
+            Some(Number::Float(-0.5))
+        );
         assert_eq!(number(&KvValue::Bytes(vec![0xff]), None), None);
         assert_eq!(number(&v8(&ALICE), None), None);
     }
@@ -283,6 +304,9 @@ mod tests {
             Fields::Undecodable
         );
         assert_eq!(extract(&KvValue::U64(1), &paths(&["a"])), Fields::Missing);
-        assert_eq!(extract(&KvValue::Bytes(vec![1, 2]), &paths(&["a"])), Fields::Missing);
+        assert_eq!(
+            extract(&KvValue::Bytes(vec![1, 2]), &paths(&["a"])),
+            Fields::Missing
+        );
     }
 }

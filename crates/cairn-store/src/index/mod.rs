@@ -117,14 +117,18 @@ mod tests {
 
     #[test]
     fn index_keys_are_name_values_and_rest() {
-        let def = IndexDef::new(IndexSpec::new("by_email", key!["users"], &["email"])).expect("valid");
+        let def =
+            IndexDef::new(IndexSpec::new("by_email", key!["users"], &["email"])).expect("valid");
         let primary = encode_key(&key!["users", "alice", 1i64]);
         let json = KvValue::Bytes(br#"{"email": "a@x"}"#.to_vec());
         let Contribution::Entry { key, values_end } = entry_of(&def, &primary, &json, 2048) else {
             panic!("indexed");
         };
         assert_eq!(key, encode_key(&key!["by_email", "a@x", "alice", 1i64]));
-        assert_eq!(describe_entry(&def, &key, values_end), r#"["users", "alice", 1n]"#);
+        assert_eq!(
+            describe_entry(&def, &key, values_end),
+            r#"["users", "alice", 1n]"#
+        );
         assert_eq!(describe_values(&def, &key, values_end), r#"["a@x"]"#);
         assert_eq!(entry_of(&def, &primary, &json, 20), Contribution::Oversized);
         assert_eq!(

@@ -82,7 +82,11 @@ pub(super) struct IndexChanges {
 
 impl IndexChanges {
     fn state_of(&self, key: &[u8]) -> Option<&Option<DataRecord>> {
-        self.entries.iter().rev().find(|(k, _)| k == key).map(|(_, r)| r)
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, r)| r)
     }
 
     fn delta(&mut self, index: usize) -> &mut Delta {
@@ -154,7 +158,16 @@ impl Evaluator {
                     Some(old) => old,
                     None => old.insert(self.current(state, key)?),
                 };
-                self.entry_changes(def, index, key, old.as_ref(), new.as_ref(), versionstamp, &mut out, &mut claims);
+                self.entry_changes(
+                    def,
+                    index,
+                    key,
+                    old.as_ref(),
+                    new.as_ref(),
+                    versionstamp,
+                    &mut out,
+                    &mut claims,
+                );
             }
         }
         for claim in claims {
@@ -168,7 +181,10 @@ impl Evaluator {
     }
 
     /// Adds to `out` what changing `key` from `old` to `new` does to index `def`.
-    #[expect(clippy::too_many_arguments, reason = "one step of a loop, kept apart for reading")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one step of a loop, kept apart for reading"
+    )]
     fn entry_changes(
         &self,
         def: &IndexDef,
@@ -181,8 +197,12 @@ impl Evaluator {
         claims: &mut Vec<Claim>,
     ) {
         let key_max = self.shared.config.limits.key_bytes_max;
-        let old = old.map_or(Contribution::None, |r| entry_of(def, key, &r.value, key_max));
-        let new_contribution = new.map_or(Contribution::None, |r| entry_of(def, key, &r.value, key_max));
+        let old = old.map_or(Contribution::None, |r| {
+            entry_of(def, key, &r.value, key_max)
+        });
+        let new_contribution = new.map_or(Contribution::None, |r| {
+            entry_of(def, key, &r.value, key_max)
+        });
         let delta = out.delta(index);
         delta.count(&old, -1);
         delta.count(&new_contribution, 1);
@@ -348,7 +368,9 @@ impl Evaluator {
                     }
                 }
                 None => {
-                    return Err(StoreError::InvalidArgument(format!("no index named {name:?}")))
+                    return Err(StoreError::InvalidArgument(format!(
+                        "no index named {name:?}"
+                    )))
                 }
             },
             IndexOp::Step(name) => self.step(state, &name)?,
@@ -472,7 +494,16 @@ impl Evaluator {
             }
             visited += 1;
             let mut claims = Vec::new();
-            self.entry_changes(&def, index, &key, None, Some(&record), versionstamp, &mut out, &mut claims);
+            self.entry_changes(
+                &def,
+                index,
+                &key,
+                None,
+                Some(&record),
+                versionstamp,
+                &mut out,
+                &mut claims,
+            );
             for claim in claims {
                 if let Some(reason) = self.conflict(state, &out, &claim)? {
                     if let Some(def) = self.indexes.def_mut(index) {
