@@ -96,6 +96,12 @@ pub fn format_version(snapshot: &dyn crate::storage::Snapshot) -> Result<Option<
     }
 }
 
+/// The secondary indexes recorded in `snapshot`'s `meta` (for tests and tools; a database
+/// reports its published ones through `Database::indexes`).
+pub fn indexes(snapshot: &dyn crate::storage::Snapshot) -> Result<Vec<cairn_model::IndexInfo>> {
+    crate::index::catalog::infos(snapshot)
+}
+
 /// Adds the new last commit version to a commit's storage batch.
 pub fn put_commit_version(batch: &mut WriteBatch, commit_version: u64) {
     batch.put(

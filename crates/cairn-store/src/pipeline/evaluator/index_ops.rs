@@ -249,6 +249,10 @@ impl Evaluator {
         };
         let values = claim.key.get(..claim.values_end).unwrap_or_default();
         let now = state.now_ms;
+        // An entry written already expired is invisible: it holds no value.
+        if !live(local.state_of(&claim.key).and_then(Option::as_ref), now) {
+            return Ok(None);
+        }
         let other = |k: &[u8]| k != claim.key.as_slice() && k.starts_with(values);
         let mut holder = local
             .entries
