@@ -168,7 +168,7 @@ pub trait KvIndexes: Kv {
     ) -> impl Future<Output = Result<IndexInfo, Self::Error>> + Send;
 
     /// Drops an index: it is no longer maintained at once, its entries are removed in the
-    /// background. `false` if there was no such index.
+    /// background. `false` if there was no such index (or it is being dropped already).
     fn drop_index(&self, name: &str) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
     /// Every index, in name order.

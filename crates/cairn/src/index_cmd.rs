@@ -106,7 +106,7 @@ async fn execute<K: KvIndexes>(db: &K, command: IndexCommand) -> anyhow::Result<
                 println!("dropped {name}");
                 Ok(())
             } else {
-                bail!("no index named {name:?}")
+                bail!("no index named {name:?} (or it is being dropped already)")
             }
         }
         IndexCommand::List { json, .. } => {

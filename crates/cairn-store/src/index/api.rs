@@ -41,10 +41,13 @@ impl Database {
 
     /// Drops an index: no commit maintains it any more, and its entries are removed in the
     /// background (its keyspace stays reserved until then; [`Database::wait_index`] returns
-    /// `None` once they are gone). `false` if there is no such index.
+    /// `None` once they are gone). `false` if there is no such index, or it is being dropped
+    /// already.
     pub async fn drop_index(&self, name: &str) -> Result<bool> {
-        if self.index(name)?.is_none() {
-            return Ok(false);
+        match self.index(name)? {
+            None => return Ok(false),
+            Some(info) if info.state == IndexState::Dropping => return Ok(false),
+            Some(_) => {}
         }
         match self.index_request(IndexOp::Drop(name.to_owned())).await {
             Ok(_) => Ok(true),

@@ -206,8 +206,13 @@ pub struct Server {
 impl Server {
     /// Starts the server on a port the OS picks and waits (bounded) until it listens.
     pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// As [`Server::start`], with more arguments for `cairn serve` (e.g. `--config FILE`).
+    pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("creating a temporary data directory");
-        let (child, log, lines) = Self::spawn(&data);
+        let (child, log, lines) = Self::spawn_with(&data, extra);
         let mut server = Server {
             child,
             url: String::new(),
@@ -244,6 +249,10 @@ impl Server {
 
     /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
     fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
+        Self::spawn_with(data, &[])
+    }
+
+    fn spawn_with(data: &TempDir, extra: &[&str]) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--data-dir")
@@ -251,6 +260,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"])
             .args(["--access-token", READ_WRITE_TOKEN])
             .args(["--read-only-token", READ_ONLY_TOKEN])
+            .args(extra)
             // Only the tokens above: the server would honour these as extra configuration.
             .env_remove("DENO_KV_ACCESS_TOKEN")
             .env_remove("CAIRN_DATA_DIR")
@@ -467,6 +477,61 @@ pub fn run_node_script(server: &Server, relative: &str) -> String {
         Some(status) if status.success() => run.stdout,
         status => panic!(
             "node script {} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.stdout,
+            run.stderr,
+            server.log_tail()
+        ),
+    }
+}
+
+/// Runs `tests/e2e/<relative>` with `client` (a Deno `.ts` or a Node.js `.mjs` script, run as
+/// [`run_script`] runs scenarios) against `server`, with `env` added; returns its stdout, or
+/// fails the test with its output and the server log unless it exits with 0.
+pub fn run_client_script(
+    client: Client,
+    server: &Server,
+    relative: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = match client {
+        Client::Deno => {
+            let mut c = Command::new(&tools.deno);
+            c.args(["run", "-A", "--unstable-kv"])
+                .arg(&script)
+                .arg(server.url())
+                .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
+                .env("DENO_NO_UPDATE_CHECK", "1")
+                .env("DENO_NO_PROMPT", "1")
+                .env("DENO_DIR", server.data.path().join("deno-dir"));
+            c
+        }
+        Client::Node => {
+            let mut c = Command::new(&tools.node);
+            c.arg(&script)
+                .arg(server.url())
+                .arg(READ_WRITE_TOKEN)
+                .env_remove("DENO_KV_ACCESS_TOKEN")
+                .env("CAIRN_E2E_TOOLS_DIR", repo_root().join("tools"));
+            c
+        }
+    };
+    command
+        .current_dir(repo_root())
+        .env("CAIRN_E2E_READ_ONLY_TOKEN", READ_ONLY_TOKEN)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        status => panic!(
+            "{client:?} script {} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
             script.display(),
             run.stdout,
             run.stderr,
