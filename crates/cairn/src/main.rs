@@ -7,6 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
 mod bench_expiry;
+mod bench_index;
 mod bench_queue;
 mod bench_soak;
 mod data;
