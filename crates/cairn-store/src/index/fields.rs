@@ -34,9 +34,26 @@ pub(crate) enum Fields {
 }
 
 /// A value decoded enough to look inside.
-enum Document {
+pub(crate) enum Document {
     V8(Value, Heap),
     Json(serde_json::Value),
+}
+
+/// A value decoded once, for every index that looks at it.
+pub(crate) enum Parsed {
+    Object(Document),
+    /// Not something fields can be read from.
+    Other,
+    Undecodable,
+}
+
+/// Decodes `value` for [`extract_parsed`].
+pub(crate) fn parse(value: &KvValue) -> Parsed {
+    match document(value) {
+        Ok(Some(document)) => Parsed::Object(document),
+        Ok(None) => Parsed::Other,
+        Err(()) => Parsed::Undecodable,
+    }
 }
 
 /// Decodes a value: `Ok(None)` when it cannot hold fields or a number (a `u64`, bytes that
@@ -64,15 +81,21 @@ fn document(value: &KvValue) -> Result<Option<Document>, ()> {
 }
 
 /// The fields `paths` of `value`.
+#[cfg(test)]
 pub(crate) fn extract(value: &KvValue, paths: &[Vec<String>]) -> Fields {
-    let document = match document(value) {
-        Ok(Some(document)) => document,
-        Ok(None) => return Fields::Missing,
-        Err(()) => return Fields::Undecodable,
+    extract_parsed(&parse(value), paths)
+}
+
+/// The fields `paths` of a parsed value.
+pub(crate) fn extract_parsed(parsed: &Parsed, paths: &[Vec<String>]) -> Fields {
+    let document = match parsed {
+        Parsed::Object(document) => document,
+        Parsed::Other => return Fields::Missing,
+        Parsed::Undecodable => return Fields::Undecodable,
     };
     let mut parts = Vec::with_capacity(paths.len());
     for path in paths {
-        let part = match &document {
+        let part = match document {
             Document::V8(root, heap) => v8_at(root, heap, path).and_then(|v| v8_part(&v, heap)),
             Document::Json(root) => json_at(root, path).and_then(json_part),
         };

@@ -18,6 +18,8 @@ pub(crate) mod worker;
 
 use cairn_model::codec::try_encode_key;
 use cairn_model::{decode_key, IndexSpec, Key, KvValue};
+#[cfg(test)]
+use fields::parse;
 
 use catalog::IndexDef;
 use fields::Fields;
@@ -48,15 +50,15 @@ pub(crate) enum Contribution {
     Oversized,
 }
 
-/// The index entry the entry `key` = `value` has in `def` (the key must lie under the
-/// index's prefix).
+/// The index entry the entry `key` = `value` (parsed) has in `def` (the key must lie under
+/// the index's prefix).
 pub(crate) fn entry_of(
     def: &IndexDef,
     key: &[u8],
-    value: &KvValue,
+    value: &fields::Parsed,
     key_bytes_max: usize,
 ) -> Contribution {
-    let parts = match fields::extract(value, &def.paths) {
+    let parts = match fields::extract_parsed(value, &def.paths) {
         Fields::Values(parts) => parts,
         Fields::Missing => return Contribution::None,
         Fields::Undecodable => return Contribution::Undecodable,
@@ -121,7 +123,8 @@ mod tests {
             IndexDef::new(IndexSpec::new("by_email", key!["users"], &["email"])).expect("valid");
         let primary = encode_key(&key!["users", "alice", 1i64]);
         let json = KvValue::Bytes(br#"{"email": "a@x"}"#.to_vec());
-        let Contribution::Entry { key, values_end } = entry_of(&def, &primary, &json, 2048) else {
+        let Contribution::Entry { key, values_end } = entry_of(&def, &primary, &parse(&json), 2048)
+        else {
             panic!("indexed");
         };
         assert_eq!(key, encode_key(&key!["by_email", "a@x", "alice", 1i64]));
@@ -130,9 +133,9 @@ mod tests {
             r#"["users", "alice", 1n]"#
         );
         assert_eq!(describe_values(&def, &key, values_end), r#"["a@x"]"#);
-        assert_eq!(entry_of(&def, &primary, &json, 20), Contribution::Oversized);
+        assert_eq!(entry_of(&def, &primary, &parse(&json), 20), Contribution::Oversized);
         assert_eq!(
-            entry_of(&def, &primary, &KvValue::U64(1), 2048),
+            entry_of(&def, &primary, &parse(&KvValue::U64(1)), 2048),
             Contribution::None
         );
         let KvValue::V8(bytes) = entry_value(&primary) else {

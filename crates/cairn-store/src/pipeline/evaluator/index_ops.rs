@@ -30,10 +30,14 @@ use cairn_model::{CommitResult, Versionstamp};
 use super::{stage_data_without_expiry, BatchState, Evaluator, HashMap, WriteChanges};
 use crate::error::{Result, StoreError};
 use crate::index::catalog::{Catalog, IndexDef, Phase};
+use crate::index::fields::{self, Parsed};
 use crate::index::{describe_entry, describe_values, entry_of, entry_value, Contribution, IndexOp};
 use crate::limits::{INDEXES_MAX, INDEX_STEP_KEYS};
 use crate::record::{ChangelogEncoder, DataRecord};
 use crate::storage::{Keyspace, Scan, Snapshot};
+
+/// Stored index entries a unique check reads at a time.
+const UNIQUE_SCAN_CHUNK: usize = 16;
 
 /// What a batch knows about indexes beyond its overlay.
 #[derive(Default)]
@@ -149,21 +153,22 @@ impl Evaluator {
         }
         let mut claims = Vec::new();
         for (key, new) in &changes.entries {
-            let mut old = None;
-            for (index, def) in self.indexes.defs().iter().enumerate() {
-                if !def.maintains(key) {
-                    continue;
-                }
-                let old = match &old {
-                    Some(old) => old,
-                    None => old.insert(self.current(state, key)?),
-                };
+            let defs = self.indexes.defs().iter().enumerate();
+            let mut maintained = defs.filter(|(_, d)| d.maintains(key)).peekable();
+            if maintained.peek().is_none() {
+                continue;
+            }
+            // Read and decode each value once, whatever the number of indexes.
+            let old = self.current(state, key)?;
+            let old_parsed = old.as_ref().map(|r| fields::parse(&r.value));
+            let new_parsed = new.as_ref().map(|r| fields::parse(&r.value));
+            for (index, def) in maintained {
                 self.entry_changes(
                     def,
                     index,
                     key,
-                    old.as_ref(),
-                    new.as_ref(),
+                    old.as_ref().zip(old_parsed.as_ref()),
+                    new.as_ref().zip(new_parsed.as_ref()),
                     versionstamp,
                     &mut out,
                     &mut claims,
@@ -190,19 +195,17 @@ impl Evaluator {
         def: &IndexDef,
         index: usize,
         key: &[u8],
-        old: Option<&DataRecord>,
-        new: Option<&DataRecord>,
+        old: Option<(&DataRecord, &Parsed)>,
+        new: Option<(&DataRecord, &Parsed)>,
         versionstamp: Versionstamp,
         out: &mut IndexChanges,
         claims: &mut Vec<Claim>,
     ) {
         let key_max = self.shared.config.limits.key_bytes_max;
-        let old = old.map_or(Contribution::None, |r| {
-            entry_of(def, key, &r.value, key_max)
-        });
-        let new_contribution = new.map_or(Contribution::None, |r| {
-            entry_of(def, key, &r.value, key_max)
-        });
+        let old = old.map_or(Contribution::None, |(_, p)| entry_of(def, key, p, key_max));
+        let new_contribution =
+            new.map_or(Contribution::None, |(_, p)| entry_of(def, key, p, key_max));
+        let new = new.map(|(r, _)| r);
         let delta = out.delta(index);
         delta.count(&old, -1);
         delta.count(&new_contribution, 1);
@@ -268,17 +271,28 @@ impl Evaluator {
                     .cloned()
             });
         }
-        if holder.is_none() {
-            let end = end_of(values);
-            let stored = self.scan_latest(state, values, &end, usize::MAX)?;
-            for (k, bytes) in stored {
-                if !other(&k) || local.state_of(&k).is_some() || state.overlay.contains_key(&k) {
+        // Stored entries under the values: at most one live one (the index is unique), but
+        // expired ones wait for the sweeper, so read in chunks until a live one turns up.
+        let end = end_of(values);
+        let mut from = values.to_vec();
+        while holder.is_none() {
+            let stored = self.scan_latest(state, &from, &end, UNIQUE_SCAN_CHUNK)?;
+            let exhausted = stored.len() < UNIQUE_SCAN_CHUNK;
+            for (k, bytes) in &stored {
+                if !other(k) || local.state_of(k).is_some() || state.overlay.contains_key(k) {
                     continue;
                 }
-                if live(Some(&DataRecord::decode(&bytes)?), now) {
-                    holder = Some(k);
+                if live(Some(&DataRecord::decode(bytes)?), now) {
+                    holder = Some(k.clone());
                     break;
                 }
+            }
+            match stored.last() {
+                Some((last, _)) if !exhausted => {
+                    from = last.clone();
+                    from.push(0);
+                }
+                _ => break,
             }
         }
         Ok(holder.map(|k| {
@@ -348,10 +362,13 @@ impl Evaluator {
         }
         let mut out = IndexChanges::default();
         let mut claims = Vec::new();
+        let mut parsed = None;
         for (index, def) in self.indexes.defs().iter().enumerate() {
             if def.maintains(key) {
+                let parsed = parsed.get_or_insert_with(|| fields::parse(&old.value));
                 let vs = Versionstamp::new(state.commit_version, state.accepted);
-                self.entry_changes(def, index, key, Some(old), None, vs, &mut out, &mut claims);
+                let old = Some((old, &*parsed));
+                self.entry_changes(def, index, key, old, None, vs, &mut out, &mut claims);
             }
         }
         self.merge_index_changes(state, out, log);
@@ -498,12 +515,13 @@ impl Evaluator {
             }
             visited += 1;
             let mut claims = Vec::new();
+            let parsed = fields::parse(&record.value);
             self.entry_changes(
                 &def,
                 index,
                 &key,
                 None,
-                Some(&record),
+                Some((&record, &parsed)),
                 versionstamp,
                 &mut out,
                 &mut claims,
