@@ -78,7 +78,7 @@ impl Val {
             } => {
                 let mut out = vec![0xff, 0x0f, b'o'];
                 let mut count = 0u8;
-                let mut string = |out: &mut Vec<u8>, s: &str| {
+                let string = |out: &mut Vec<u8>, s: &str| {
                     out.extend_from_slice(&[b'"', s.len() as u8]);
                     out.extend_from_slice(s.as_bytes());
                 };
@@ -429,7 +429,7 @@ impl Run {
                     let mut expected = BTreeMap::new();
                     let mut undecodable = 0;
                     for (k, record) in &stored {
-                        if k.len() <= prefix.len() - 1 {
+                        if k.len() < prefix.len() {
                             continue;
                         }
                         let val = Val::decode(&record.value, &self.model.known);

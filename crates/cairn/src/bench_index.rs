@@ -60,7 +60,10 @@ async fn write_objects<K: KvIndexes>(db: &K, prefix: &str, ops: u64) -> anyhow::
                     .commit()
                     .await?;
                 latencies.push(t.elapsed().as_nanos() as u64);
-                ensure!(result.is_committed(), "write of a fresh key failed: {result:?}");
+                ensure!(
+                    result.is_committed(),
+                    "write of a fresh key failed: {result:?}"
+                );
             }
             anyhow::Ok(latencies)
         });

@@ -133,7 +133,10 @@ mod tests {
             r#"["users", "alice", 1n]"#
         );
         assert_eq!(describe_values(&def, &key, values_end), r#"["a@x"]"#);
-        assert_eq!(entry_of(&def, &primary, &parse(&json), 20), Contribution::Oversized);
+        assert_eq!(
+            entry_of(&def, &primary, &parse(&json), 20),
+            Contribution::Oversized
+        );
         assert_eq!(
             entry_of(&def, &primary, &parse(&KvValue::U64(1)), 2048),
             Contribution::None
