@@ -30,6 +30,27 @@ if ! command -v fusermount3 >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq fuse3 >/dev/null
 fi
 
+echo "== prometheus (crates/cairn/tests/metrics_prometheus.rs scrapes cairn serve with it)"
+if ! command -v prometheus >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
+fi
+
+echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archive_s3.rs)"
+# Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
+tools/install_moto.sh >/dev/null
+
+echo "== chromium (crates/cairn/tests/console_browser.rs drives the web console in it)"
+if [[ ! -x /usr/bin/chromium ]]; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq chromium >/dev/null
+fi
+
+echo "== tools/install_api.sh (schemathesis and playwright-core for the JSON API and console tests)"
+tools/install_api.sh
+
 echo "== cargo test"
 cargo test --workspace --locked
 

@@ -90,6 +90,15 @@ impl Auth {
         found
     }
 
+    /// True if `presented` is one of the configured access tokens (for any database),
+    /// compared as [`Auth::access_token`] does: in constant time, against every token.
+    pub fn knows(&self, presented: &str) -> bool {
+        let presented = self.mac(presented.as_bytes());
+        self.token_macs.iter().fold(false, |found, mac| {
+            found | bool::from(mac.ct_eq(&presented))
+        })
+    }
+
     /// A data-path token for `grant` on database `name`, valid until `expires_at_ms`.
     pub fn issue(&self, grant: &Grant, name: &str, expires_at_ms: u64) -> String {
         let mut payload = vec![TOKEN_VERSION];

@@ -67,6 +67,8 @@ impl TokenGrant {
 /// database has threads of its own (commit pipeline, sweeper, queue dispatcher, engine
 /// worker) and engine memory, so a server does not create them without bound.
 pub const DATABASES_MAX_DEFAULT: usize = 100;
+/// Requests slower than this are logged by default (`--slow-request-ms`).
+pub const SLOW_REQUEST_MS_DEFAULT: u64 = 1000;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -88,9 +90,20 @@ pub struct ServerConfig {
     pub watches_per_token_max: usize,
     /// Largest request body, in bytes.
     pub body_bytes_max: usize,
+    /// Continuous archiving of the databases (`cairn serve --archive`), each under its name.
+    pub archive: Option<cairn_store::archive::ArchiveConfig>,
     /// Most databases the server holds (those on disk count); past it, creating one is
     /// refused with 403.
     pub databases_max: usize,
+    /// Bearer token of `GET /metrics` on the main listener; `None`: not served there.
+    pub metrics_token: Option<String>,
+    /// Serve `/metrics` (no token), `/healthz` and `/readyz` on a listener of their own too.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Requests slower than this are logged (`slow request`, with their id); 0 logs none.
+    pub slow_request_ms: u64,
+    /// Count HTTP requests and keep the databases' statistics (`--no-metrics` turns both
+    /// off, to measure what they cost).
+    pub metrics: bool,
     /// Most bytes of request bodies the whole server holds at once, from before a body is
     /// read until its answer is ready (announced `Content-Length`, or `body_bytes_max` for a
     /// body without one). Past it, requests are answered 503 with `Retry-After` and nothing
@@ -100,6 +113,11 @@ pub struct ServerConfig {
     /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
     /// answered 503 with `Retry-After` and nothing applied.
     pub commit_queue_bytes_max: usize,
+    /// Serve the web console at `/console` (`--no-console` turns it off).
+    pub console: bool,
+    /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
+    /// answers no cross-origin request, `"*"` any origin.
+    pub api_cors_origins: Vec<String>,
     /// Secondary indexes each database must have: created (and built in the background)
     /// when the database is opened, if missing.
     pub indexes: Vec<DeclaredIndex>,
@@ -167,11 +185,18 @@ impl ServerConfig {
             limits: Limits::default(),
             data_token_ttl_s: 15 * 60,
             watches_per_token_max: 64,
+            archive: None,
             body_bytes_max: crate::limits::BODY_BYTES_MAX_DEFAULT,
             body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
             indexes: Vec::new(),
+            metrics_token: None,
+            metrics_listen: None,
+            slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
+            metrics: true,
+            console: true,
+            api_cors_origins: Vec::new(),
         }
     }
 }
@@ -195,8 +220,16 @@ pub struct FileConfig {
     pub watches_per_token_max: Option<usize>,
     /// Threads serving HTTP (see `cairn serve --http-threads`).
     pub http_threads: Option<usize>,
+    /// Continuous archiving (`[archive]`).
+    pub archive: Option<ArchiveFileConfig>,
     /// Most databases the server holds (see `cairn serve --databases-max`).
     pub databases_max: Option<usize>,
+    /// Bearer token of `/metrics` on the main listener.
+    pub metrics_token: Option<String>,
+    /// Address of the metrics listener (`/metrics` without a token, `/healthz`, `/readyz`).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Slow-request log threshold, milliseconds (0: off).
+    pub slow_request_ms: Option<u64>,
     /// Bytes of request bodies in flight on the server (see `--body-bytes-in-flight-max`).
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
@@ -204,6 +237,60 @@ pub struct FileConfig {
     /// Secondary indexes each database must have.
     #[serde(default)]
     pub indexes: Vec<FileIndex>,
+    /// Serve the web console at `/console` (default true).
+    pub console: Option<bool>,
+    /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
+}
+
+/// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
+/// for each bound's meaning and default).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveFileConfig {
+    /// Destination: a directory or s3://bucket/prefix.
+    pub to: Option<String>,
+    /// Databases archived; absent or `["*"]`: all.
+    pub databases: Option<Vec<String>>,
+    /// Longest a batch waits before it is shipped, ms.
+    pub ship_interval_ms: Option<u64>,
+    /// A snapshot at least this often, ms.
+    pub snapshot_interval_ms: Option<u64>,
+    /// A snapshot after this much log, bytes.
+    pub snapshot_log_bytes: Option<u64>,
+    /// Snapshots kept.
+    pub retention_snapshots: Option<u32>,
+    /// Snapshots older than this are removed, ms.
+    pub retention_ms: Option<u64>,
+    /// Unshipped log kept while the destination fails, bytes (past it: a gap and a new range).
+    pub unshipped_bytes_max: Option<u64>,
+}
+
+impl ArchiveFileConfig {
+    /// Applies the table's settings to `config`.
+    pub fn apply(&self, config: &mut cairn_store::archive::ArchiveConfig) {
+        let set = |slot: &mut u64, value: Option<u64>| {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        };
+        set(&mut config.ship_interval_ms, self.ship_interval_ms);
+        set(&mut config.snapshot_interval_ms, self.snapshot_interval_ms);
+        set(&mut config.snapshot_log_bytes, self.snapshot_log_bytes);
+        set(&mut config.retention_ms, self.retention_ms);
+        set(&mut config.unshipped_bytes_max, self.unshipped_bytes_max);
+        if let Some(n) = self.retention_snapshots {
+            config.retention_snapshots = n;
+        }
+        if let Some(names) = &self.databases {
+            config.databases = names
+                .iter()
+                .filter(|n| n.as_str() != "*")
+                .cloned()
+                .collect();
+        }
+    }
 }
 
 impl FileConfig {
@@ -278,6 +365,16 @@ mod tests {
             toml::from_str("[[indexes]]\nname = \"x\"\nprefix = \"users\"\nfields = [\"a\"]\n")
                 .expect("parses");
         assert!(bad.indexes[0].declared().is_err());
+    }
+
+    #[test]
+    fn file_config_parses_console_and_cors() {
+        let text = "console = false\ncors_origins = [\"https://app.example\"]\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.console, Some(false));
+        assert_eq!(config.cors_origins, ["https://app.example"]);
+        let defaults = ServerConfig::new("d");
+        assert!(defaults.console && defaults.api_cors_origins.is_empty());
     }
 
     #[test]

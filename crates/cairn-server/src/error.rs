@@ -53,6 +53,20 @@ pub enum ApiError {
     /// The database refused or failed the operation.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A conditional request (`If-Match`, `If-None-Match`) whose condition does not hold:
+    /// nothing was written.
+    #[error("precondition failed: {0}; nothing was written")]
+    PreconditionFailed(String),
+    /// An atomic write whose checks failed (indexes into its checks): nothing was written.
+    #[error("check failed: checks {0:?} do not hold; nothing was written")]
+    ChecksFailed(Vec<u32>),
+    /// A write a unique secondary index refused (another entry holds its values): nothing
+    /// was written.
+    #[error("{0}; nothing was written")]
+    UniqueConflict(String),
+    /// The route exists, but not for this method.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
 }
 
 /// The status of an error. Every error the server returns goes through here.
@@ -69,6 +83,35 @@ pub fn status(error: &ApiError) -> StatusCode {
         // would fail the application's call at once (see `crate::limits`).
         ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Store(e) => store_status(e),
+        ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        ApiError::ChecksFailed(_) | ApiError::UniqueConflict(_) => StatusCode::CONFLICT,
+        ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+    }
+}
+
+/// A short, stable name of an error's kind, for the JSON API's `{"error": …, "reason": …}`.
+pub fn code(error: &ApiError) -> &'static str {
+    match error {
+        ApiError::Unauthorized(_) => "unauthorized",
+        ApiError::Forbidden(_) => "forbidden",
+        ApiError::BadRequest(_) | ApiError::Proto(_) => "bad_request",
+        ApiError::TooLarge(_) => "too_large",
+        ApiError::BodyTimeout => "body_timeout",
+        ApiError::TooManyWatches(_) => "too_many_watches",
+        ApiError::TooManyPolls(_) => "too_many_polls",
+        ApiError::Overloaded(_) => "overloaded",
+        ApiError::NotFound(_) => "not_found",
+        ApiError::PreconditionFailed(_) => "precondition_failed",
+        ApiError::ChecksFailed(_) => "check_failed",
+        ApiError::UniqueConflict(_) => "unique_conflict",
+        ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        ApiError::Store(StoreError::Overloaded(_)) => "overloaded",
+        ApiError::Store(e) => match store_status(e) {
+            StatusCode::BAD_REQUEST => "bad_request",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+            _ => "internal",
+        },
     }
 }
 
@@ -166,6 +209,9 @@ mod tests {
             ApiError::TooManyWatches(1),
             ApiError::TooManyPolls(1),
             ApiError::Unauthorized("no token"),
+            ApiError::PreconditionFailed("stale".into()),
+            ApiError::ChecksFailed(vec![0]),
+            ApiError::MethodNotAllowed("PATCH".into()),
         ];
         for e in &bad {
             assert!(status(e).is_client_error(), "{e}: {}", status(e));

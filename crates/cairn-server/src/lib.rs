@@ -8,11 +8,16 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod auth;
 pub mod config;
+mod console;
 pub mod error;
 mod framing;
+mod health;
 pub mod limits;
+pub mod metrics;
+mod observe;
 pub mod registry;
 mod routes;
 
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use cairn_store::{Config, SystemClock};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -53,6 +58,8 @@ pub(crate) struct App {
     pub clock: SystemClock,
     /// Set to true when shutdown begins: watch streams end so their connections can close.
     pub closing: tokio::sync::watch::Sender<bool>,
+    /// HTTP requests by route and status, for `/metrics`.
+    pub http_metrics: observe::HttpMetrics,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -62,18 +69,44 @@ fn router(app: Arc<App>) -> Router {
         body_limit,
         app.config.body_bytes_in_flight_max,
     ));
+    let api = api::router(&app, budget.clone());
+    let console = match app.config.console {
+        true => console::router(),
+        false => Router::new(),
+    };
     Router::new()
         .route("/", post(routes::metadata::default_database))
         .route("/db/{name}", post(routes::metadata::named_database))
+        .route("/backup", post(routes::backup::default_database))
+        .route("/backup/all", post(routes::backup::all_databases))
+        .route("/db/{name}/backup", post(routes::backup::named_database))
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
         .merge(routes::scan::router())
+        .route("/metrics", get(metrics::guarded))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .layer(axum::middleware::from_fn_with_state(
             budget,
             routes::read_body,
         ))
         .layer(DefaultBodyLimit::max(body_limit))
+        .merge(api)
+        .merge(console)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            observe::observe,
+        ))
+        .with_state(app)
+}
+
+/// The routes of the `--metrics-listen` address: metrics without a token, health, readiness.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::open))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .with_state(app)
 }
 
@@ -93,10 +126,23 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let store_config = Config::default()
+    serve_with_metrics(config, listener, None, shutdown).await
+}
+
+/// [`serve`], and `/metrics` (without a token), `/healthz` and `/readyz` on
+/// `metrics_listener` too (`cairn serve --metrics-listen`).
+pub async fn serve_with_metrics(
+    config: ServerConfig,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut store_config = Config::default()
         .durability(config.durability)
         .limits(config.limits.clone())
+        .stats(config.metrics)
         .commit_queue_bytes_max(config.commit_queue_bytes_max);
+    store_config.archive = config.archive.clone();
     store_config
         .check()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -121,9 +167,22 @@ pub async fn serve(
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
+        http_metrics: observe::HttpMetrics::default(),
         config,
     });
     let router = router(app.clone());
+    if let Some(metrics_listener) = metrics_listener {
+        let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());
+        tokio::spawn(async move {
+            let stop = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            let served = axum::serve(metrics_listener, router).with_graceful_shutdown(stop);
+            if let Err(e) = served.await {
+                tracing::error!(error = %e, "the metrics listener failed");
+            }
+        });
+    }
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

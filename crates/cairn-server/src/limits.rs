@@ -73,3 +73,34 @@ const _: () = assert!(BODY_BYTES_IN_FLIGHT_MAX_DEFAULT >= 16 * BODY_BYTES_MAX_DE
 // The extension's dequeue batch is leased at once.
 const _: () =
     assert!(cairn_proto::limits::QUEUE_DEQUEUE_BATCH_MAX <= cairn_store::limits::QUEUE_LEASES_MAX);
+
+// The HTTP/JSON API (`api/`).
+/// Entries in a page of `GET …/entries` unless `limit` says otherwise.
+pub const API_LIST_LIMIT_DEFAULT: usize = 100;
+/// Most entries in a page of `GET …/entries` (one read of the engine at most).
+pub const API_LIST_LIMIT_MAX: usize = 1000;
+/// Children in a page of `GET …/children` unless `limit` says otherwise.
+pub const API_CHILDREN_LIMIT_DEFAULT: usize = 100;
+/// Most children in a page of `GET …/children` (each costs one or two engine reads).
+pub const API_CHILDREN_LIMIT_MAX: usize = 500;
+/// `GET …/count` counts at most this many entries, then answers `complete: false`: a count
+/// costs at most this many entry reads, whatever the database holds.
+pub const API_COUNT_MAX: usize = 100_000;
+/// Longest `expireIn`, in milliseconds (100 years).
+pub const API_EXPIRE_IN_MS_MAX: u64 = 100 * 365 * 24 * 60 * 60 * 1000;
+/// Most decimal digits of a bigint written through the API (parsing decimal text costs time
+/// quadratic in its length; V8 values are at most 64 KiB anyway).
+pub const API_BIGINT_DIGITS_MAX: usize = 20_000;
+/// Deepest nesting of a value written through the API (serde_json stops parsing at 128).
+pub const API_VALUE_DEPTH_MAX: usize = 128;
+/// Longest console text (`display`) of a value the API returns read-only, in bytes.
+pub const API_VALUE_DISPLAY_BYTES_MAX: usize = 256 * 1024;
+/// Interval at which a prefix watch reads the changelog for new commits, in milliseconds.
+pub const API_WATCH_PREFIX_POLL_MS: u64 = 250;
+/// Changelog entries a prefix watch reads at a time (each can be as large as a write).
+pub const API_WATCH_CHANGELOG_BATCH: usize = 16;
+/// How long a browser may cache a CORS preflight's answer, in seconds.
+pub const API_CORS_MAX_AGE_S: u64 = 600;
+
+// A prefix watch's keep-alive comes between two polls at the latest.
+const _: () = assert!(API_WATCH_PREFIX_POLL_MS < SERVER_WATCH_KEEPALIVE_MS);

@@ -105,7 +105,7 @@ impl Registry {
             return Ok(db.clone());
         }
         let path = self.dir.join(name);
-        let config = self.config.clone();
+        let config = self.config.for_database(name);
         let opener = self.opener.clone();
         let indexes = self.indexes.get(name).cloned().unwrap_or_default();
         // The open is a task of its own: a request that goes away must not abandon an open
@@ -162,6 +162,36 @@ impl Registry {
         let cell = Arc::new(OnceCell::new());
         state.databases.insert(name.to_owned(), cell.clone());
         Ok(cell)
+    }
+
+    /// Every open database with its name, sorted by name (for metrics and readiness).
+    pub fn open_databases(&self) -> Vec<(String, Database)> {
+        let state = self.state.lock();
+        let mut open: Vec<_> = state
+            .databases
+            .iter()
+            .filter_map(|(name, cell)| Some((name.clone(), cell.get()?.clone())))
+            .collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        open
+    }
+
+    /// Every database's name, and whether it is open now, sorted by name (for the JSON API's
+    /// database list).
+    pub fn names(&self) -> Vec<(String, bool)> {
+        let state = self.state.lock();
+        let mut names: Vec<_> = state
+            .databases
+            .iter()
+            .map(|(name, cell)| (name.clone(), cell.initialized()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// True if database `name` exists (on disk, open, or being created).
+    pub fn contains(&self, name: &str) -> bool {
+        self.state.lock().databases.contains_key(name)
     }
 
     /// Closes every open database (queued writes finish first); later requests get

@@ -42,6 +42,10 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
+    /// Continuous archiving (`None`: off).
+    pub archive: Option<crate::archive::ArchiveConfig>,
+    /// Keep counters and latency histograms (`Database::stats`); on by default.
+    pub stats: bool,
     /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
     /// submission and their answer: queued, being evaluated, or waiting for their sync. With
     /// at most `crate::limits::COMMIT_QUEUE_DEPTH` writes, this bounds the memory a
@@ -60,6 +64,8 @@ impl Default for Config {
             changelog_retention_entries: CHANGELOG_RETENTION_ENTRIES_DEFAULT,
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
+            archive: None,
+            stats: true,
             cache_bytes: crate::limits::ENGINE_CACHE_BYTES_DEFAULT,
             commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
         }
@@ -77,6 +83,8 @@ impl std::fmt::Debug for Config {
             )
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
+            .field("archive", &self.archive)
+            .field("stats", &self.stats)
             .field("commit_queue_bytes_max", &self.commit_queue_bytes_max)
             .finish_non_exhaustive()
     }
@@ -98,6 +106,26 @@ impl Config {
     /// Sets the clock (tests use [`crate::ManualClock`]).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Archives the database continuously (see [`crate::archive`]).
+    pub fn archive(mut self, archive: crate::archive::ArchiveConfig) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The configuration of database `name` on a server: archived under its name (or not
+    /// archived, if the archive's database list leaves it out).
+    pub fn for_database(&self, name: &str) -> Self {
+        let mut config = self.clone();
+        config.archive = self.archive.as_ref().and_then(|a| a.for_database(name));
+        config
+    }
+
+    /// Turns counters and latency histograms on (the default) or off.
+    pub fn stats(mut self, on: bool) -> Self {
+        self.stats = on;
         self
     }
 

@@ -60,6 +60,8 @@ struct Inner {
     indexer: Mutex<Option<crate::index::worker::IndexWorker>>,
     /// Bumped after every index request is answered (`Database::wait_index`).
     index_progress: Arc<crate::index::worker::Progress>,
+    /// Stopped after the pipeline, so that it ships every published batch.
+    archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
 }
 
@@ -76,6 +78,9 @@ impl Inner {
         if let Some((pipeline, sweeper)) = self.running.lock().take() {
             sweeper.stop();
             pipeline.shutdown();
+        }
+        if let Some(archiver) = self.archiver.lock().take() {
+            archiver.stop();
         }
     }
 }
@@ -130,14 +135,28 @@ impl Database {
             writers_busy: Default::default(),
             completion: Default::default(),
             announcer: Default::default(),
+            stats: Arc::new(crate::stats::Stats::new(config.stats)),
             config,
         });
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
         shared.announcer.subscribe(queue.clone());
+        shared.announcer.subscribe(shared.stats.clone());
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
+        };
+        let archiver = match shared.config.archive.clone() {
+            Some(archive) => Some(
+                crate::archive::Archiver::start(
+                    shared.clone(),
+                    archive,
+                    meta.commit_version,
+                    meta.database_id,
+                )
+                .map_err(io)?,
+            ),
+            None => None,
         };
         let (pipeline, sender) =
             Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
@@ -165,6 +184,7 @@ impl Database {
                 dispatcher: Mutex::new(Some(dispatcher)),
                 indexer: Mutex::new(Some(indexer)),
                 index_progress,
+                archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
             }),
         })
@@ -187,6 +207,11 @@ impl Database {
 
     /// KV Connect's snapshot read: several ranges of encoded keys from one snapshot.
     pub async fn snapshot_read(&self, ranges: &[ReadRange]) -> Result<Vec<Vec<RawEntry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::SnapshotRead);
         let limits = &self.inner.shared.config.limits;
         let entries = ranges.iter().map(|r| r.limit).sum();
         limits.check_read(ranges.len(), entries)?;
@@ -270,11 +295,19 @@ impl Database {
 
     /// Validates, admits (waiting or not), queues and awaits one atomic write.
     async fn commit(&self, write: AtomicWrite, when_full: WhenFull) -> Result<CommitResult> {
-        write.validate(&self.inner.shared.config.limits, self.now_ms())?;
+        let stats = &self.inner.shared.stats;
+        write
+            .validate(&self.inner.shared.config.limits, self.now_ms())
+            .inspect_err(|_| stats.commit_rejected())?;
         let cost = crate::pipeline::write_cost(&write);
-        let (reply, answer) = self.admit(cost, when_full).await?;
-        self.send(Request::Commit { write, reply })?;
-        answer.await
+        let (reply, answer) = self
+            .admit(cost, when_full)
+            .await
+            .inspect_err(|e| stats.commit_refused(e))?;
+        let guard = stats.commit_submitted(&write);
+        self.send(Request::Commit { write, reply })
+            .inspect_err(|e| stats.commit_refused(e))?;
+        guard.answered(answer.await)
     }
 
     /// A place in the commit queue for a request of `cost` bytes, held by the reply until
@@ -305,6 +338,20 @@ impl Database {
     /// counted against [`Config::commit_queue_bytes_max`]).
     pub fn commit_queue_usage(&self) -> (usize, usize) {
         self.inner.shared.admission.usage()
+    }
+
+    /// Requests waiting for the evaluator (the sequencer's queue), for `stats`.
+    pub(crate) fn commit_queue_depth(&self) -> u64 {
+        self.inner
+            .sender
+            .read()
+            .as_ref()
+            .map_or(0, |s| s.len() as u64)
+    }
+
+    /// How continuous archiving is doing (`None` when the database does not archive).
+    pub fn archive_status(&self) -> Option<crate::archive::ArchiveStatus> {
+        self.inner.archiver.lock().as_ref().map(|a| a.status())
     }
 
     /// Why the database refuses writes, if it does.
@@ -391,6 +438,7 @@ impl Kv for Database {
     }
 
     async fn get(&self, key: &Key) -> Result<Option<Entry>> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::Get);
         let encoded = encode_key(key)?;
         let published = self.inner.shared.published.load();
         let raw = read::get(published.snapshot.as_ref(), &encoded, self.now_ms())?;
@@ -403,6 +451,11 @@ impl Kv for Database {
     }
 
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>> {
+        let _timer = self
+            .inner
+            .shared
+            .stats
+            .read(crate::stats::ReadKind::GetMany);
         self.inner.shared.config.limits.check_get_many(keys.len())?;
         read::entries(&self.inner.shared.published, keys, self.now_ms())
     }
@@ -425,6 +478,7 @@ impl Kv for Database {
     /// # }).unwrap();
     /// ```
     fn list(&self, selector: ListSelector, options: ListOptions) -> Result<ListIterator> {
+        let _timer = self.inner.shared.stats.read(crate::stats::ReadKind::List);
         ListIterator::new(
             self.snapshot(),
             self.now_ms(),

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod changelog;
 mod clock;
 mod config;
@@ -26,6 +27,7 @@ pub mod queue;
 mod read;
 pub mod record;
 pub mod scan;
+pub mod stats;
 pub mod storage;
 mod sweeper;
 mod watch;
@@ -45,5 +47,6 @@ pub use queue::{
 };
 pub use read::RawEntry;
 pub use scan::{AggregatePage, CountPage, KeyListIterator, RawKey, ScanBudget};
+pub use stats::StatsSnapshot;
 pub use sweeper::{EXPIRY_BACKLOG_COUNT_MAX, EXPIRY_SWEEP_KEYS_MAX, EXPIRY_SWEEP_KEYS_MIN};
 pub use watch::Watch;

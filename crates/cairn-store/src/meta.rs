@@ -20,10 +20,10 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const FORMAT_VERSION_WITHOUT_INDEXES: u32 = 1;
 
 const FORMAT_KEY: &[u8] = b"format_version";
-const COMMIT_VERSION_KEY: &[u8] = b"commit_version";
+pub(crate) const COMMIT_VERSION_KEY: &[u8] = b"commit_version";
 /// The transaction-log sequence number of the last storage batch applied (on-disk storage).
 pub(crate) const APPLIED_LSN_KEY: &[u8] = b"applied_lsn";
-const DATABASE_ID_KEY: &[u8] = b"database_id";
+pub(crate) const DATABASE_ID_KEY: &[u8] = b"database_id";
 
 /// What `meta` holds, read at open.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,6 +64,10 @@ pub struct BenchArgs {
     /// The access token for --url.
     #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
     access_token: Option<String>,
+    /// Archive the embedded database continuously to DEST (a directory or s3://…) while the
+    /// workloads run; the archive's largest lag is printed at the end.
+    #[arg(long, conflicts_with = "url")]
+    archive: Option<String>,
     /// How long the `soak` workload runs, in seconds (default 1800), and how long the
     /// `expiry` workload writes (default 60).
     #[arg(long)]
@@ -71,6 +75,9 @@ pub struct BenchArgs {
     /// Keys per second the `expiry` workload writes (each expiring a second later).
     #[arg(long, default_value_t = 50_000)]
     expiry_rate: u64,
+    /// Keep no statistics in the embedded database (to measure what they cost).
+    #[arg(long, conflicts_with = "url")]
+    no_stats: bool,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -125,10 +132,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         Durability::Sync
     };
-    let db = Database::open_with(&path, Config::default().durability(durability))
+    let mut config = Config::default()
+        .durability(durability)
+        .stats(!args.no_stats);
+    if let Some(dest) = &args.archive {
+        let archive = cairn_store::archive::ArchiveConfig::new(
+            crate::backup_cmd::destination(dest)?,
+            "bench",
+        );
+        config = config.archive(archive);
+    }
+    let db = Database::open_with(&path, config)
         .with_context(|| format!("opening {}", path.display()))?;
     let queue = crate::bench_queue::QueueDb::Embedded(db.clone());
     workloads(&db, &queue, &args).await?;
+    if let Some(status) = db.archive_status() {
+        println!(
+            "archive lag_ms_max={} errors={} snapshots={}",
+            status.lag_ms_max, status.errors, status.snapshots
+        );
+    }
     db.close();
     Ok(())
 }

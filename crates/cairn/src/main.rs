@@ -5,15 +5,20 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod backup_cmd;
+mod backup_s3;
 mod bench;
 mod bench_expiry;
 mod bench_index;
 mod bench_queue;
 mod bench_soak;
 mod data;
+mod export_cmd;
 mod index_cmd;
+mod ndjson;
 mod queue_cmd;
 mod serve;
+mod stats_cmd;
 mod values;
 
 use clap::{Parser, Subcommand};
@@ -149,8 +154,18 @@ enum Command {
         #[command(subcommand)]
         command: queue_cmd::QueueCommand,
     },
+    /// What a database is doing: size, keys, commit rate and latency, queue, poisoned or not.
+    Stats(stats_cmd::StatsArgs),
     /// Run the embedded benchmark workloads on a fresh database.
     Bench(bench::BenchArgs),
+    /// Write every entry as one NDJSON line (denoland/kv-utils' entry JSON).
+    Export(export_cmd::ExportArgs),
+    /// Load NDJSON entries (as `cairn export` writes them) in atomic batches.
+    Import(export_cmd::ImportArgs),
+    /// Write a consistent snapshot of a database to an archive (`backup list`: what an archive holds).
+    Backup(backup_cmd::BackupArgs),
+    /// Build a new database directory from an archive, at its latest point or an earlier one.
+    Restore(backup_cmd::RestoreArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
     Serve(serve::ServeArgs),
 }
@@ -160,6 +175,8 @@ fn main() -> anyhow::Result<()> {
     // The server's configuration decides its runtime's size (`--http-threads`).
     let command = match cli.command {
         Command::Serve(args) => return serve::main(args),
+        Command::Backup(args) => return backup_cmd::backup(args),
+        Command::Restore(args) => return backup_cmd::restore(args),
         other => other,
     };
     // The benchmark's load generator runs on one worker thread so that the database's own
@@ -248,7 +265,12 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Queue { command } => queue_cmd::run(command).await,
             Command::Bench(args) => bench::run(args).await,
-            Command::Serve(_) => unreachable!("`cairn serve` runs on a runtime of its own size"),
+            Command::Export(args) => export_cmd::export(args).await,
+            Command::Import(args) => export_cmd::import(args).await,
+            Command::Stats(args) => stats_cmd::run(args).await,
+            Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
+                unreachable!("handled before the runtime is built")
+            }
         }
     })
 }

@@ -32,6 +32,10 @@ pub struct ServeArgs {
     /// Log format on stderr: text or json.
     #[arg(long, default_value = "text")]
     log_format: String,
+    /// Archive every database continuously to DEST (a directory or s3://bucket/prefix), each
+    /// under its name; settings in the config file's [archive] table.
+    #[arg(long, env = "CAIRN_ARCHIVE")]
+    archive: Option<String>,
     /// Threads serving HTTP. [default: the machine's cores less one, at least one: the other
     /// core is left to the commit pipeline]
     #[arg(long, env = "CAIRN_HTTP_THREADS")]
@@ -40,6 +44,18 @@ pub struct ServeArgs {
     /// with 403. [default: 100]
     #[arg(long, env = "CAIRN_DATABASES_MAX")]
     databases_max: Option<usize>,
+    /// Serve GET /metrics on the main listener to requests bearing this token.
+    #[arg(long, env = "CAIRN_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// Also serve /metrics (no token), /healthz and /readyz on this address.
+    #[arg(long, env = "CAIRN_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Log requests slower than this many milliseconds (0: none). [default: 1000]
+    #[arg(long, env = "CAIRN_SLOW_REQUEST_MS")]
+    slow_request_ms: Option<u64>,
+    /// Count nothing: no request counts, no database statistics (to measure their cost).
+    #[arg(long)]
+    no_metrics: bool,
     /// Most bytes of request bodies the server holds at once; past it, requests are answered
     /// 503 with Retry-After (nothing applied). [default: 67108864 (64 MiB)]
     #[arg(long)]
@@ -49,6 +65,13 @@ pub struct ServeArgs {
     /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
     #[arg(long)]
     commit_queue_bytes_max: Option<usize>,
+    /// Do not serve the web console at /console (the JSON API under /api/v1 stays).
+    #[arg(long)]
+    no_console: bool,
+    /// An origin whose web pages may read the JSON API's answers (CORS; repeatable, "*" for
+    /// any). [default: none: no cross-origin access]
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -99,6 +122,12 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         Some(max) => config.databases_max = max,
         None => {}
     }
+    config.metrics_token = args.metrics_token.or(file.metrics_token);
+    config.metrics_listen = args.metrics_listen.or(file.metrics_listen);
+    if let Some(ms) = args.slow_request_ms.or(file.slow_request_ms) {
+        config.slow_request_ms = ms;
+    }
+    config.metrics = !args.no_metrics;
     if let Some(bytes) = args
         .body_bytes_in_flight_max
         .or(file.body_bytes_in_flight_max)
@@ -113,6 +142,9 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         .iter()
         .map(|i| i.declared().map_err(anyhow::Error::msg))
         .collect::<anyhow::Result<_>>()?;
+    config.console = !args.no_console && file.console.unwrap_or(true);
+    config.api_cors_origins = file.cors_origins;
+    config.api_cors_origins.extend(args.cors_origins);
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens
@@ -130,6 +162,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if config.tokens.is_empty() {
         bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
     }
+    config.archive = archive_config(args.archive, file.archive)?;
     let http_threads = match args.http_threads.or(file.http_threads) {
         Some(0) => bail!("--http-threads must be at least 1"),
         Some(n) => n,
@@ -139,6 +172,27 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         config,
         http_threads,
     })
+}
+
+/// Archiving from `--archive` and the `[archive]` table (the flag's destination wins).
+fn archive_config(
+    flag: Option<String>,
+    table: Option<cairn_server::config::ArchiveFileConfig>,
+) -> anyhow::Result<Option<cairn_store::archive::ArchiveConfig>> {
+    let table = table.unwrap_or_default();
+    let Some(to) = flag.or_else(|| table.to.clone()) else {
+        return Ok(None);
+    };
+    let mut config = cairn_store::archive::ArchiveConfig::new(
+        crate::backup_cmd::destination(&to)?,
+        cairn_server::registry::DEFAULT_DATABASE,
+    );
+    table.apply(&mut config);
+    if config.ship_interval_ms == 0 {
+        bail!("archive ship_interval_ms must be at least 1");
+    }
+    tracing::info!(destination = %to, "archiving every committed batch");
+    Ok(Some(config))
 }
 
 /// The machine's cores less those left to the commit pipeline, at least one.
@@ -162,9 +216,21 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %config.data_dir.display(), http_threads, "cairn serving");
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("listening for metrics on {at}"))?,
+        ),
+        None => None,
+    };
+    if let Some(metrics) = &metrics_listener {
+        // Before the line below, which scripts take as the sign that everything is up.
+        println!("metrics on http://{}/metrics", metrics.local_addr()?);
+    }
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
-    cairn_server::serve(config, listener, shutdown_signal()).await?;
+    cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

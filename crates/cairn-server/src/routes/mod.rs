@@ -1,6 +1,7 @@
 //! Request handlers: the metadata exchange and one file per data-path command.
 
 pub(crate) mod atomic_write;
+pub(crate) mod backup;
 pub(crate) mod metadata;
 pub(crate) mod queue;
 pub(crate) mod scan;

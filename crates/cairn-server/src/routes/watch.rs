@@ -29,8 +29,15 @@ pub(crate) struct WatchCounter {
     open: Mutex<HashMap<u16, usize>>,
 }
 
+impl WatchCounter {
+    /// Streams open now, over every token (for metrics).
+    pub(crate) fn open_total(&self) -> usize {
+        self.open.lock().values().sum()
+    }
+}
+
 /// One open stream; counted down when the stream ends (the client went away).
-struct Slot {
+pub(crate) struct Slot {
     app: Arc<App>,
     token: u16,
 }
@@ -44,7 +51,7 @@ impl Drop for Slot {
     }
 }
 
-fn take_slot(app: &Arc<App>, token: u16) -> Result<Slot, ApiError> {
+pub(crate) fn take_slot(app: &Arc<App>, token: u16) -> Result<Slot, ApiError> {
     let max = app.config.watches_per_token_max;
     let mut open = app.watches.open.lock();
     let n = open.entry(token).or_default();

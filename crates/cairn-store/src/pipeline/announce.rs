@@ -1,7 +1,7 @@
 //! The one seam through which the pipeline tells the rest of the database what each published
 //! batch did.
 //!
-//! Watchers, queue delivery (and, as they come, archiving, replication and metrics) each
+//! Watchers, queue delivery, statistics (and, as they come, archiving and replication) each
 //! subscribe here instead of being called by name from the writer: the pipeline then knows
 //! no subscriber, and a new one is one `subscribe` call at open, not another edge from the
 //! pipeline into a module that itself reaches back into the database.
@@ -13,7 +13,7 @@
 //! batch learns it committed. A subscriber must therefore be quick and must never wait on the
 //! pipeline: it runs on the commit path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -32,6 +32,30 @@ pub(crate) struct BatchEffects {
     /// The expiry sweeps (`Request::Expire::sweep`) the batch carried: the sweeper learns
     /// here that its removals are published.
     pub sweeps: Vec<u64>,
+    /// Requests in the batch that asked for an answer (atomic writes, queue settlements).
+    pub writes: u64,
+    /// Expired keys the batch removed for the sweeper.
+    pub expired_keys: u64,
+    /// The storage batch itself, when a subscriber asked for it (archiving).
+    pub archived: Option<ArchivedBatch>,
+}
+
+/// A published storage batch as the archive keeps it.
+pub(crate) struct ArchivedBatch {
+    /// The commit version the batch used, or 0 if it committed no write.
+    pub commit_version: u64,
+    /// `WriteBatch::encode`'s output (shared, not copied, by every subscriber).
+    pub bytes: Arc<[u8]>,
+}
+
+impl ArchivedBatch {
+    /// Encodes `batch` (before the storage adds its own bookkeeping to it).
+    pub(crate) fn of(batch: &crate::storage::WriteBatch) -> Self {
+        ArchivedBatch {
+            commit_version: batch.meta_u64(crate::meta::COMMIT_VERSION_KEY).unwrap_or(0),
+            bytes: batch.encode().into(),
+        }
+    }
 }
 
 /// A part of the database that acts on published batches.
@@ -48,6 +72,9 @@ pub(crate) struct Announcer {
     /// The last batch announced: announcements continue it without a gap (batches the
     /// database lost to a failed sync are never announced, and nothing is after them).
     last_seq: AtomicU64,
+    /// Some subscriber needs each batch's encoded storage batch ([`BatchEffects::archived`]):
+    /// only then does the evaluator encode it.
+    wants_batches: AtomicBool,
 }
 
 impl Announcer {
@@ -58,6 +85,17 @@ impl Announcer {
             next.push(subscriber.clone());
             next
         });
+    }
+
+    /// Adds `subscriber`, which also needs [`BatchEffects::archived`].
+    pub(crate) fn subscribe_with_batches(&self, subscriber: Arc<dyn Subscriber>) {
+        self.wants_batches.store(true, Ordering::Relaxed);
+        self.subscribe(subscriber);
+    }
+
+    /// Whether batches must carry [`BatchEffects::archived`].
+    pub(crate) fn wants_batches(&self) -> bool {
+        self.wants_batches.load(Ordering::Relaxed)
     }
 
     /// Tells every subscriber that `batches` were published.

@@ -63,6 +63,8 @@ pub(crate) struct Evaluator {
     sweeps: Vec<u64>,
     /// The declared secondary indexes, maintained by every commit (`index_ops.rs`).
     indexes: crate::index::catalog::Catalog,
+    /// Expired keys the batch being built removes (for the stats).
+    expired_keys: u64,
 }
 
 /// The state of one batch being evaluated.
@@ -154,6 +156,7 @@ impl Evaluator {
             queue_settle: Vec::new(),
             sweeps: Vec::new(),
             indexes,
+            expired_keys: 0,
         })
     }
 
@@ -421,6 +424,7 @@ impl Evaluator {
                 }
             }
         }
+        self.expired_keys += removed as u64;
         if removed > 0 {
             let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
             state.accepted += 1;
@@ -474,6 +478,8 @@ impl Evaluator {
     /// Applies the storage write and packages what the writer needs.
     fn apply(&mut self, batch: WriteBatch, replies: Vec<(Reply, Result<CommitResult>)>) -> Applied {
         let wrote = !batch.is_empty();
+        let archived = (wrote && self.shared.announcer.wants_batches())
+            .then(|| super::announce::ArchivedBatch::of(&batch));
         if wrote {
             if let Err(e) = self.shared.storage.apply(batch) {
                 // The engine may hold part of the batch in memory now; nothing after this
@@ -484,6 +490,7 @@ impl Evaluator {
             }
         }
         self.seq += 1;
+        let writes = replies.len() as u64;
         Applied {
             seq: self.seq,
             snapshot: self.shared.storage.snapshot(),
@@ -493,7 +500,10 @@ impl Evaluator {
                 seq: self.seq,
                 changed_keys: std::mem::take(&mut self.changed),
                 queue: std::mem::take(&mut self.queue_settle),
+                archived,
                 sweeps: std::mem::take(&mut self.sweeps),
+                writes,
+                expired_keys: std::mem::take(&mut self.expired_keys),
             },
         }
     }

@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     pub(crate) completion: writer::Completion,
     /// Told about every published batch (watchers, queue delivery, ...).
     pub announcer: announce::Announcer,
+    /// Counters and histograms (`stats.rs`); subscribed to `announcer` at open.
+    pub stats: Arc<crate::stats::Stats>,
 }
 
 /// The running pipeline threads.

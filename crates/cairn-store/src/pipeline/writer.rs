@@ -194,7 +194,7 @@ fn sync(shared: &Shared) -> bool {
     if shared.poison.check().is_err() {
         return false;
     }
-    if let Err(e) = shared.storage.sync() {
+    if let Err(e) = shared.stats.time_sync(|| shared.storage.sync()) {
         // Never retry: after a failed fsync the kernel may already have dropped the dirty
         // pages, so a later "successful" sync would prove nothing.
         shared

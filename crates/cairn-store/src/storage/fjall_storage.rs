@@ -113,6 +113,10 @@ impl Storage for FjallStorage {
             keyspaces: self.keyspaces.clone(),
         })
     }
+
+    fn approximate_len(&self, keyspace: Keyspace) -> Result<u64, StorageError> {
+        Ok(self.keyspace(keyspace).approximate_len() as u64)
+    }
 }
 
 fn open_engine(dir: &Path, cache_bytes: u64) -> Result<FjallDb, StorageError> {

@@ -249,6 +249,12 @@ pub trait Storage: Send + Sync {
 
     /// A snapshot of everything applied so far.
     fn snapshot(&self) -> Arc<dyn Snapshot>;
+
+    /// About how many keys `keyspace` holds. This default counts them (a full scan); an
+    /// engine that can estimate cheaply says so (fjall does, from its tables).
+    fn approximate_len(&self, keyspace: Keyspace) -> Result<u64, StorageError> {
+        self.snapshot().count(keyspace)
+    }
 }
 
 /// Creates `dir` and any missing parents so that the new names survive a power loss: each

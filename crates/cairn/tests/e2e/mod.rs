@@ -201,6 +201,8 @@ pub struct Server {
     url: String,
     log: Drain,
     data: TempDir,
+    /// Further arguments of `cairn serve`, kept across restarts.
+    extra: Vec<String>,
 }
 
 impl Server {
@@ -209,15 +211,17 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// As [`Server::start`], with more arguments for `cairn serve` (e.g. `--config FILE`).
+    /// As [`Server::start`], with further arguments of `cairn serve` (kept across restarts).
     pub fn start_with(extra: &[&str]) -> Server {
         let data = tempfile::tempdir().expect("creating a temporary data directory");
-        let (child, log, lines) = Self::spawn_with(&data, extra);
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, log, lines) = Self::spawn(&data, &extra);
         let mut server = Server {
             child,
             url: String::new(),
             log,
             data,
+            extra,
         };
         server.url = server.wait_until_listening(&lines);
         server
@@ -228,7 +232,19 @@ impl Server {
     pub fn kill_and_restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
+        self.child = child;
+        self.log = log;
+        self.url = self.wait_until_listening(&lines);
+    }
+
+    /// As [`Server::kill_and_restart`], with `between` run on the data directory (the parent
+    /// of each database's directory) while the server is down.
+    pub fn kill_and_restart_with(&mut self, between: impl FnOnce(&Path)) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        between(&self.data.path().join("databases"));
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
@@ -241,18 +257,14 @@ impl Server {
         let _ = self.child.wait();
         let databases = self.data.path().join("databases");
         std::fs::remove_dir_all(&databases).expect("wiping the data directory");
-        let (child, log, lines) = Self::spawn(&self.data);
+        let (child, log, lines) = Self::spawn(&self.data, &self.extra);
         self.child = child;
         self.log = log;
         self.url = self.wait_until_listening(&lines);
     }
 
     /// Starts `cairn serve` on `data`; its stderr drained, its stdout lines sent on.
-    fn spawn(data: &TempDir) -> (Child, Drain, mpsc::Receiver<String>) {
-        Self::spawn_with(data, &[])
-    }
-
-    fn spawn_with(data: &TempDir, extra: &[&str]) -> (Child, Drain, mpsc::Receiver<String>) {
+    fn spawn(data: &TempDir, extra: &[String]) -> (Child, Drain, mpsc::Receiver<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
             .arg("serve")
             .arg("--data-dir")
@@ -450,6 +462,90 @@ pub fn run_script(client: Client, name: &str) {
             "the script was killed after {SCRIPT_TIMEOUT:?}\n{report}\n{}",
             server.log_tail()
         ),
+    }
+}
+
+/// Runs the Deno script `tests/e2e/<relative>` with `args` after the server's URL, and returns
+/// its stdout; fails the test with its output and the server log unless it exits with 0.
+pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = Command::new(&tools.deno);
+    command
+        .args(["run", "-A", "--unstable-kv"])
+        .arg(&script)
+        .arg(server.url())
+        .args(args)
+        .current_dir(repo_root())
+        .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
+        .env("DENO_NO_UPDATE_CHECK", "1")
+        .env("DENO_NO_PROMPT", "1")
+        .env("DENO_DIR", server.data.path().join("deno-dir"))
+        .env("NO_COLOR", "1");
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        _ => panic!(
+            "deno {} failed ({:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.status,
+            run.stdout,
+            run.stderr,
+            server.log_tail()
+        ),
+    }
+}
+
+/// Runs `tools/install_api.sh` (idempotent: schemathesis into tools/venv-api, playwright-core
+/// into tests/e2e/console/node_modules); fails the test with its log if it fails.
+pub fn install_api_tools() {
+    let install = repo_root().join("tools/install_api.sh");
+    let installed = Command::new("bash")
+        .arg(&install)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", install.display()));
+    assert!(
+        installed.status.success(),
+        "{} failed (it needs python3 with venv and Node.js with npm): {}",
+        install.display(),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+}
+
+/// The pinned deno binary (from `tools/install.sh`); fails the test saying what to install.
+pub fn deno() -> PathBuf {
+    match tools() {
+        Ok(tools) => tools.deno.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
+/// Runs `command` (killed after the script timeout) and returns its stdout; fails the test
+/// with its output and `server`'s log unless it exits with 0.
+pub fn run_checked(server: &Server, command: Command) -> String {
+    let shown = format!("{command:?}");
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        status => panic!(
+            "{shown} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            run.stdout,
+            run.stderr,
+            server.log_tail()
+        ),
+    }
+}
+
+impl Server {
+    /// The server's temporary directory (its data directory is `databases` in it); scratch
+    /// space for a test's tools, removed with the server.
+    pub fn scratch(&self) -> &Path {
+        self.data.path()
     }
 }
 
