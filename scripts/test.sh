@@ -50,6 +50,14 @@ fi
 
 echo "== tools/install_api.sh (schemathesis and playwright-core for the JSON API and console tests)"
 tools/install_api.sh
+echo "== Redis clients (crates/cairn/tests/e2e_resp.rs: redis-cli from Debian; redis-py and ioredis)"
+if ! command -v redis-cli >/dev/null 2>&1 || ! command -v redis-benchmark >/dev/null 2>&1 \
+  || ! command -v redis-server >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq redis-tools redis-server >/dev/null
+fi
+tools/install_resp.sh
 
 echo "== cargo test"
 cargo test --workspace --locked

@@ -118,6 +118,9 @@ pub struct ServerConfig {
     /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
     /// answers no cross-origin request, `"*"` any origin.
     pub api_cors_origins: Vec<String>,
+    /// Address of the Redis protocol front end (crate `cairn-resp`), if it is on; it serves
+    /// the same databases with the same tokens (see docs/resp.md).
+    pub resp_listen: Option<SocketAddr>,
     /// Secondary indexes each database must have: created (and built in the background)
     /// when the database is opened, if missing.
     pub indexes: Vec<DeclaredIndex>,
@@ -191,6 +194,7 @@ impl ServerConfig {
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
             indexes: Vec::new(),
+            resp_listen: None,
             metrics_token: None,
             metrics_listen: None,
             slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
@@ -242,6 +246,8 @@ pub struct FileConfig {
     /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Address of the Redis protocol front end (see `cairn serve --resp-listen`).
+    pub resp_listen: Option<SocketAddr>,
 }
 
 /// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
@@ -383,5 +389,15 @@ mod tests {
         let config: FileConfig = toml::from_str(text).expect("parses");
         assert_eq!(config.body_bytes_in_flight_max, Some(32 << 20));
         assert_eq!(config.commit_queue_bytes_max, Some(16 << 20));
+    }
+
+    #[test]
+    fn file_config_parses_the_resp_address() {
+        let config: FileConfig =
+            toml::from_str("resp_listen = \"127.0.0.1:6379\"\n").expect("parses");
+        assert_eq!(
+            config.resp_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 6379)))
+        );
     }
 }

@@ -50,8 +50,8 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(limits::SERVER_SHUTDO
 /// State every handler shares.
 pub(crate) struct App {
     pub config: ServerConfig,
-    pub auth: auth::Auth,
-    pub registry: registry::Registry,
+    pub auth: Arc<auth::Auth>,
+    pub registry: Arc<registry::Registry>,
     pub watches: routes::watch::WatchCounter,
     /// Waiting queue long-polls per token.
     pub queue_polls: routes::queue::PollCounter,
@@ -137,15 +137,67 @@ pub async fn serve_with_metrics(
     metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut store_config = Config::default()
-        .durability(config.durability)
-        .limits(config.limits.clone())
-        .stats(config.metrics)
-        .commit_queue_bytes_max(config.commit_queue_bytes_max);
-    store_config.archive = config.archive.clone();
-    store_config
-        .check()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let backend = Backend::open(&config)?;
+    let served = serve_with(
+        config,
+        backend.clone(),
+        listener,
+        metrics_listener,
+        shutdown,
+    )
+    .await;
+    backend.registry.close_all();
+    served
+}
+
+/// What every front end of one server shares: its access tokens and its databases. KV
+/// Connect ([`serve_with`]) and the Redis protocol (crate `cairn-resp`) are handed the same
+/// one, so both see the same databases under the same grants.
+#[derive(Clone)]
+pub struct Backend {
+    /// Access tokens and their grants.
+    pub auth: Arc<auth::Auth>,
+    /// The databases, by name.
+    pub registry: Arc<registry::Registry>,
+}
+
+impl Backend {
+    /// The tokens and databases of a server on `config` (checks the store configuration,
+    /// loads or creates the server secret; opens no database yet).
+    pub fn open(config: &ServerConfig) -> std::io::Result<Backend> {
+        let mut store_config = Config::default()
+            .durability(config.durability)
+            .limits(config.limits.clone())
+            .stats(config.metrics)
+            .commit_queue_bytes_max(config.commit_queue_bytes_max);
+        store_config.archive = config.archive.clone();
+        store_config
+            .check()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(Backend {
+            auth: Arc::new(auth::Auth::new(config.tokens.clone(), &config.data_dir)?),
+            registry: Arc::new(
+                registry::Registry::new(
+                    config.data_dir.clone(),
+                    store_config,
+                    config.databases_max,
+                )?
+                .with_indexes(&config.indexes),
+            ),
+        })
+    }
+}
+
+/// [`serve_with_metrics`] on a [`Backend`] the caller opened and shares with other front
+/// ends. Closes no database when it returns: the caller does
+/// (`backend.registry.close_all()`) once every front end has stopped.
+pub async fn serve_with(
+    config: ServerConfig,
+    backend: Backend,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     if config.body_bytes_in_flight_max < config.body_bytes_max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -156,13 +208,8 @@ pub async fn serve_with_metrics(
         ));
     }
     let app = Arc::new(App {
-        auth: auth::Auth::new(config.tokens.clone(), &config.data_dir)?,
-        registry: registry::Registry::new(
-            config.data_dir.clone(),
-            store_config,
-            config.databases_max,
-        )?
-        .with_indexes(&config.indexes),
+        auth: backend.auth,
+        registry: backend.registry,
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
@@ -239,6 +286,5 @@ pub async fn serve_with_metrics(
     {
         tracing::warn!("some connections did not finish within the shutdown grace period");
     }
-    app.registry.close_all();
     Ok(())
 }

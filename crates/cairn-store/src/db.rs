@@ -334,6 +334,28 @@ impl Database {
         self.inner.shared.admission.send(&sender, request)
     }
 
+    /// The live entry of `key` and when it expires (milliseconds since the Unix epoch, on the
+    /// database's clock; `None` = never), read from the published snapshot like
+    /// [`Kv::get`]. The expiry is what a write's `expire_in` set; front ends that report it
+    /// (the Redis protocol's `TTL`, or keeping it across a rewrite) read it here.
+    pub fn get_with_expiry(&self, key: &Key) -> Result<Option<(Entry, Option<u64>)>> {
+        let encoded = encode_key(key)?;
+        let snapshot = self.snapshot();
+        let Some(bytes) = snapshot.get(crate::storage::Keyspace::Data, &encoded)? else {
+            return Ok(None);
+        };
+        let record = crate::record::DataRecord::decode(&bytes)?;
+        if record.is_expired(self.now_ms()) {
+            return Ok(None);
+        }
+        let entry = Entry {
+            key: key.clone(),
+            value: record.value,
+            versionstamp: record.versionstamp,
+        };
+        Ok(Some((entry, record.expire_at_ms)))
+    }
+
     /// Writes admitted to the commit pipeline and not yet answered, and their bytes (as
     /// counted against [`Config::commit_queue_bytes_max`]).
     pub fn commit_queue_usage(&self) -> (usize, usize) {

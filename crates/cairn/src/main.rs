@@ -167,14 +167,14 @@ enum Command {
     /// Build a new database directory from an archive, at its latest point or an earlier one.
     Restore(backup_cmd::RestoreArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The server's configuration decides its runtime's size (`--http-threads`).
     let command = match cli.command {
-        Command::Serve(args) => return serve::main(args),
+        Command::Serve(args) => return serve::main(*args),
         Command::Backup(args) => return backup_cmd::backup(args),
         Command::Restore(args) => return backup_cmd::restore(args),
         other => other,

@@ -72,6 +72,11 @@ pub struct ServeArgs {
     /// any). [default: none: no cross-origin access]
     #[arg(long = "cors-origin")]
     cors_origins: Vec<String>,
+    /// Also serve the Redis protocol (RESP2/RESP3) on this address, with the same databases
+    /// and tokens (AUTH <token>; SELECT n is database "db<n>", 0 is "default"); see
+    /// docs/resp.md. [default: off]
+    #[arg(long, env = "CAIRN_RESP_LISTEN")]
+    resp_listen: Option<SocketAddr>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -145,6 +150,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     config.console = !args.no_console && file.console.unwrap_or(true);
     config.api_cors_origins = file.cors_origins;
     config.api_cors_origins.extend(args.cors_origins);
+    config.resp_listen = args.resp_listen.or(file.resp_listen);
     config.tokens = file.tokens;
     config.tokens.extend(
         args.access_tokens
@@ -228,9 +234,50 @@ async fn run(prepared: Prepared) -> anyhow::Result<()> {
         // Before the line below, which scripts take as the sign that everything is up.
         println!("metrics on http://{}/metrics", metrics.local_addr()?);
     }
+    let resp = match config.resp_listen {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("listening for the Redis protocol on {address}"))?,
+        ),
+        None => None,
+    };
+    if let Some(resp) = &resp {
+        let resp_addr = resp.local_addr()?;
+        tracing::info!(%resp_addr, "serving the Redis protocol");
+        println!("resp listening on redis://{resp_addr}");
+    }
     // Scripts and tests wait for this line to know the server is ready (and which port it got).
     println!("listening on http://{addr}");
-    cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal()).await?;
+    let Some(resp) = resp else {
+        cairn_server::serve_with_metrics(config, listener, metrics_listener, shutdown_signal())
+            .await?;
+        tracing::info!("shut down cleanly");
+        return Ok(());
+    };
+    // Both front ends share the databases and tokens, and stop on the same signal; the
+    // databases close once both have.
+    let backend = cairn_server::Backend::open(&config)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let limits = config.limits.clone();
+    let http = cairn_server::serve_with(
+        config,
+        backend.clone(),
+        listener,
+        metrics_listener,
+        until_stopped(stopped.clone()),
+    );
+    let redis = cairn_resp::serve(backend.clone(), limits, resp, until_stopped(stopped));
+    let served = tokio::try_join!(http, redis);
+    backend.registry.close_all();
+    served?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

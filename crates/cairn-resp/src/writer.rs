@@ -1,0 +1,437 @@
+//! One writer per database: every write command and every EXEC of the Redis front end goes
+//! through it, in arrival order. It takes all the operations waiting, evaluates them one
+//! after another on an [`Overlay`] (the published snapshot plus what earlier ones wrote) and
+//! commits the result as **one atomic write**, with a check on every key it read; then it
+//! answers each operation. So read-modify-write commands (INCR, APPEND, SETNX, HSET, …)
+//! see the latest value without locks, many of them share one durable commit (group commit
+//! a level above cairn's own), and a write is answered only once it is durable.
+//!
+//! A failed check means another client of the database (KV Connect) changed a key the batch
+//! read: the batch is evaluated again, at most `WRITER_CONFLICT_RETRIES_MAX` times. A
+//! command that fails is rolled back alone (a command is all or nothing; in EXEC the others
+//! go on, as in Redis). Operations that would take the atomic write past the database's
+//! limits wait for the next batch; one that alone exceeds them is refused.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+
+use cairn_model::{
+    AtomicWrite, Check, CommitResult, Key, KvValue, Limits, Mutation, MutationKind, Versionstamp,
+};
+use cairn_store::Database;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cmd;
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::keyspace::head_key;
+use crate::limits::{WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_QUEUE_OPS_MAX};
+use crate::view::{read_children, read_point, Slot, View};
+
+/// One operation for a database's writer.
+pub struct WriteOp {
+    /// One command, or the commands of an EXEC.
+    pub commands: Vec<Vec<Vec<u8>>>,
+    /// For an EXEC: the watched keys and the versions WATCH saw (`None`: absent). The
+    /// transaction runs only if they are unchanged.
+    pub transaction: Option<Vec<(Vec<u8>, Option<Versionstamp>)>>,
+    /// Where the reply goes.
+    pub reply: oneshot::Sender<Frame>,
+}
+
+/// A handle on one database's writer task.
+#[derive(Clone)]
+pub struct Writer {
+    sender: mpsc::Sender<WriteOp>,
+}
+
+impl Writer {
+    /// Starts the writer of `db` on the current runtime; it ends when the last handle is
+    /// dropped.
+    pub fn start(db: Database, limits: Limits) -> Writer {
+        let (sender, receiver) = mpsc::channel(WRITER_QUEUE_OPS_MAX);
+        tokio::spawn(run(db, limits, receiver));
+        Writer { sender }
+    }
+
+    /// Queues `op`, waiting (asynchronously) for room; `Err` if the writer has stopped.
+    pub async fn submit(&self, op: WriteOp) -> std::result::Result<(), WriteOp> {
+        self.sender.send(op).await.map_err(|e| e.0)
+    }
+}
+
+async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>) {
+    let mut waiting: VecDeque<WriteOp> = VecDeque::new();
+    loop {
+        if waiting.is_empty() {
+            match receiver.recv().await {
+                Some(op) => waiting.push_back(op),
+                None => return,
+            }
+        }
+        while waiting.len() < WRITER_BATCH_OPS_MAX {
+            match receiver.try_recv() {
+                Ok(op) => waiting.push_back(op),
+                Err(_) => break,
+            }
+        }
+        run_batch(&db, &limits, &mut waiting).await;
+    }
+}
+
+/// Evaluates a prefix of `waiting` into one atomic write, commits it, answers those
+/// operations and removes them from `waiting`.
+async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteOp>) {
+    let mut attempt = 0;
+    let (taken, outcome, replies) = loop {
+        let mut overlay = Overlay::new(db, limits);
+        let mut replies = Vec::new();
+        for op in waiting.iter() {
+            let mark = overlay.mark();
+            let reply = execute(op, &mut overlay);
+            if let Some(bound) = overlay.over_limits() {
+                overlay.rollback(mark);
+                if replies.is_empty() {
+                    // Alone too large: refused, and the batch goes on without it.
+                    replies.push(
+                        Error::Limit(format!(
+                            "this command's writes do not fit in one atomic write: {bound}"
+                        ))
+                        .reply(),
+                    );
+                    continue;
+                }
+                break;
+            }
+            replies.push(reply);
+        }
+        let taken = replies.len();
+        let write = overlay.into_write();
+        if write.mutations.is_empty() {
+            break (taken, Ok(()), replies);
+        }
+        match db.try_atomic_write(write).await {
+            Ok(CommitResult::Committed { .. }) => break (taken, Ok(()), replies),
+            Ok(CommitResult::CheckFailed { .. }) if attempt < WRITER_CONFLICT_RETRIES_MAX => {
+                attempt += 1;
+            }
+            Ok(CommitResult::CheckFailed { .. }) => break (taken, Err(Error::Conflict), replies),
+            Err(e) => break (taken, Err(Error::Store(e)), replies),
+        }
+    };
+    let failure = outcome.err().map(|e| e.reply());
+    for (op, reply) in waiting.drain(..taken).zip(replies) {
+        let _ = op.reply.send(failure.clone().unwrap_or(reply));
+    }
+}
+
+/// Runs one operation on the overlay; a failed command leaves nothing behind.
+fn execute(op: &WriteOp, overlay: &mut Overlay<'_>) -> Frame {
+    let Some(watched) = &op.transaction else {
+        return run_one(
+            op.commands.first().map(Vec::as_slice).unwrap_or_default(),
+            overlay,
+        );
+    };
+    for (name, version) in watched {
+        match overlay.unchanged(&head_key(name), *version) {
+            Ok(true) => {}
+            Ok(false) => return Frame::NullArray,
+            Err(e) => return e.reply(),
+        }
+    }
+    Frame::Array(
+        op.commands
+            .iter()
+            .map(|args| run_one(args, overlay))
+            .collect(),
+    )
+}
+
+fn run_one(args: &[Vec<u8>], overlay: &mut Overlay<'_>) -> Frame {
+    let mark = overlay.mark();
+    match cmd::run(args, overlay) {
+        Ok(frame) => frame,
+        Err(e) => {
+            overlay.rollback(mark);
+            e.reply()
+        }
+    }
+}
+
+/// What an atomic write built so far counts against the database's limits.
+#[derive(Debug, Clone, Copy, Default)]
+struct Totals {
+    mutations: usize,
+    checks: usize,
+    bytes: usize,
+    key_bytes: usize,
+}
+
+/// One key in the overlay.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Its state now (after this batch's writes so far).
+    current: Option<Slot>,
+    /// Read from the snapshot by a point read: what the atomic write checks.
+    read: Option<Option<Versionstamp>>,
+    /// Written by this batch.
+    dirty: bool,
+}
+
+impl Entry {
+    fn add_to(&self, key_len: usize, totals: &mut Totals, sign: bool) {
+        let mut t = Totals::default();
+        if self.read.is_some() {
+            t.checks = 1;
+            t.key_bytes += key_len;
+            t.bytes += key_len;
+        }
+        if self.dirty {
+            t.mutations = 1;
+            t.key_bytes += key_len;
+            t.bytes += key_len + self.current.as_ref().map_or(0, |s| s.value.byte_len());
+        }
+        if sign {
+            totals.mutations += t.mutations;
+            totals.checks += t.checks;
+            totals.bytes += t.bytes;
+            totals.key_bytes += t.key_bytes;
+        } else {
+            totals.mutations -= t.mutations;
+            totals.checks -= t.checks;
+            totals.bytes -= t.bytes;
+            totals.key_bytes -= t.key_bytes;
+        }
+    }
+}
+
+/// An entry's state before a change: its encoded key, and the key and entry it had.
+type Undo = (Vec<u8>, Option<(Key, Entry)>);
+
+/// A point to roll back to.
+pub struct Mark {
+    undo: usize,
+    totals: Totals,
+}
+
+/// The snapshot plus the writes of the batch so far; becomes one atomic write.
+pub struct Overlay<'a> {
+    db: &'a Database,
+    limits: &'a Limits,
+    now_ms: u64,
+    /// By encoded key.
+    entries: BTreeMap<Vec<u8>, (Key, Entry)>,
+    /// Encoded prefixes whose children were all read into `entries`.
+    loaded: HashSet<Vec<u8>>,
+    /// Earlier states of changed entries, newest last.
+    undo: Vec<Undo>,
+    totals: Totals,
+}
+
+impl<'a> Overlay<'a> {
+    fn new(db: &'a Database, limits: &'a Limits) -> Self {
+        use cairn_model::Kv as _;
+        Overlay {
+            db,
+            limits,
+            now_ms: db.now_ms(),
+            entries: BTreeMap::new(),
+            loaded: HashSet::new(),
+            undo: Vec::new(),
+            totals: Totals::default(),
+        }
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            undo: self.undo.len(),
+            totals: self.totals,
+        }
+    }
+
+    fn rollback(&mut self, mark: Mark) {
+        while self.undo.len() > mark.undo {
+            if let Some((encoded, old)) = self.undo.pop() {
+                match old {
+                    Some(old) => self.entries.insert(encoded, old),
+                    None => self.entries.remove(&encoded),
+                };
+            }
+        }
+        self.totals = mark.totals;
+    }
+
+    /// Replaces the entry of `encoded`, keeping the totals and the undo log.
+    fn replace(&mut self, encoded: Vec<u8>, key: Key, entry: Entry) {
+        let len = encoded.len();
+        let old = self.entries.get(&encoded).cloned();
+        if let Some((_, old)) = &old {
+            old.add_to(len, &mut self.totals, false);
+        }
+        entry.add_to(len, &mut self.totals, true);
+        self.undo.push((encoded.clone(), old));
+        self.entries.insert(encoded, (key, entry));
+    }
+
+    /// Which of the database's limits the write built so far breaks, if any.
+    fn over_limits(&self) -> Option<String> {
+        let (t, l) = (&self.totals, self.limits);
+        if t.mutations > l.mutations_per_write_max {
+            Some(format!(
+                "{} keys written (at most {})",
+                t.mutations, l.mutations_per_write_max
+            ))
+        } else if t.checks > l.checks_per_write_max {
+            Some(format!(
+                "{} keys read (at most {})",
+                t.checks, l.checks_per_write_max
+            ))
+        } else if t.bytes > l.write_bytes_max {
+            Some(format!("{} bytes (at most {})", t.bytes, l.write_bytes_max))
+        } else if t.key_bytes > l.write_key_bytes_max {
+            Some(format!(
+                "{} bytes of keys (at most {})",
+                t.key_bytes, l.write_key_bytes_max
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// True if `key` has `version` and was not written by this batch (WATCH's test).
+    fn unchanged(&mut self, key: &Key, version: Option<Versionstamp>) -> Result<bool> {
+        if self
+            .entries
+            .get(&key.encode())
+            .is_some_and(|(_, e)| e.dirty)
+        {
+            return Ok(false);
+        }
+        Ok(self.get(key)?.and_then(|s| s.versionstamp) == version)
+    }
+
+    /// True if `key` lies under a prefix whose children were all read.
+    fn under_loaded_prefix(&self, key: &Key) -> bool {
+        match key.parts() {
+            [first, _] => self.loaded.contains(&Key(vec![first.clone()]).encode()),
+            _ => false,
+        }
+    }
+
+    fn into_write(self) -> AtomicWrite {
+        let mut write = AtomicWrite::default();
+        for (encoded, (_, entry)) in self.entries {
+            if let Some(versionstamp) = entry.read {
+                write.checks.push(Check {
+                    key: encoded.clone(),
+                    versionstamp,
+                });
+            }
+            if entry.dirty {
+                let (kind, expire_at_ms) = match entry.current {
+                    Some(slot) => (MutationKind::Set(slot.value), slot.expire_at_ms),
+                    None => (MutationKind::Delete, None),
+                };
+                write.mutations.push(Mutation {
+                    key: encoded,
+                    kind,
+                    expire_at_ms,
+                });
+            }
+        }
+        write
+    }
+}
+
+impl View for Overlay<'_> {
+    fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    fn limits(&self) -> &Limits {
+        self.limits
+    }
+
+    fn get(&mut self, key: &Key) -> Result<Option<Slot>> {
+        let encoded = key.encode();
+        if let Some((_, entry)) = self.entries.get(&encoded) {
+            return Ok(entry.current.clone());
+        }
+        // A key too long to be written cannot exist (and could not be checked).
+        if encoded.len() > self.limits.key_bytes_max || self.under_loaded_prefix(key) {
+            return Ok(None);
+        }
+        let slot = read_point(self.db, key)?;
+        let entry = Entry {
+            read: Some(slot.as_ref().and_then(|s| s.versionstamp)),
+            current: slot.clone(),
+            dirty: false,
+        };
+        self.replace(encoded, key.clone(), entry);
+        Ok(slot)
+    }
+
+    fn children(&mut self, prefix: &Key, limit: usize) -> Result<Vec<(Key, Slot)>> {
+        let encoded = prefix.encode();
+        if !self.loaded.contains(&encoded) {
+            let rows = read_children(self.db, prefix, limit)?;
+            if rows.len() < limit {
+                self.loaded.insert(encoded.clone());
+            }
+            for (key, slot) in rows {
+                // Read with the prefix, not checked: cached like the snapshot has it (no undo
+                // needed: it is what the snapshot holds).
+                self.entries.entry(key.encode()).or_insert((
+                    key,
+                    Entry {
+                        current: Some(slot),
+                        read: None,
+                        dirty: false,
+                    },
+                ));
+            }
+        }
+        let mut start = encoded.clone();
+        start.push(0x00);
+        let mut end = encoded;
+        end.push(0xFF);
+        Ok(self
+            .entries
+            .range(start..end)
+            .filter_map(|(_, (key, entry))| entry.current.clone().map(|s| (key.clone(), s)))
+            .take(limit)
+            .collect())
+    }
+
+    fn put(&mut self, key: &Key, value: KvValue, expire_at_ms: Option<u64>) -> Result<()> {
+        let encoded = key.encode();
+        self.limits
+            .check_write_key(&encoded)
+            .and_then(|()| self.limits.check_value(value.byte_len()))
+            .map_err(|e| Error::Limit(e.to_string()))?;
+        let read = self.entries.get(&encoded).and_then(|(_, e)| e.read);
+        let entry = Entry {
+            current: Some(Slot {
+                value,
+                expire_at_ms,
+                versionstamp: None,
+            }),
+            read,
+            dirty: true,
+        };
+        self.replace(encoded, key.clone(), entry);
+        Ok(())
+    }
+
+    fn delete(&mut self, key: &Key) -> Result<()> {
+        let encoded = key.encode();
+        let read = self.entries.get(&encoded).and_then(|(_, e)| e.read);
+        let entry = Entry {
+            current: None,
+            read,
+            dirty: true,
+        };
+        self.replace(encoded, key.clone(), entry);
+        Ok(())
+    }
+}
