@@ -35,7 +35,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-pub use config::{Access, ServerConfig, TokenGrant};
+pub use config::{Access, DeclaredIndex, FileIndex, ServerConfig, TokenGrant};
 
 // The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
@@ -83,6 +83,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
+        .merge(routes::scan::router())
         .route("/metrics", get(metrics::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -175,11 +176,14 @@ impl Backend {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(Backend {
             auth: Arc::new(auth::Auth::new(config.tokens.clone(), &config.data_dir)?),
-            registry: Arc::new(registry::Registry::new(
-                config.data_dir.clone(),
-                store_config,
-                config.databases_max,
-            )?),
+            registry: Arc::new(
+                registry::Registry::new(
+                    config.data_dir.clone(),
+                    store_config,
+                    config.databases_max,
+                )?
+                .with_indexes(&config.indexes),
+            ),
         })
     }
 }

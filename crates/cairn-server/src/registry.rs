@@ -35,6 +35,8 @@ pub struct Registry {
     databases_max: usize,
     opener: Opener,
     state: Mutex<State>,
+    /// Indexes each database must have (the configuration's `[[indexes]]`), by database.
+    indexes: HashMap<String, Vec<cairn_model::IndexSpec>>,
 }
 
 struct State {
@@ -77,7 +79,20 @@ impl Registry {
                 databases,
                 closed: false,
             }),
+            indexes: HashMap::new(),
         })
+    }
+
+    /// Makes every database open with the indexes declared for it (created if missing, then
+    /// built in the background).
+    pub fn with_indexes(mut self, declared: &[crate::config::DeclaredIndex]) -> Registry {
+        for d in declared {
+            self.indexes
+                .entry(d.database.clone())
+                .or_default()
+                .push(d.spec.clone());
+        }
+        self
     }
 
     /// The database `name`, opened on first use; created only for a read-write `access` and
@@ -92,14 +107,24 @@ impl Registry {
         let path = self.dir.join(name);
         let config = self.config.for_database(name);
         let opener = self.opener.clone();
+        let indexes = self.indexes.get(name).cloned().unwrap_or_default();
         // The open is a task of its own: a request that goes away must not abandon an open
         // halfway, or the next request would open the directory a second time meanwhile.
         let open = tokio::spawn(async move {
             let db = cell
                 .get_or_try_init(|| async move {
-                    tokio::task::spawn_blocking(move || opener(&path, config))
+                    let db = tokio::task::spawn_blocking(move || opener(&path, config))
                         .await
-                        .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))
+                        .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))?;
+                    for spec in indexes {
+                        let name = spec.name.clone();
+                        // A declaration the database refuses (another index of that name) is
+                        // the operator's to fix; the database serves meanwhile.
+                        if let Err(e) = db.create_index(spec).await {
+                            tracing::error!(index = %name, error = %e, "declared index not created");
+                        }
+                    }
+                    Ok::<_, StoreError>(db)
                 })
                 .await?;
             Ok::<_, StoreError>(db.clone())

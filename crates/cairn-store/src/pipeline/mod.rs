@@ -39,7 +39,9 @@ use crate::error::{PoisonCause, Result, StoreError};
 use crate::storage::{Snapshot, Storage};
 
 pub use sequencer::Sequencer;
-pub(crate) use sequencer::{check_bytes_max, queue_op_cost, write_cost, Admission, WhenFull};
+pub(crate) use sequencer::{
+    check_bytes_max, queue_op_cost, write_cost, Admission, WhenFull, COMMIT_REQUEST_OVERHEAD_BYTES,
+};
 
 pub use cairn_model::CommitResult;
 
@@ -61,6 +63,12 @@ pub(crate) enum Request {
     Expire {
         candidates: Vec<ExpiryCandidate>,
         sweep: u64,
+    },
+    /// Create or drop a secondary index, or take one step of its background work, as a
+    /// commit of its own.
+    Index {
+        op: crate::index::IndexOp,
+        reply: Reply,
     },
     /// Change queue state (acknowledge, retry, dead-letter), as a commit of its own. The
     /// dispatcher's retries of expired leases need no answer.
