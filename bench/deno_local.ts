@@ -14,16 +14,21 @@
 
 import { randomIndex, report } from "./_measure.ts";
 
-type Workload = "atomic_c1" | "atomic_c64" | "get" | "list";
+type Workload = "atomic_c1" | "atomic_c64" | "get" | "list" | "indexes" | "count" | "sum";
 
 // Default sizes. `list` has no count of its own: it always walks the whole preloaded prefix.
 const DEFAULT_KEYS = 1_000_000;
-const DEFAULT_OPS: Record<Exclude<Workload, "list">, number> = {
+const DEFAULT_OPS: Record<Exclude<Workload, "list" | "count" | "sum">, number> = {
   atomic_c1: 2_000,
   atomic_c64: 50_000,
   get: 200_000,
+  // Per run of the three (0, 1 and 3 index entries maintained by hand).
+  indexes: 50_000,
 };
-const ALL_WORKLOADS: Workload[] = ["atomic_c1", "atomic_c64", "get", "list"];
+/** Run by default, in this order. */
+const DEFAULT_WORKLOADS: Workload[] = ["atomic_c1", "atomic_c64", "get", "list"];
+/** Everything --only accepts, in the order they run. */
+const ALL_WORKLOADS: Workload[] = [...DEFAULT_WORKLOADS, "indexes", "count", "sum"];
 
 const VALUE_SIZE = 100;
 const LOAD_BATCH = 1_000; // sets per atomic during preload (also Deno KV's mutation cap)
@@ -33,7 +38,7 @@ const LIST_BATCH = 100;
 interface Options {
   dir?: string;
   keys: number;
-  ops: Record<Exclude<Workload, "list">, number>;
+  ops: Record<Exclude<Workload, "list" | "count" | "sum">, number>;
   only: Workload[];
   keep: boolean;
 }
@@ -63,7 +68,7 @@ function parseArgs(args: string[]): Options {
   let scale = 1;
   let keys: number | undefined;
   const explicitOps: Partial<Record<Workload, number>> = {};
-  const opts: Omit<Options, "keys" | "ops"> = { only: ALL_WORKLOADS, keep: false };
+  const opts: Omit<Options, "keys" | "ops"> = { only: DEFAULT_WORKLOADS, keep: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     // Accept both `--flag value` and `--flag=value` (split at the first "=", so
@@ -219,6 +224,78 @@ async function listWorkload(kv: Deno.Kv, keys: number) {
   report("list", seen, elapsed, lat.subarray(0, samples));
 }
 
+/**
+ * The Deno KV way to index: every atomic write sets its index entries itself. `indexes` runs
+ * `atomic_c64` (guarded insert of an object under a fresh key) with 0, 1 (unique email,
+ * `[name, email]` checked absent) and 3 (+ team, + team and score) such entries, as cairn's
+ * `indexes` workload maintains the same indexes declared.
+ */
+async function indexWorkloads(kv: Deno.Kv, total: number) {
+  for (const indexes of [0, 1, 3]) {
+    const prefix = `bench_i${indexes}`;
+    const lat = new Float64Array(total);
+    const ids = randomU64();
+    let next = 0;
+    const writer = async () => {
+      for (let slot = next++; slot < total; slot = next++) {
+        const id = ids.next().value;
+        const key = [prefix, id];
+        const email = `user${String(id).padStart(20, "0")}@example.com`;
+        const team = `team${id % 1000n}`;
+        const score = Number(id % 100_000n);
+        const t0 = performance.now();
+        const op = kv.atomic().check({ key, versionstamp: null })
+          .set(key, { email, team, score, pad: "xxxxxxxxxxxx" });
+        if (indexes >= 1) {
+          op.check({ key: [`${prefix}_email`, email], versionstamp: null })
+            .set([`${prefix}_email`, email], key);
+        }
+        if (indexes >= 3) {
+          op.set([`${prefix}_team`, team, id], key)
+            .set([`${prefix}_team_score`, team, score, id], key);
+        }
+        const res = await op.commit();
+        lat[slot] = performance.now() - t0;
+        if (!res.ok) throw new Error(`indexed insert of ${key} failed`);
+      }
+    };
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: C64_WRITERS }, writer));
+    report(`atomic_c64_idx${indexes}`, total, performance.now() - t0, lat);
+  }
+}
+
+/** Counting a prefix the Deno KV way: listing it. One sample: the whole count. */
+async function countWorkload(kv: Deno.Kv, keys: number) {
+  const t0 = performance.now();
+  let n = 0;
+  for await (const _ of kv.list({ prefix: ["bench"] }, { batchSize: 1000 })) n++;
+  const elapsed = performance.now() - t0;
+  if (n !== keys) throw new Error(`count: saw ${n} entries, expected ${keys}`);
+  report("count", n, elapsed, Float64Array.of(elapsed));
+}
+
+/** Summing KvU64 values the Deno KV way: listing them (loaded first, outside the timing). */
+async function sumWorkload(kv: Deno.Kv, keys: number) {
+  for (let base = 0; base < keys; base += LOAD_BATCH) {
+    const op = kv.atomic();
+    for (let i = base; i < Math.min(keys, base + LOAD_BATCH); i++) {
+      op.set(["bench_n", BigInt(i)], new Deno.KvU64(BigInt(i)));
+    }
+    if (!(await op.commit()).ok) throw new Error(`sum preload at ${base} failed`);
+  }
+  const t0 = performance.now();
+  let sum = 0n;
+  let n = 0;
+  for await (const e of kv.list<Deno.KvU64>({ prefix: ["bench_n"] }, { batchSize: 1000 })) {
+    sum += e.value.value;
+    n++;
+  }
+  const elapsed = performance.now() - t0;
+  if (sum !== BigInt(keys) * BigInt(keys - 1) / 2n) throw new Error(`sum: got ${sum}`);
+  report("sum", n, elapsed, Float64Array.of(elapsed));
+}
+
 // ---------------------------------------------------------------------------------------
 
 async function dirSize(path: string): Promise<number> {
@@ -256,6 +333,15 @@ async function main() {
           break;
         case "list":
           await listWorkload(kv, opts.keys);
+          break;
+        case "indexes":
+          await indexWorkloads(kv, opts.ops.indexes);
+          break;
+        case "count":
+          await countWorkload(kv, opts.keys);
+          break;
+        case "sum":
+          await sumWorkload(kv, opts.keys);
           break;
       }
     }

@@ -39,6 +39,7 @@ mod error;
 pub mod limits;
 mod list;
 mod queue;
+mod scan;
 mod session;
 mod transport;
 mod watch;
@@ -58,12 +59,13 @@ use hyper::body::Incoming;
 use hyper::{Response, Uri};
 use parking_lot::RwLock;
 
-pub use cairn_model::{Kv, KvList, KvWatch};
+pub use cairn_model::{Kv, KvIndexes, KvKeyList, KvList, KvWatch};
 pub use error::{ClientError, Result};
 pub use list::RemoteList;
 pub use queue::{
     Delivery, DeliveryId, NackOutcome, QueueListenOptions, QueueListener, QueueStats, SettleOutcome,
 };
+pub use scan::RemoteKeyList;
 pub use watch::RemoteWatch;
 
 use session::Session;
@@ -121,6 +123,8 @@ enum Path {
     Watch,
     /// cairn's queue extension: an index into `Session::queue` (see `queue.rs`).
     Queue(queue::QueuePath),
+    /// cairn's scan and index extensions (see `scan.rs`).
+    Scan(scan::ScanPath),
 }
 
 impl Client {
@@ -222,6 +226,7 @@ impl Client {
                 Path::AtomicWrite => &session.atomic_write,
                 Path::Watch => &session.watch,
                 Path::Queue(op) => op.uri(&session),
+                Path::Scan(op) => op.uri(&session),
             };
             let sent = self
                 .inner
@@ -322,6 +327,25 @@ impl Kv for Client {
     type List = RemoteList;
     type Watch = RemoteWatch;
     type QueueListener = QueueListener;
+    type KeyList = RemoteKeyList;
+
+    fn list_keys(&self, selector: ListSelector, options: ListOptions) -> Result<RemoteKeyList> {
+        RemoteKeyList::new(self.clone(), &selector, options, &self.inner.options.limits)
+    }
+
+    /// Through `scan/count`, one request per million entries or so (each from one snapshot).
+    async fn count(&self, selector: ListSelector) -> Result<u64> {
+        self.count_remote(&selector).await
+    }
+
+    /// Through `scan/aggregate`, one request per page (each from one snapshot).
+    async fn aggregate(
+        &self,
+        selector: ListSelector,
+        options: cairn_model::AggregateOptions,
+    ) -> Result<cairn_model::Aggregate> {
+        self.aggregate_remote(&selector, &options).await
+    }
 
     /// [`Client::listen_queue`], with the handler seeing what every `Kv` offers.
     fn listen_queue<F, Fut, E>(
@@ -396,6 +420,7 @@ fn commit_result(output: pb::AtomicWriteOutput) -> Result<CommitResult> {
         }
         Ok(pb::AtomicWriteStatus::AwCheckFailure) => Ok(CommitResult::CheckFailed {
             failed_checks: output.failed_checks,
+            reason: (!output.failure_reason.is_empty()).then_some(output.failure_reason),
         }),
         Ok(pb::AtomicWriteStatus::AwWriteDisabled) => Err(ClientError::WriteDisabled),
         _ => Err(ClientError::Protocol(format!(

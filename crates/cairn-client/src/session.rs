@@ -25,6 +25,10 @@ pub(crate) struct Session {
     pub(crate) watch: Uri,
     /// cairn's queue extension (`docs/protocol.md`): enqueue, dequeue, ack, nack, stats.
     pub(crate) queue: [Uri; 5],
+    /// cairn's scan extension (`docs/protocol.md` §10): keys, count, aggregate.
+    pub(crate) scan: [Uri; 3],
+    /// cairn's index extension (§11): create, drop, list.
+    pub(crate) index: [Uri; 3],
     /// Authorization, content type, protocol version and database id.
     pub(crate) headers: HeaderMap,
     /// When to run the exchange again.
@@ -165,6 +169,8 @@ fn session(url: &Url, metadata: MetadataResponse) -> Result<Session> {
             at("queue/nack")?,
             at("queue/stats")?,
         ],
+        scan: [at("scan/keys")?, at("scan/count")?, at("scan/aggregate")?],
+        index: [at("index/create")?, at("index/drop")?, at("index/list")?],
         database_id: metadata.database_id,
         headers,
         refresh_at: Instant::now() + Duration::from_millis(refresh_in),

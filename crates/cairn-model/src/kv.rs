@@ -25,6 +25,7 @@ use crate::codec::KeyEncodeError;
 use crate::list::{ListOptions, ListSelector};
 use crate::operation::{AtomicOperation, EnqueueOptions};
 use crate::queue::{KvQueueListener, QueueDelivery, QueueListenOptions};
+use crate::scan::{Aggregate, AggregateOptions, KvKeyList};
 use crate::{AtomicWrite, Key, KvValue, Versionstamp};
 
 /// An entry: key, value and the versionstamp of the commit that wrote it.
@@ -46,11 +47,16 @@ pub enum CommitResult {
         /// The write's versionstamp.
         versionstamp: Versionstamp,
     },
-    /// At least one check failed; nothing was written.
+    /// At least one check failed, or the write would have broken a unique index; nothing
+    /// was written.
     CheckFailed {
         /// Indexes (into the write's checks) of the checks that failed; empty when the
-        /// database does not say which (KV Connect servers before protocol version 3).
+        /// database does not say which (KV Connect servers before protocol version 3), and
+        /// when no check of the write failed but a unique index refused it.
         failed_checks: Vec<u32>,
+        /// Why, when the database says more than which checks failed: a unique index's
+        /// conflict names the index, the values and the entry holding them.
+        reason: Option<String>,
     },
 }
 
@@ -91,6 +97,8 @@ pub trait Kv: Clone + Send + Sync + 'static {
     type Watch: KvWatch<Error = Self::Error>;
     /// A running [`Kv::listen_queue`].
     type QueueListener: KvQueueListener<Error = Self::Error>;
+    /// A keys-only listing in progress.
+    type KeyList: KvKeyList<Error = Self::Error>;
 
     /// The entry of `key`, if it exists and has not expired.
     fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Entry>, Self::Error>> + Send;
@@ -106,6 +114,30 @@ pub trait Kv: Clone + Send + Sync + 'static {
     /// [`ListOptions`]. Invalid selectors and options are refused here, before any read.
     fn list(&self, selector: ListSelector, options: ListOptions)
         -> Result<Self::List, Self::Error>;
+
+    /// Lists keys (with their versionstamps) without their values, like [`Kv::list`] (same
+    /// selectors, options and cursors) but reading no values.
+    fn list_keys(
+        &self,
+        selector: ListSelector,
+        options: ListOptions,
+    ) -> Result<Self::KeyList, Self::Error>;
+
+    /// The number of live entries the selector covers, counted on one snapshot (over the
+    /// network: one snapshot per request, and a long count takes several requests).
+    fn count(
+        &self,
+        selector: ListSelector,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+
+    /// Count, sum, min and max (and so the average) of the numeric values the selector covers
+    /// (or of one field of object values), on one snapshot as [`Kv::count`]. Values that are
+    /// not numbers are counted in [`Aggregate::skipped`].
+    fn aggregate(
+        &self,
+        selector: ListSelector,
+        options: AggregateOptions,
+    ) -> impl Future<Output = Result<Aggregate, Self::Error>> + Send;
 
     /// Commits an atomic write of encoded keys (what [`Kv::atomic`] builds).
     fn atomic_write(

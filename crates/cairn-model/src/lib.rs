@@ -10,7 +10,8 @@
 //! - [`Limits`], the request limits, and the bounds both implementations share ([`limits`]),
 //! - the database API both the embedded database and the network client implement: the
 //!   [`Kv`] trait ([`kv`]), the [`AtomicOperation`] builder ([`operation`]) and listing
-//!   ([`list`]).
+//!   ([`list`]), keys-only listings, counts and aggregates ([`scan`]), and declared secondary
+//!   indexes ([`index`]).
 //!
 //! This crate deliberately depends on no async runtime (the trait's futures are plain `std`
 //! futures), no storage engine and no wire format.
@@ -20,6 +21,7 @@
 
 pub mod atomic;
 pub mod codec;
+pub mod index;
 pub mod key;
 pub mod kv;
 pub mod limits;
@@ -27,6 +29,7 @@ pub mod list;
 pub mod mutation;
 pub mod operation;
 pub mod queue;
+pub mod scan;
 pub mod text;
 pub mod v8;
 pub mod value;
@@ -34,6 +37,7 @@ pub mod versionstamp;
 
 pub use atomic::{AtomicWrite, Check, Enqueue, Mutation, MutationKind};
 pub use codec::{decode_key, encode_key, KeyDecodeError};
+pub use index::{IndexInfo, IndexSpec, IndexState, KvIndexes};
 pub use key::{Key, KeyPart};
 pub use kv::{CommitResult, Entry, Kv, KvList, KvWatch, RequestError};
 pub use limits::{LimitError, Limits};
@@ -41,5 +45,6 @@ pub use list::{ListOptions, ListPager, ListSelector, ReadRange};
 pub use mutation::MutationError;
 pub use operation::{AtomicOperation, EnqueueOptions};
 pub use queue::{KvQueueListener, NackOutcome, QueueDelivery, QueueListenOptions, QueueStats};
+pub use scan::{Aggregate, AggregateOptions, KeyEntry, KvKeyList, Number};
 pub use value::{KvValue, ValueEncoding};
 pub use versionstamp::Versionstamp;

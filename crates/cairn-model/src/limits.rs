@@ -26,6 +26,13 @@ pub const QUEUE_LISTEN_CONCURRENCY_DEFAULT: usize = 16;
 /// enough for ordinary handlers, short enough that a hung handler's message is retried.
 pub const QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT: u64 = 5 * 60 * 1000;
 
+/// Longest index name, in bytes (it is the first part of every index entry's key).
+pub const INDEX_NAME_BYTES_MAX: usize = 64;
+/// Most fields one index combines.
+pub const INDEX_FIELDS_MAX: usize = 4;
+/// Longest field path of an index (`a.b.c`), in bytes.
+pub const INDEX_FIELD_BYTES_MAX: usize = 256;
+
 const _: () = assert!(QUEUE_LISTEN_CONCURRENCY_DEFAULT <= QUEUE_LISTEN_CONCURRENCY_MAX);
 const _: () =
     assert!(QUEUE_LISTEN_VISIBILITY_TIMEOUT_MS_DEFAULT <= QUEUE_VISIBILITY_TIMEOUT_MS_MAX);

@@ -87,6 +87,14 @@ impl ListSelector {
     }
 }
 
+impl ListSelector {
+    /// The encoded `[start, end)` of the keys the selector covers.
+    pub fn range(&self) -> Result<(Vec<u8>, Vec<u8>), RequestError> {
+        let bounds = self.bounds()?;
+        Ok((bounds.start, bounds.end))
+    }
+}
+
 /// Deno's rule for a start or end key given with a prefix: it must lie strictly under the
 /// prefix, or the listing would reach keys outside it.
 fn strictly_under(prefix: &[u8], key: &[u8], which: &str) -> Result<(), RequestError> {

@@ -124,6 +124,62 @@ pub fn encode_bigint(value: &BigInt) -> Vec<u8> {
     out
 }
 
+/// The V8 encoding of a key as the JavaScript array of its parts (what `Deno.openKv` reads
+/// back as a `Deno.KvKey`): a dense array (`A` length, elements, `$` 0 length) of one-byte
+/// (`"`, Latin-1) or two-byte (`c`, UTF-16LE) strings, doubles (`N`), bigints (`Z`), `T`/`F`,
+/// and `Uint8Array`s (an `ArrayBuffer`, `B` length bytes, followed by its view: `V`, subtag
+/// `B`, offset 0, length, flags 0). Index entries carry their entry's key in this form.
+pub fn encode_key_array(key: &crate::Key) -> Vec<u8> {
+    use crate::KeyPart;
+    let mut out = vec![TAG_VERSION, FORMAT_VERSION_WRITTEN, b'A'];
+    let length = u64::try_from(key.0.len()).unwrap_or(u64::MAX);
+    write_varint(length, &mut out);
+    for part in &key.0 {
+        match part {
+            KeyPart::String(text) => encode_string(text, &mut out),
+            KeyPart::Float(x) => {
+                out.push(TAG_DOUBLE);
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            KeyPart::Int(value) => {
+                // Skip the header `encode_bigint` writes: tag and bitfield follow it.
+                out.extend(encode_bigint(value).into_iter().skip(2));
+            }
+            KeyPart::Bool(true) => out.push(b'T'),
+            KeyPart::Bool(false) => out.push(b'F'),
+            KeyPart::Bytes(bytes) => {
+                let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+                out.push(b'B');
+                write_varint(len, &mut out);
+                out.extend_from_slice(bytes);
+                out.extend_from_slice(&[b'V', b'B', 0]);
+                write_varint(len, &mut out);
+                out.push(0);
+            }
+        }
+    }
+    out.extend_from_slice(&[b'$', 0]);
+    write_varint(length, &mut out);
+    out
+}
+
+/// A string as V8 writes it: one byte per character when every character is Latin-1,
+/// UTF-16LE otherwise.
+fn encode_string(text: &str, out: &mut Vec<u8>) {
+    if text.chars().all(|c| u32::from(c) <= 0xFF) {
+        out.push(b'"');
+        write_varint(u64::try_from(text.chars().count()).unwrap_or(u64::MAX), out);
+        out.extend(text.chars().map(|c| u32::from(c) as u8));
+    } else {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        out.push(b'c');
+        write_varint(u64::try_from(units.len() * 2).unwrap_or(u64::MAX), out);
+        for unit in units {
+            out.extend_from_slice(&unit.to_le_bytes());
+        }
+    }
+}
+
 /// The V8 encoding of a number, always as a double (`N`): what denokv writes for `sum`
 /// results, and a value V8 reads as the same number it would itself write as a small integer.
 pub fn encode_number(value: f64) -> Vec<u8> {
@@ -416,6 +472,23 @@ mod tests {
         );
         assert_eq!(V8Number::Number(1.0).type_name(), "Number");
         assert_eq!(V8Number::BigInt(BigInt::from(1)).type_name(), "BigInt");
+    }
+
+    #[test]
+    fn key_arrays_are_laid_out_as_v8_writes_them() {
+        let key = crate::key!["a\u{e9}", 1.5f64, true, vec![7u8, 8]];
+        let bytes = encode_key_array(&key);
+        let expected: &[u8] = &[
+            0xFF, 0x0F, b'A', 4, b'"', 2, b'a', 0xE9, b'N', 0, 0, 0, 0, 0, 0, 0xF8, 0x3F, b'T',
+            b'B', 2, 7, 8, b'V', b'B', 0, 2, 0, b'$', 0, 4,
+        ];
+        assert_eq!(bytes, expected);
+        let wide = encode_key_array(&crate::key!["\u{263a}", BigInt::from(-1)]);
+        let expected: &[u8] = &[
+            0xFF, 0x0F, b'A', 2, b'c', 2, 0x3A, 0x26, 0x5A, 0x11, 1, 0, 0, 0, 0, 0, 0, 0, b'$', 0,
+            2,
+        ];
+        assert_eq!(wide, expected);
     }
 
     #[test]

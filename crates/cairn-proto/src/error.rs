@@ -34,6 +34,10 @@ pub enum ProtoError {
     /// A value outside any mutation (an entry's value, a standalone `KvValue`).
     #[error(transparent)]
     Value(#[from] ValueError),
+    /// A request of cairn's scan or index extension that does not make sense (or, on the
+    /// client side, such a response).
+    #[error("invalid extension request: {0}")]
+    Extension(String),
     /// A read range whose limit is zero or negative.
     #[error("read range {index}: limit must be positive, got {limit}")]
     ReadLimit {

@@ -7,6 +7,8 @@
 //! - [`frame`]: the length-prefixed framing of the watch stream;
 //! - [`metadata`]: the JSON bodies of the metadata exchange and its timestamps;
 //! - [`queue`]: the messages of cairn's queue extension (dequeue, ack, nack, stats);
+//! - [`scan`]: the messages of cairn's scan (keys-only, count, aggregate) and index
+//!   (create, drop, list) extensions, and their conversions;
 //! - [`ProtoError`]: why a request is refused, in words fit for a `400` body.
 //!
 //! The crate holds no state and does no I/O; it depends on `cairn-model`, `prost` and `serde` only,
@@ -42,6 +44,7 @@ pub mod limits;
 pub mod messages;
 pub mod metadata;
 pub mod queue;
+pub mod scan;
 
 pub use convert::{
     atomic_write_from_proto, atomic_write_from_proto_validated, atomic_write_output_check_failed,

@@ -216,6 +216,10 @@ pub struct AtomicWriteOutput {
     /// Indexes into the request's checks of those that failed, on `AW_CHECK_FAILURE`.
     #[prost(uint32, repeated, tag = "4")]
     pub failed_checks: Vec<u32>,
+    /// cairn's extension: why the write failed when no check did (a unique index refused
+    /// it), on `AW_CHECK_FAILURE`. Other clients skip the unknown field.
+    #[prost(string, tag = "1000")]
+    pub failure_reason: String,
 }
 
 /// Outcome of an atomic write.

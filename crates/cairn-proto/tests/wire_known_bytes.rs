@@ -211,8 +211,13 @@ fn atomic_write_outputs() {
     );
     // status (1) = AW_CHECK_FAILURE; failed_checks (4), packed: 0, 2
     assert_wire(
-        &atomic_write_output_check_failed(vec![0, 2]),
+        &atomic_write_output_check_failed(vec![0, 2], None),
         &[0x08, 0x02, 0x22, 0x02, 0x00, 0x02],
+    );
+    // cairn's extension: failure_reason (1000, key 8002 = c2 3e) = "u"
+    assert_wire(
+        &atomic_write_output_check_failed(Vec::new(), Some("u".into())),
+        &[0x08, 0x02, 0xc2, 0x3e, 0x01, b'u'],
     );
     // status (1) = AW_WRITE_DISABLED
     assert_wire(&atomic_write_output_write_disabled(), &[0x08, 0x05]);

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use cairn_model::Limits;
+use cairn_model::{IndexSpec, Limits};
 use cairn_store::Durability;
 use serde::Deserialize;
 
@@ -124,6 +124,60 @@ pub struct ServerConfig {
     /// Address of the Redis protocol front end (crate `cairn-resp`), if it is on; it serves
     /// the same databases with the same tokens (see docs/resp.md).
     pub resp_listen: Option<SocketAddr>,
+    /// Secondary indexes each database must have: created (and built in the background)
+    /// when the database is opened, if missing.
+    pub indexes: Vec<DeclaredIndex>,
+}
+
+/// A secondary index the configuration declares for one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredIndex {
+    /// The database's name (`"default"` for the one at `/`).
+    pub database: String,
+    /// The index.
+    pub spec: IndexSpec,
+}
+
+/// An index as the TOML file writes it (`[[indexes]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIndex {
+    /// The database (default: `"default"`).
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// The index's name.
+    pub name: String,
+    /// The indexed prefix, as key text: `'["users"]'`.
+    pub prefix: String,
+    /// The fields, in order.
+    pub fields: Vec<String>,
+    /// One entry per combination of values at most.
+    #[serde(default)]
+    pub unique: bool,
+}
+
+fn default_database() -> String {
+    crate::registry::DEFAULT_DATABASE.to_owned()
+}
+
+impl FileIndex {
+    /// The declaration, checked.
+    pub fn declared(&self) -> Result<DeclaredIndex, String> {
+        let prefix = cairn_model::text::parse_key(&self.prefix)
+            .map_err(|e| format!("index {:?}: prefix: {e}", self.name))?;
+        let spec = IndexSpec {
+            name: self.name.clone(),
+            prefix,
+            fields: self.fields.clone(),
+            unique: self.unique,
+        };
+        spec.validate()
+            .map_err(|e| format!("index {:?}: {e}", self.name))?;
+        Ok(DeclaredIndex {
+            database: self.database.clone(),
+            spec,
+        })
+    }
 }
 
 /// A server's replication settings (`cairn serve --replica-of`, `[replication]`).
@@ -230,6 +284,7 @@ impl ServerConfig {
             body_bytes_in_flight_max: crate::limits::BODY_BYTES_IN_FLIGHT_MAX_DEFAULT,
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
+            indexes: Vec::new(),
             resp_listen: None,
             metrics_token: None,
             metrics_listen: None,
@@ -277,6 +332,9 @@ pub struct FileConfig {
     pub commit_queue_bytes_max: Option<usize>,
     /// Replication (`[replication]`).
     pub replication: Option<ReplicationFileConfig>,
+    /// Secondary indexes each database must have.
+    #[serde(default)]
+    pub indexes: Vec<FileIndex>,
     /// Serve the web console at `/console` (default true).
     pub console: Option<bool>,
     /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
@@ -422,6 +480,35 @@ mod tests {
         let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";
         let config: FileConfig = toml::from_str(text).expect("parses");
         assert_eq!(config.replication.and_then(|r| r.sync_replicas), Some(1));
+    }
+
+    #[test]
+    fn file_config_declares_indexes() {
+        let text = r#"
+            [[indexes]]
+            name = "by_email"
+            prefix = '["users"]'
+            fields = ["email"]
+            unique = true
+            [[indexes]]
+            database = "app"
+            name = "by_city"
+            prefix = '["people", 1n]'
+            fields = ["address.city", "name"]
+        "#;
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        let declared: Vec<_> = config
+            .indexes
+            .iter()
+            .map(|i| i.declared().expect("valid"))
+            .collect();
+        assert_eq!(declared[0].database, "default");
+        assert!(declared[0].spec.unique);
+        assert_eq!(declared[1].spec.fields, ["address.city", "name"]);
+        let bad: FileConfig =
+            toml::from_str("[[indexes]]\nname = \"x\"\nprefix = \"users\"\nfields = [\"a\"]\n")
+                .expect("parses");
+        assert!(bad.indexes[0].declared().is_err());
     }
 
     #[test]

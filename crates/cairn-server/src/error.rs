@@ -76,6 +76,10 @@ pub enum ApiError {
     /// An atomic write whose checks failed (indexes into its checks): nothing was written.
     #[error("check failed: checks {0:?} do not hold; nothing was written")]
     ChecksFailed(Vec<u32>),
+    /// A write a unique secondary index refused (another entry holds its values): nothing
+    /// was written.
+    #[error("{0}; nothing was written")]
+    UniqueConflict(String),
     /// The route exists, but not for this method.
     #[error("method not allowed: {0}")]
     MethodNotAllowed(String),
@@ -99,7 +103,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
         ApiError::Store(e) => store_status(e),
         ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-        ApiError::ChecksFailed(_) => StatusCode::CONFLICT,
+        ApiError::ChecksFailed(_) | ApiError::UniqueConflict(_) => StatusCode::CONFLICT,
         ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
     }
 }
@@ -118,6 +122,7 @@ pub fn code(error: &ApiError) -> &'static str {
         ApiError::NotFound(_) => "not_found",
         ApiError::PreconditionFailed(_) => "precondition_failed",
         ApiError::ChecksFailed(_) => "check_failed",
+        ApiError::UniqueConflict(_) => "unique_conflict",
         ApiError::MethodNotAllowed(_) => "method_not_allowed",
         ApiError::Conflict(_) => "conflict",
         ApiError::NotRetained { .. } => "not_retained",
@@ -139,7 +144,8 @@ fn store_status(error: &StoreError) -> StatusCode {
         StoreError::Limit(_)
         | StoreError::Mutation(_)
         | StoreError::InvalidKey(_)
-        | StoreError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+        | StoreError::InvalidArgument(_)
+        | StoreError::ReservedKey { .. } => StatusCode::BAD_REQUEST,
         // A stale or foreign delivery id: the caller's lease is gone (it expired, or the
         // message was settled or handed out again). The caller's problem, never a 5xx.
         StoreError::DeliveryNotHeld { .. } => StatusCode::CONFLICT,
@@ -239,6 +245,11 @@ mod tests {
             ApiError::Store(StoreError::Limit(LimitError::EmptyKey)),
             ApiError::Store(StoreError::InvalidKey("k".into())),
             ApiError::Store(StoreError::InvalidArgument("a".into())),
+            ApiError::Store(StoreError::ReservedKey {
+                key: "[\"i\"]".into(),
+                index: "i".into(),
+            }),
+            ApiError::Proto(ProtoError::Extension("e".into())),
             ApiError::TooLarge(1),
             ApiError::TooManyWatches(1),
             ApiError::TooManyPolls(1),

@@ -36,7 +36,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
-pub use config::{Access, ServerConfig, TokenGrant};
+pub use config::{Access, DeclaredIndex, FileIndex, ServerConfig, TokenGrant};
 
 // The server's bounds, as `Duration`s; their values live in `limits`.
 /// Longest a client may take to send a request's headers.
@@ -89,6 +89,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
         .merge(routes::replication::router())
+        .merge(routes::scan::router())
         .route("/metrics", get(metrics::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -188,7 +189,8 @@ impl Backend {
                     store_config,
                     config.databases_max,
                 )?
-                .with_replicas(&config.replication.replica_of),
+                .with_replicas(&config.replication.replica_of)
+                .with_indexes(&config.indexes),
             ),
         })
     }

@@ -43,6 +43,14 @@ pub const SERVER_SHUTDOWN_GRACE_MS: u64 = 10_000;
 pub const SERVER_WATCH_KEEPALIVE_MS: u64 = 5_000;
 /// longest database name (it is a directory name under the data directory).
 pub const SERVER_DATABASE_NAME_BYTES_MAX: usize = 64;
+/// Most stored entries one `scan/count` or `scan/aggregate` request reads; a longer range is
+/// answered in pages, each request resuming where the last stopped (`docs/protocol.md` §10).
+/// About a quarter of a second of one core on this project's VM for a count.
+pub const SCAN_ENTRIES_PER_REQUEST_MAX: usize = 1_000_000;
+/// Longest one `scan/count` or `scan/aggregate` request reads before it answers with where
+/// to resume, in milliseconds: a slow aggregate (objects decoded one by one) holds a blocking
+/// thread and its snapshot no longer than this.
+pub const SCAN_TIME_PER_REQUEST_MS_MAX: u64 = 250;
 /// Long-polling `queue/dequeue` requests one access token may have open at once on a server;
 /// each holds a connection and a task, like a watch stream.
 pub const QUEUE_POLLS_PER_TOKEN_MAX: usize = 256;

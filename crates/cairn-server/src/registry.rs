@@ -37,6 +37,8 @@ pub struct Registry {
     state: Mutex<State>,
     /// Databases this server follows: name → the primary's URL of it.
     replicas: HashMap<String, String>,
+    /// Indexes each database must have (the configuration's `[[indexes]]`), by database.
+    indexes: HashMap<String, Vec<cairn_model::IndexSpec>>,
 }
 
 struct State {
@@ -83,7 +85,20 @@ impl Registry {
                 rebuilding: Default::default(),
             }),
             replicas: HashMap::new(),
+            indexes: HashMap::new(),
         })
+    }
+
+    /// Makes every database open with the indexes declared for it (created if missing, then
+    /// built in the background).
+    pub fn with_indexes(mut self, declared: &[crate::config::DeclaredIndex]) -> Registry {
+        for d in declared {
+            self.indexes
+                .entry(d.database.clone())
+                .or_default()
+                .push(d.spec.clone());
+        }
+        self
     }
 
     /// Opens the databases named in `replicas` (name → primary URL) as replicas of them.
@@ -172,14 +187,28 @@ impl Registry {
             config.replication.database_id = database_id;
         }
         let opener = self.opener.clone();
+        // A replica's indexes are its primary's (they come with the stream).
+        let indexes = match primary {
+            Some(_) => Vec::new(),
+            None => self.indexes.get(name).cloned().unwrap_or_default(),
+        };
         // The open is a task of its own: a request that goes away must not abandon an open
         // halfway, or the next request would open the directory a second time meanwhile.
         let open = tokio::spawn(async move {
             let db = cell
                 .get_or_try_init(|| async move {
-                    tokio::task::spawn_blocking(move || opener(&path, config))
+                    let db = tokio::task::spawn_blocking(move || opener(&path, config))
                         .await
-                        .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))
+                        .unwrap_or_else(|e| Err(engine_error(format!("opening failed: {e}"))))?;
+                    for spec in indexes {
+                        let name = spec.name.clone();
+                        // A declaration the database refuses (another index of that name) is
+                        // the operator's to fix; the database serves meanwhile.
+                        if let Err(e) = db.create_index(spec).await {
+                            tracing::error!(index = %name, error = %e, "declared index not created");
+                        }
+                    }
+                    Ok::<_, StoreError>(db)
                 })
                 .await?;
             Ok::<_, StoreError>(db.clone())

@@ -57,6 +57,10 @@ struct Inner {
     running: Mutex<Option<(Pipeline, Sweeper)>>,
     /// Stopped before the pipeline: it holds a request sender.
     dispatcher: Mutex<Option<crate::queue::dispatcher::Dispatcher>>,
+    /// Builds and drops secondary indexes in the background; stopped before the pipeline.
+    indexer: Mutex<Option<crate::index::worker::IndexWorker>>,
+    /// Bumped after every index request is answered (`Database::wait_index`).
+    index_progress: Arc<crate::index::worker::Progress>,
     /// Stopped after the pipeline, so that it ships every published batch.
     archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
@@ -70,6 +74,9 @@ impl Inner {
         self.sender.write().take();
         if let Some(dispatcher) = self.dispatcher.lock().take() {
             dispatcher.stop();
+        }
+        if let Some(indexer) = self.indexer.lock().take() {
+            indexer.stop();
         }
         if let Some((pipeline, sweeper)) = self.running.lock().take() {
             sweeper.stop();
@@ -189,6 +196,13 @@ impl Database {
             sender.clone(),
         )
         .map_err(io)?;
+        let index_progress = Arc::new(tokio::sync::watch::Sender::new(0));
+        let indexer = crate::index::worker::IndexWorker::start(
+            shared.clone(),
+            sender.clone(),
+            index_progress.clone(),
+        )
+        .map_err(io)?;
         Ok(Database {
             inner: Arc::new(Inner {
                 shared,
@@ -197,6 +211,8 @@ impl Database {
                 sender: RwLock::new(Some(sender)),
                 running: Mutex::new(Some((pipeline, sweeper))),
                 dispatcher: Mutex::new(Some(dispatcher)),
+                indexer: Mutex::new(Some(indexer)),
+                index_progress,
                 archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
                 dir,
@@ -253,6 +269,36 @@ impl Database {
     /// State shared with the pipeline (the queue module reads the hub and the snapshot).
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
+    }
+
+    /// Sends an index request through the pipeline and waits for its answer; then wakes the
+    /// index worker and the callers waiting for an index.
+    pub(crate) async fn index_request(&self, op: crate::index::IndexOp) -> Result<CommitResult> {
+        // Declaring and dropping are writes: the primary's, with its synchronous replicas.
+        self.inner.shared.replication.check_writable()?;
+        let sender = self.inner.sender.read().clone();
+        let sender = sender.ok_or_else(|| StoreError::Closed.not_applied())?;
+        let answer = crate::index::worker::submit(&self.inner.shared, &sender, op).await;
+        if let Some(indexer) = self.inner.indexer.lock().as_ref() {
+            indexer.wake();
+        }
+        self.inner.index_progress.send_modify(|n| *n += 1);
+        answer
+    }
+
+    /// True once closed.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.sender.read().is_none()
+    }
+
+    /// Bumped after every index request is answered.
+    pub(crate) fn index_progress(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.index_progress.subscribe()
+    }
+
+    /// The published snapshot (scans and the index catalog read it).
+    pub(crate) fn published_snapshot(&self) -> Arc<dyn Snapshot> {
+        self.snapshot()
     }
 
     /// Commits a queue op and waits for its answer (queue state changes use this). Waits for
@@ -332,6 +378,14 @@ impl Database {
     /// The database's directory, if it has one.
     pub(crate) fn dir(&self) -> Option<&std::path::Path> {
         self.inner.dir.as_deref()
+    }
+
+    /// Tells the index worker to look for work (a promoted replica continues the builds and
+    /// drops its primary left unfinished).
+    pub(crate) fn wake_indexer(&self) {
+        if let Some(indexer) = self.inner.indexer.lock().as_ref() {
+            indexer.wake();
+        }
     }
 
     /// Starts continuous archiving now (a replica, once promoted), if configured and not
@@ -447,6 +501,39 @@ impl Kv for Database {
     type List = ListIterator;
     type Watch = Watch;
     type QueueListener = crate::QueueListener;
+    type KeyList = crate::scan::KeyListIterator;
+
+    /// Lists keys from one snapshot, without reading their values.
+    fn list_keys(
+        &self,
+        selector: ListSelector,
+        options: ListOptions,
+    ) -> Result<crate::scan::KeyListIterator> {
+        crate::scan::KeyListIterator::new(
+            self.snapshot(),
+            self.now_ms(),
+            &selector,
+            options,
+            &self.inner.shared.config.limits,
+        )
+    }
+
+    /// Counts on one snapshot, in pages between which other tasks run.
+    async fn count(&self, selector: ListSelector) -> Result<u64> {
+        let range = selector.range()?;
+        crate::scan::count_all(self.snapshot(), range, self.now_ms()).await
+    }
+
+    /// Aggregates on one snapshot, in pages between which other tasks run.
+    async fn aggregate(
+        &self,
+        selector: ListSelector,
+        options: cairn_model::AggregateOptions,
+    ) -> Result<cairn_model::Aggregate> {
+        let path = crate::scan::field_path(&options)?;
+        let range = selector.range()?;
+        crate::scan::aggregate_all(self.snapshot(), range, self.now_ms(), path).await
+    }
 
     /// [`Database::listen_queue`], with the handler seeing what every `Kv` offers.
     fn listen_queue<F, Fut, E>(

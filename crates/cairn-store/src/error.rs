@@ -137,6 +137,15 @@ pub enum StoreError {
     /// An invalid argument other than a limit (e.g. a malformed list cursor).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A write to a key in a secondary index's keyspace (`[NAME, ...]`), which only the
+    /// database writes. Nothing of the write was applied.
+    #[error("key {key} lies in the keyspace of index {index:?}, which only the database writes; write under the index's prefix instead")]
+    ReservedKey {
+        /// The key written, as text.
+        key: String,
+        /// The index whose keyspace holds it.
+        index: String,
+    },
     /// An earlier durable sync failed. Nothing more will be acknowledged; reopen the database
     /// to recover from what is on disk.
     #[error("database is poisoned by an earlier storage failure ({0}); no further writes will be accepted; reopen it to recover")]

@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod db;
 mod error;
+mod index;
 pub mod limits;
 mod list;
 pub mod meta;
@@ -26,14 +27,16 @@ pub mod queue;
 mod read;
 pub mod record;
 pub mod replication;
+pub mod scan;
 pub mod stats;
 pub mod storage;
 mod sweeper;
 mod watch;
 
 pub use cairn_model::{
-    AtomicOperation, CommitResult, EnqueueOptions, Entry, Key, KeyPart, Kv, KvList, KvValue,
-    KvWatch, ListOptions, ListSelector, ReadRange, Versionstamp,
+    Aggregate, AggregateOptions, AtomicOperation, CommitResult, EnqueueOptions, Entry, IndexInfo,
+    IndexSpec, IndexState, Key, KeyEntry, KeyPart, Kv, KvIndexes, KvKeyList, KvList, KvValue,
+    KvWatch, ListOptions, ListSelector, Number, ReadRange, Versionstamp,
 };
 pub use clock::{Clock, ClockWatcher, ManualClock, SystemClock};
 pub use config::{Config, Durability, COMMIT_QUEUE_BYTES_MAX_DEFAULT};
@@ -44,6 +47,7 @@ pub use queue::{
     Delivery, DeliveryId, MessageId, NackOutcome, QueueListenOptions, QueueListener, QueueStats,
 };
 pub use read::RawEntry;
+pub use scan::{AggregatePage, CountPage, KeyListIterator, RawKey, ScanBudget};
 pub use stats::StatsSnapshot;
 pub use sweeper::{EXPIRY_BACKLOG_COUNT_MAX, EXPIRY_SWEEP_KEYS_MAX, EXPIRY_SWEEP_KEYS_MIN};
 pub use watch::Watch;

@@ -1,20 +1,28 @@
-//! The `meta` keyspace: format version, last commit version, database id, and the stream
-//! position and epoch history of replication.
+//! The `meta` keyspace: format version, last commit version, database id, the stream
+//! position and epoch history of replication, and the index catalog's records
+//! (`crate::index`).
 //!
 //! The format version is checked on open: a directory written by a newer cairn is refused
-//! with a clear error instead of being misread. The last commit version is written in the same
-//! storage batch as every commit, so versionstamps keep increasing across restarts; so is the
-//! batch's stream position (`replication/history.rs`). Both are new keys that an older
-//! directory simply lacks (read as 0), so they need no format version of their own.
+//! with a clear error instead of being misread. A new directory is version 1; the commit that
+//! declares its first secondary index raises it to 2, so that a cairn without indexes (which
+//! would write under an index's prefix without maintaining it) refuses it. The last commit
+//! version is written in the same storage batch as every commit, so versionstamps keep
+//! increasing across restarts; so is the batch's stream position (`replication/history.rs`).
+//! Those two are new keys that an older directory simply lacks (read as 0), so they need no
+//! format version of their own.
 
 use crate::error::{Result, StoreError};
 use crate::record::Reader;
 use crate::replication::{EpochHistory, StreamPosition};
 use crate::storage::{Keyspace, Storage, WriteBatch};
 
-/// The on-disk format this build writes. Bump it with every incompatible layout change, and
-/// keep a fixture of the old format in tests.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest on-disk format this build reads and writes: 2 adds declared secondary indexes
+/// (records under `index/` in `meta`, maintained by every commit). Bump it with every
+/// incompatible layout change, and keep a fixture of the old format in tests.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of a directory without indexes (what version 1 builds read): what a new
+/// database is created with.
+pub const FORMAT_VERSION_WITHOUT_INDEXES: u32 = 1;
 
 const FORMAT_KEY: &[u8] = b"format_version";
 pub(crate) const COMMIT_VERSION_KEY: &[u8] = b"commit_version";
@@ -92,11 +100,7 @@ pub fn load_or_init_as(storage: &dyn Storage, database_id: Option<[u8; 16]>) -> 
         None => {
             let database_id = database_id.unwrap_or_else(|| *uuid::Uuid::new_v4().as_bytes());
             let mut batch = WriteBatch::default();
-            batch.put(
-                Keyspace::Meta,
-                FORMAT_KEY.to_vec(),
-                FORMAT_VERSION.to_be_bytes().to_vec(),
-            );
+            put_format_version(&mut batch, FORMAT_VERSION_WITHOUT_INDEXES);
             batch.put(
                 Keyspace::Meta,
                 DATABASE_ID_KEY.to_vec(),
@@ -144,6 +148,29 @@ pub fn put_epoch_history(batch: &mut WriteBatch, history: &EpochHistory) {
     batch.put(Keyspace::Meta, EPOCH_HISTORY_KEY.to_vec(), history.encode());
 }
 
+/// Adds a new format version to a storage batch.
+pub fn put_format_version(batch: &mut WriteBatch, version: u32) {
+    batch.put(
+        Keyspace::Meta,
+        FORMAT_KEY.to_vec(),
+        version.to_be_bytes().to_vec(),
+    );
+}
+
+/// The format version stored in `snapshot` (for tests and tools).
+pub fn format_version(snapshot: &dyn crate::storage::Snapshot) -> Result<Option<u32>> {
+    match snapshot.get(Keyspace::Meta, FORMAT_KEY)? {
+        Some(bytes) => Ok(Some(Reader::new(&bytes, "meta").u32()?)),
+        None => Ok(None),
+    }
+}
+
+/// The secondary indexes recorded in `snapshot`'s `meta` (for tests and tools; a database
+/// reports its published ones through `Database::indexes`).
+pub fn indexes(snapshot: &dyn crate::storage::Snapshot) -> Result<Vec<cairn_model::IndexInfo>> {
+    crate::index::catalog::infos(snapshot)
+}
+
 /// Adds the new last commit version to a commit's storage batch.
 pub fn put_commit_version(batch: &mut WriteBatch, commit_version: u64) {
     batch.put(
@@ -181,6 +208,6 @@ mod tests {
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(err.contains("format version 2"), "{err}");
+        assert!(err.contains("format version 3"), "{err}");
     }
 }

@@ -137,6 +137,23 @@ impl DataRecord {
         })
     }
 
+    /// The versionstamp and expiry of a record, without copying its value (keys-only reads
+    /// and counts).
+    pub fn decode_header(bytes: &[u8]) -> Result<(Versionstamp, Option<u64>), StorageError> {
+        let mut r = Reader::new(bytes, "data");
+        let tag = r.u8()?;
+        if tag != DATA_RECORD_V1 {
+            return Err(r.corrupt(format!("unknown record tag {tag}")));
+        }
+        let versionstamp = Versionstamp(r.array()?);
+        let encoding_byte = r.u8()?;
+        if ValueEncoding::from_u8(encoding_byte).is_none() {
+            return Err(r.corrupt(format!("unknown value encoding {encoding_byte}")));
+        }
+        let expire_at_ms = Some(r.u64()?).filter(|ms| *ms != 0);
+        Ok((versionstamp, expire_at_ms))
+    }
+
     /// True when the record has expired at `now_ms`. An expire-at of 0 means "never", as on
     /// the wire and in [`DataRecord::encode`], so a record reads the same before and after a
     /// round trip through storage.

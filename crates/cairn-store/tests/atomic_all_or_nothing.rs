@@ -150,7 +150,8 @@ async fn a_failing_write_does_not_disturb_its_batch() {
     assert_eq!(
         check_failing,
         CommitResult::CheckFailed {
-            failed_checks: vec![0]
+            failed_checks: vec![0],
+            reason: None,
         }
     );
     let (Some(first_vs), Some(last_vs)) = (first.versionstamp(), last.versionstamp()) else {
@@ -223,7 +224,8 @@ async fn failed_checks_write_nothing_and_name_each_failing_check() {
     assert_eq!(
         result,
         CommitResult::CheckFailed {
-            failed_checks: vec![1, 3, 4]
+            failed_checks: vec![1, 3, 4],
+            reason: None,
         }
     );
     assert_eq!(result.versionstamp(), None);

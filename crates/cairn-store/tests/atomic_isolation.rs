@@ -52,7 +52,7 @@ async fn optimistic_increments_are_never_lost() {
                             stamps.push(versionstamp);
                             break;
                         }
-                        CommitResult::CheckFailed { failed_checks } => {
+                        CommitResult::CheckFailed { failed_checks, .. } => {
                             assert_eq!(failed_checks, vec![0]);
                         }
                     }

@@ -103,7 +103,8 @@ async fn expired_entries_disappear_from_every_read() {
     assert_eq!(
         stale,
         CommitResult::CheckFailed {
-            failed_checks: vec![0]
+            failed_checks: vec![0],
+            reason: None,
         }
     );
     let fresh = db

@@ -592,7 +592,10 @@ impl Run {
                 );
                 self.commit(&effects, versionstamp);
             }
-            (Verdict::ChecksFail(expected), Ok(CommitResult::CheckFailed { failed_checks })) => {
+            (
+                Verdict::ChecksFail(expected),
+                Ok(CommitResult::CheckFailed { failed_checks, .. }),
+            ) => {
                 assert_eq!(failed_checks, expected, "failed check indexes of {write:?}");
             }
             (Verdict::MutationFails(expected), Err(err)) => {
@@ -669,7 +672,7 @@ impl Run {
         for (i, result) in results.into_iter().enumerate() {
             let expected = match result {
                 Ok(CommitResult::Committed { .. }) => continue,
-                Ok(CommitResult::CheckFailed { failed_checks }) => {
+                Ok(CommitResult::CheckFailed { failed_checks, .. }) => {
                     Verdict::ChecksFail(failed_checks)
                 }
                 Err(err @ StoreError::Mutation(_)) => Verdict::MutationFails(err.to_string()),

@@ -240,3 +240,43 @@ async fn a_promoted_directory_opens_as_a_primary() -> Result<(), StoreError> {
     );
     Ok(())
 }
+
+/// A replica holds its primary's secondary indexes (their entries come with the batches) and
+/// declares none of its own; once promoted, its commits maintain the indexes it replicated.
+#[tokio::test]
+async fn indexes_follow_the_stream_and_survive_a_promotion() -> Result<(), StoreError> {
+    use cairn_model::{IndexSpec, IndexState};
+    let user = |email: &str| KvValue::Bytes(format!(r#"{{"email": "{email}"}}"#).into_bytes());
+    let primary = Database::open_in_memory_with(primary_config())?;
+    primary.set(&key!["users", "alice"], user("a@x")).await?;
+    primary
+        .create_index(IndexSpec::new("by_email", key!["users"], &["email"]))
+        .await?;
+    let info = primary.wait_index("by_email").await?.expect("declared");
+    assert_eq!(info.state, IndexState::Ready);
+    let replica = Database::open_in_memory_with(replica_config(&primary))?;
+    replica.replicate(stream_after(&primary, 0)).await?;
+    assert!(replica
+        .get(&key!["by_email", "a@x", "alice"])
+        .await?
+        .is_some());
+    let refused = replica
+        .create_index(IndexSpec::new("other", key!["users"], &["email"]))
+        .await
+        .err();
+    assert!(
+        matches!(refused, Some(StoreError::ReadOnlyReplica { .. })),
+        "{refused:?}"
+    );
+
+    replica.promote().await?;
+    replica.set(&key!["users", "bob"], user("b@x")).await?;
+    assert!(
+        replica
+            .get(&key!["by_email", "b@x", "bob"])
+            .await?
+            .is_some(),
+        "the promoted database maintains the replicated index"
+    );
+    Ok(())
+}

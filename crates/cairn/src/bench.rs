@@ -18,6 +18,8 @@
 //! - `replication_lag` (not run by default, `--url` and `--replica-url` only): writes at
 //!   `--rate` per second while a probe times each write's arrival on the replica, see
 //!   `bench_replication.rs` and `bench/replication.sh`;
+//! - `indexes`, `count`, `sum`, `list_keys` (not run by default): secondary indexes and
+//!   scans, see `bench_index.rs`;
 //! - `expiry` (not run by default, embedded only): keys written at `--expiry-rate` per
 //!   second, each expiring a second later, for `--duration-s` (default 60); the sweeper's
 //!   backlog sampled each second, see `bench_expiry.rs`.
@@ -96,14 +98,14 @@ fn value() -> KvValue {
 }
 
 /// Latencies of one workload, in nanoseconds.
-struct Figures {
-    ops: u64,
-    elapsed: Duration,
-    latencies_ns: Vec<u64>,
+pub(crate) struct Figures {
+    pub(crate) ops: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies_ns: Vec<u64>,
 }
 
 impl Figures {
-    fn print(mut self, name: &str) {
+    pub(crate) fn print(mut self, name: &str) {
         self.latencies_ns.sort_unstable();
         let pct = |p| percentile_us(&self.latencies_ns, p);
         let rate = self.ops as f64 / self.elapsed.as_secs_f64();
@@ -173,7 +175,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 /// Preloads the keys, waits for the engine to settle, then runs each workload on `db`.
-async fn workloads<K: Kv>(
+async fn workloads<K: cairn_model::KvIndexes>(
     db: &K,
     queue: &crate::bench_queue::QueueDb,
     args: &BenchArgs,
@@ -196,6 +198,13 @@ async fn workloads<K: Kv>(
             "get" => get(db, args.keys, 1, scaled(500_000)).await?,
             "get_c64" => get(db, args.keys, 64, scaled(500_000)).await?,
             "list" => list(db, args.keys).await?,
+            "list_keys" => crate::bench_index::list_keys(db, args.keys).await?,
+            "count" => crate::bench_index::count(db, args.keys).await?,
+            "sum" => crate::bench_index::sum(db, args.keys).await?,
+            "indexes" => {
+                crate::bench_index::indexes(db, scaled(200_000)).await?;
+                continue;
+            }
             "soak" => {
                 let duration = Duration::from_secs(args.duration_s.unwrap_or(1800));
                 crate::bench_soak::run(db, args.keys, duration).await?;

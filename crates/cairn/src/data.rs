@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use cairn_client::Client;
 use cairn_model::text::parse_key;
-use cairn_model::{Entry, Key, Kv, KvList, KvValue, KvWatch, ListOptions, ListSelector};
+use cairn_model::{
+    Aggregate, AggregateOptions, Entry, Key, KeyEntry, Kv, KvKeyList, KvList, KvValue, KvWatch,
+    ListOptions, ListSelector,
+};
 use cairn_store::Database;
 use serde_json::json;
 
@@ -53,21 +56,33 @@ pub struct Target {
     /// default).
     #[arg(long, env = "DENO_KV_ACCESS_TOKEN", hide_env_values = true)]
     pub access_token: Option<String>,
+    /// A database by name: with --url, the server's database NAME (URL/db/NAME); without,
+    /// the directory cairn-data/NAME that `cairn serve` keeps it in ("default" is the one at
+    /// /).
+    #[arg(long, value_name = "NAME", conflicts_with = "path")]
+    pub db: Option<String>,
 }
 
 impl Target {
     /// The server's client for `--url`, or `None` for a directory.
     pub async fn remote(&self) -> anyhow::Result<Option<Client>> {
-        match &self.url {
-            Some(url) => Ok(Some(connect(url, self.access_token.as_deref()).await?)),
-            None => Ok(None),
-        }
+        let url = match (&self.url, &self.db) {
+            (Some(url), Some(db)) if db != "default" => {
+                format!("{}/db/{db}", url.trim_end_matches('/'))
+            }
+            (Some(url), _) => url.clone(),
+            (None, _) => return Ok(None),
+        };
+        Ok(Some(connect(&url, self.access_token.as_deref()).await?))
     }
 
-    /// The database directory of `--path`.
+    /// The database directory of `--path` (or `--db`).
     pub fn open(&self) -> anyhow::Result<Database> {
-        Database::open(&self.path)
-            .with_context(|| format!("opening database {}", self.path.display()))
+        let path = match &self.db {
+            Some(db) => std::path::Path::new("cairn-data").join(db),
+            None => self.path.clone(),
+        };
+        Database::open(&path).with_context(|| format!("opening database {}", path.display()))
     }
 }
 
@@ -100,6 +115,14 @@ pub enum Op {
     },
     /// Watch keys until interrupted.
     Watch { keys: Vec<String>, json: bool },
+    /// Count the entries of a selector.
+    Count { selector: ListSelector, json: bool },
+    /// Aggregate the numbers of a selector.
+    Aggregate {
+        selector: ListSelector,
+        field: Option<String>,
+        json: bool,
+    },
 }
 
 /// Runs `op` on the database `target` names.
@@ -122,6 +145,24 @@ async fn execute<K: Kv>(db: &K, op: Op) -> anyhow::Result<()> {
         Op::Delete { key } => delete(db, &key).await,
         Op::List { selector, args } => list(db, selector, args).await,
         Op::Watch { keys, json } => watch(db, &keys, json).await,
+        Op::Count { selector, json } => {
+            let n = db.count(selector).await?;
+            if json {
+                println!("{}", json!({ "count": n }));
+            } else {
+                println!("{n}");
+            }
+            Ok(())
+        }
+        Op::Aggregate {
+            selector,
+            field,
+            json,
+        } => {
+            let aggregate = db.aggregate(selector, AggregateOptions { field }).await?;
+            print_aggregate(&aggregate, json);
+            Ok(())
+        }
     }
 }
 
@@ -170,15 +211,23 @@ async fn set<K: Kv>(
                 .with_context(|| format!("{value:?} is not a u64"))?,
         ),
     };
-    let versionstamp = match expire_in_ms {
-        Some(ms) => {
-            db.set_expiring(&k, value, Duration::from_millis(ms))
-                .await?
-        }
-        None => db.set(&k, value).await?,
+    let op = match expire_in_ms {
+        Some(ms) => db
+            .atomic()
+            .set_expiring(&k, value, Duration::from_millis(ms)),
+        None => db.atomic().set(&k, value),
     };
-    println!("{versionstamp}");
-    Ok(())
+    match op.commit().await? {
+        cairn_model::CommitResult::Committed { versionstamp } => {
+            println!("{versionstamp}");
+            Ok(())
+        }
+        // No check was asked for: only a unique index refuses a plain set.
+        cairn_model::CommitResult::CheckFailed { reason, .. } => bail!(
+            "not written: {}",
+            reason.unwrap_or_else(|| "the write failed a check".into())
+        ),
+    }
 }
 
 async fn delete<K: Kv>(db: &K, key_text: &str) -> anyhow::Result<()> {
@@ -213,6 +262,56 @@ pub struct ListArgs {
     pub reverse: bool,
     pub cursor: Option<String>,
     pub json: bool,
+    pub keys_only: bool,
+}
+
+fn print_aggregate(a: &Aggregate, json_output: bool) {
+    let show = |n: Option<cairn_model::Number>| n.map(|n| n.to_string());
+    let avg = a.avg();
+    if json_output {
+        let number = |n: Option<cairn_model::Number>| match n {
+            Some(cairn_model::Number::Int(i)) => match i64::try_from(i) {
+                Ok(small) => json!(small),
+                Err(_) => json!(i.to_string()),
+            },
+            Some(cairn_model::Number::Float(x)) => {
+                serde_json::Number::from_f64(x).map_or_else(|| json!(x.to_string()), |n| json!(n))
+            }
+            None => serde_json::Value::Null,
+        };
+        let line = json!({
+            "count": a.count,
+            "sum": number(Some(a.sum)),
+            "min": number(a.min),
+            "max": number(a.max),
+            "avg": avg,
+            "skipped": a.skipped,
+        });
+        println!("{line}");
+    } else {
+        let or_dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
+        println!(
+            "count={} sum={} min={} max={} avg={} skipped={}",
+            a.count,
+            a.sum,
+            or_dash(show(a.min)),
+            or_dash(show(a.max)),
+            or_dash(avg.map(|x| x.to_string())),
+            a.skipped
+        );
+    }
+}
+
+fn print_key(entry: &KeyEntry, json_output: bool) {
+    if json_output {
+        let line = json!({
+            "key": entry.key.to_string(),
+            "versionstamp": entry.versionstamp.to_string(),
+        });
+        println!("{line}");
+    } else {
+        println!("{}  @{}", entry.key, entry.versionstamp);
+    }
 }
 
 async fn list<K: Kv>(db: &K, selector: ListSelector, args: ListArgs) -> anyhow::Result<()> {
@@ -222,18 +321,29 @@ async fn list<K: Kv>(db: &K, selector: ListSelector, args: ListArgs) -> anyhow::
         cursor: args.cursor,
         ..Default::default()
     };
-    let mut entries = db.list(selector, options)?;
-    let mut count = 0usize;
-    while let Some(entry) = entries.next().await {
-        print_entry(&entry?, args.json);
-        count += 1;
-    }
+    let (count, cursor) = if args.keys_only {
+        let mut keys = db.list_keys(selector, options)?;
+        let mut count = 0usize;
+        while let Some(entry) = keys.next().await {
+            print_key(&entry?, args.json);
+            count += 1;
+        }
+        (count, keys.cursor())
+    } else {
+        let mut entries = db.list(selector, options)?;
+        let mut count = 0usize;
+        while let Some(entry) = entries.next().await {
+            print_entry(&entry?, args.json);
+            count += 1;
+        }
+        (count, entries.cursor())
+    };
     if args.limit.is_some_and(|l| count == l) {
         // On stderr with --json, so that stdout stays one JSON document per line.
         if args.json {
-            eprintln!("cursor: {}", entries.cursor());
+            eprintln!("cursor: {cursor}");
         } else {
-            println!("# cursor: {}", entries.cursor());
+            println!("# cursor: {cursor}");
         }
     }
     Ok(())

@@ -9,11 +9,13 @@ mod backup_cmd;
 mod backup_s3;
 mod bench;
 mod bench_expiry;
+mod bench_index;
 mod bench_queue;
 mod bench_replication;
 mod bench_soak;
 mod data;
 mod export_cmd;
+mod index_cmd;
 mod ndjson;
 mod promote_cmd;
 mod queue_cmd;
@@ -93,6 +95,50 @@ enum Command {
         /// One JSON document per entry.
         #[arg(long)]
         json: bool,
+        /// Keys and versionstamps only, without reading values.
+        #[arg(long)]
+        keys_only: bool,
+    },
+    /// Count the entries under a prefix (or between --start and --end), on one snapshot.
+    Count {
+        #[command(flatten)]
+        target: data::Target,
+        /// The prefix, e.g. '["users"]'. Omit with --start/--end.
+        prefix: Option<String>,
+        /// Inclusive start key.
+        #[arg(long)]
+        start: Option<String>,
+        /// Exclusive end key.
+        #[arg(long)]
+        end: Option<String>,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Count, sum, min, max and average of the numbers under a prefix (u64s, JavaScript
+    /// numbers and bigints, JSON numbers), or of one field of object values.
+    Aggregate {
+        #[command(flatten)]
+        target: data::Target,
+        /// The prefix, e.g. '["orders"]'. Omit with --start/--end.
+        prefix: Option<String>,
+        /// Inclusive start key.
+        #[arg(long)]
+        start: Option<String>,
+        /// Exclusive end key.
+        #[arg(long)]
+        end: Option<String>,
+        /// Aggregate this field of object values (`a.b` for a nested one).
+        #[arg(long)]
+        field: Option<String>,
+        /// One JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Secondary indexes: create, drop, list.
+    Index {
+        #[command(subcommand)]
+        command: index_cmd::IndexCommand,
     },
     /// Print the entries of keys now and each time one changes (until interrupted).
     Watch {
@@ -179,6 +225,7 @@ fn main() -> anyhow::Result<()> {
                 reverse,
                 cursor,
                 json,
+                keys_only,
             } => {
                 let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
                 let args = data::ListArgs {
@@ -186,9 +233,37 @@ fn main() -> anyhow::Result<()> {
                     reverse,
                     cursor,
                     json,
+                    keys_only,
                 };
                 data::run(&target, Op::List { selector, args }).await
             }
+            Command::Count {
+                target,
+                prefix,
+                start,
+                end,
+                json,
+            } => {
+                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                data::run(&target, Op::Count { selector, json }).await
+            }
+            Command::Aggregate {
+                target,
+                prefix,
+                start,
+                end,
+                field,
+                json,
+            } => {
+                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                let op = Op::Aggregate {
+                    selector,
+                    field,
+                    json,
+                };
+                data::run(&target, op).await
+            }
+            Command::Index { command } => index_cmd::run(command).await,
             Command::Watch { target, keys, json } => {
                 data::run(&target, Op::Watch { keys, json }).await
             }

@@ -172,6 +172,11 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     if let Some(bytes) = args.commit_queue_bytes_max.or(file.commit_queue_bytes_max) {
         config.commit_queue_bytes_max = bytes;
     }
+    config.indexes = file
+        .indexes
+        .iter()
+        .map(|i| i.declared().map_err(anyhow::Error::msg))
+        .collect::<anyhow::Result<_>>()?;
     config.console = !args.no_console && file.console.unwrap_or(true);
     config.api_cors_origins = file.cors_origins;
     config.api_cors_origins.extend(args.cors_origins);

@@ -212,16 +212,21 @@ pub fn atomic_write_output_committed(versionstamp: Versionstamp) -> pb::AtomicWr
         status: pb::AtomicWriteStatus::AwSuccess.into(),
         versionstamp: versionstamp.0.to_vec(),
         failed_checks: Vec::new(),
+        failure_reason: String::new(),
     }
 }
 
 /// The `AtomicWriteOutput` of a write whose checks failed: `AW_CHECK_FAILURE` and the indexes
 /// (into the request's checks) of the failed ones.
-pub fn atomic_write_output_check_failed(failed_checks: Vec<u32>) -> pb::AtomicWriteOutput {
+pub fn atomic_write_output_check_failed(
+    failed_checks: Vec<u32>,
+    reason: Option<String>,
+) -> pb::AtomicWriteOutput {
     pb::AtomicWriteOutput {
         status: pb::AtomicWriteStatus::AwCheckFailure.into(),
         versionstamp: Vec::new(),
         failed_checks,
+        failure_reason: reason.unwrap_or_default(),
     }
 }
 
@@ -232,6 +237,7 @@ pub fn atomic_write_output_write_disabled() -> pb::AtomicWriteOutput {
         status: pb::AtomicWriteStatus::AwWriteDisabled.into(),
         versionstamp: Vec::new(),
         failed_checks: Vec::new(),
+        failure_reason: String::new(),
     }
 }
 

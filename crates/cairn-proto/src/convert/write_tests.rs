@@ -402,7 +402,7 @@ fn outputs() {
     assert_eq!(committed.versionstamp, stamp.0);
     assert!(committed.failed_checks.is_empty());
 
-    let failed = atomic_write_output_check_failed(vec![0, 2]);
+    let failed = atomic_write_output_check_failed(vec![0, 2], None);
     assert_eq!(failed.status, pb::AtomicWriteStatus::AwCheckFailure as i32);
     assert!(failed.versionstamp.is_empty());
     assert_eq!(failed.failed_checks, [0, 2]);

@@ -33,4 +33,22 @@ pub fn decode_everything(bytes: &[u8]) {
         }
     }
     let _ = decode_watch_frame(bytes, 64 * 1024);
+    // cairn's scan and index extensions.
+    use cairn_proto::scan as s;
+    let _ = decode::<s::ScanKeys>(bytes);
+    let _ = decode::<s::ScanKeysOutput>(bytes);
+    let _ = decode::<s::ScanCount>(bytes);
+    let _ = decode::<s::ScanCountOutput>(bytes);
+    let _ = decode::<s::ScanAggregate>(bytes);
+    if let Ok(output) = decode::<s::ScanAggregateOutput>(bytes) {
+        let _ = s::aggregate_from_proto(&output);
+    }
+    if let Ok(spec) = decode::<s::IndexSpecMessage>(bytes) {
+        let _ = s::index_spec_from_proto(&spec);
+    }
+    if let Ok(list) = decode::<s::IndexListOutput>(bytes) {
+        for info in &list.indexes {
+            let _ = s::index_info_from_proto(info);
+        }
+    }
 }

@@ -132,7 +132,11 @@ pub(crate) async fn atomic(
             StatusCode::OK,
             &json!({ "ok": true, "versionstamp": versionstamp.to_hex() }),
         )),
-        CommitResult::CheckFailed { failed_checks } => {
+        CommitResult::CheckFailed {
+            reason: Some(reason),
+            ..
+        } => Err(ApiError::UniqueConflict(reason).into()),
+        CommitResult::CheckFailed { failed_checks, .. } => {
             Err(ApiError::ChecksFailed(failed_checks).into())
         }
     }

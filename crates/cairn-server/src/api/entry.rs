@@ -154,6 +154,10 @@ async fn write(
                 .insert(header::ETAG, etag(&versionstamp));
             Ok(response)
         }
+        CommitResult::CheckFailed {
+            reason: Some(reason),
+            ..
+        } => Err(ApiError::UniqueConflict(reason).into()),
         CommitResult::CheckFailed { .. } => {
             let now = caller.db.get(key).await?;
             let state = now.map_or("there is no entry".to_owned(), |e| {

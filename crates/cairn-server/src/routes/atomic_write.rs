@@ -39,9 +39,10 @@ pub(crate) async fn commit(
         CommitResult::Committed { versionstamp } => {
             cairn_proto::atomic_write_output_committed(versionstamp)
         }
-        CommitResult::CheckFailed { failed_checks } => {
-            cairn_proto::atomic_write_output_check_failed(failed_checks)
-        }
+        CommitResult::CheckFailed {
+            failed_checks,
+            reason,
+        } => cairn_proto::atomic_write_output_check_failed(failed_checks, reason),
     };
     Ok(protobuf(&output))
 }

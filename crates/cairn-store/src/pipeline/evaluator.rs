@@ -14,6 +14,7 @@
 
 use std::collections::HashMap as StdHashMap;
 
+mod index_ops;
 mod queue_ops;
 mod replicate;
 
@@ -62,6 +63,8 @@ pub(crate) struct Evaluator {
     queue_settle: Vec<QueueSettle>,
     /// The expiry sweeps the batch being built carries, for the sweeper.
     sweeps: Vec<u64>,
+    /// The declared secondary indexes, maintained by every commit (`index_ops.rs`).
+    indexes: crate::index::catalog::Catalog,
     /// Expired keys the batch being built removes (for the stats).
     expired_keys: u64,
     /// The stream position of the last batch applied (`replication`).
@@ -92,6 +95,8 @@ struct BatchState {
     queue_ops: Vec<crate::storage::Op>,
     /// The dead-lettered count after this batch, once a message is dead-lettered in it.
     dead_lettered: Option<u64>,
+    /// What secondary indexes need besides the overlay.
+    index: index_ops::BatchIndex,
 }
 
 impl BatchState {
@@ -149,6 +154,8 @@ impl Evaluator {
     pub(crate) fn new(shared: Arc<Shared>, meta: &crate::meta::Meta) -> std::io::Result<Self> {
         let trimmer = ChangelogTrimmer::new(&shared)
             .map_err(|e| std::io::Error::other(format!("reading changelog: {e}")))?;
+        let indexes = crate::index::catalog::Catalog::load(shared.storage.snapshot().as_ref())
+            .map_err(|e| std::io::Error::other(format!("reading the index catalog: {e}")))?;
         Ok(Evaluator {
             shared,
             trimmer,
@@ -156,6 +163,7 @@ impl Evaluator {
             changed: Vec::new(),
             queue_settle: Vec::new(),
             sweeps: Vec::new(),
+            indexes,
             expired_keys: 0,
             stream: meta.stream,
             history: meta.history.clone(),
@@ -249,6 +257,7 @@ impl Evaluator {
             accepted: 0,
             queue_ops: Vec::new(),
             dead_lettered: None,
+            index: Default::default(),
         };
         let mut replies = Vec::with_capacity(requests.len());
         for request in requests {
@@ -266,6 +275,10 @@ impl Evaluator {
                 // `replicate::split` takes these out before evaluation.
                 Request::Replicate { reply, .. } | Request::Promote { reply } => {
                     replies.push((reply, Err(StoreError::Replication("not evaluated".into()))));
+                }
+                Request::Index { op, reply } => {
+                    let outcome = self.evaluate_index(&mut state, op);
+                    replies.push((reply, outcome));
                 }
                 Request::Queue { op, reply } => {
                     let outcome = self.evaluate_queue(&mut state, op);
@@ -312,7 +325,10 @@ impl Evaluator {
             }
         }
         if !failed_checks.is_empty() {
-            return Ok(CommitResult::CheckFailed { failed_checks });
+            return Ok(CommitResult::CheckFailed {
+                failed_checks,
+                reason: None,
+            });
         }
 
         let versionstamp = Versionstamp::new(state.commit_version, state.accepted);
@@ -322,6 +338,7 @@ impl Evaluator {
             if let MutationKind::SetSuffixVersionstampedKey(_) = &mutation.kind {
                 encode_part(&KeyPart::String(versionstamp.to_hex()), &mut key);
             }
+            self.check_reserved(&key)?;
             let new_value = match mutation.kind {
                 MutationKind::Set(v) | MutationKind::SetSuffixVersionstampedKey(v) => Some(v),
                 MutationKind::Delete => None,
@@ -357,13 +374,25 @@ impl Evaluator {
             changes.set(key, record);
         }
 
+        let index_changes = match self.index_changes(state, &changes, versionstamp)? {
+            Ok(index_changes) => index_changes,
+            Err(reason) => {
+                return Ok(CommitResult::CheckFailed {
+                    failed_checks: Vec::new(),
+                    reason: Some(reason),
+                })
+            }
+        };
+
         // Every check held and every mutation succeeded: the write is accepted.
         state.accepted += 1;
-        let mut log = ChangelogEncoder::new(state.now_ms, changes.entries.len());
+        let capacity = changes.entries.len() + index_changes.len();
+        let mut log = ChangelogEncoder::new(state.now_ms, capacity);
         for (key, new) in changes.entries {
             log.push(&key, new.as_ref());
             stage_data(state, key, new);
         }
+        self.merge_index_changes(state, index_changes, &mut log);
         for (i, enqueue) in write.enqueues.iter().enumerate() {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
             let message = QueueMessage::from(enqueue);
@@ -424,6 +453,7 @@ impl Evaluator {
             match current {
                 Some(r) if r.expire_at_ms == Some(candidate.expire_at_ms) => {
                     if r.is_expired(state.now_ms) {
+                        self.index_removal(state, &candidate.key, &r, &mut log);
                         log.push(&candidate.key, None);
                         stage_data(state, candidate.key.clone(), None);
                         state.expiry_ops.insert(index_key, false);
@@ -448,7 +478,7 @@ impl Evaluator {
     /// Turns the batch state into one storage write with each key at most once.
     fn build_batch(&mut self, mut state: BatchState) -> WriteBatch {
         let mut batch = WriteBatch::default();
-        if state.accepted == 0 && state.expiry_ops.is_empty() {
+        if state.accepted == 0 && state.expiry_ops.is_empty() && self.indexes.is_clean() {
             return batch;
         }
         batch
@@ -481,6 +511,7 @@ impl Evaluator {
         if state.accepted > 0 {
             meta::put_commit_version(&mut batch, state.commit_version);
         }
+        self.catalog_mut().persist_into(&mut batch);
         self.trimmer
             .trim_into(&self.shared, &mut batch, state.now_ms);
         batch
@@ -568,6 +599,15 @@ fn stage_data(state: &mut BatchState, key: Vec<u8>, new: Option<DataRecord>) {
     state.overlay.insert(key, new);
 }
 
+/// Records the new physical state of an index entry: as [`stage_data`], but an index entry
+/// has no `expiry` index entry of its own (the removal of the entry it stands for removes it).
+fn stage_data_without_expiry(state: &mut BatchState, key: Vec<u8>, new: Option<DataRecord>) {
+    if !state.overlay.contains_key(&key) {
+        state.touched.push(key.clone());
+    }
+    state.overlay.insert(key, new);
+}
+
 fn fail_all(requests: Vec<Request>, error: &StoreError) {
     let reason = match error {
         StoreError::Poisoned(reason) => reason.clone(),
@@ -576,6 +616,7 @@ fn fail_all(requests: Vec<Request>, error: &StoreError) {
     for request in requests {
         let reply = match request {
             Request::Commit { reply, .. }
+            | Request::Index { reply, .. }
             | Request::Queue {
                 reply: Some(reply), ..
             }

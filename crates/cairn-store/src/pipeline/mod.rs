@@ -64,6 +64,12 @@ pub(crate) enum Request {
         candidates: Vec<ExpiryCandidate>,
         sweep: u64,
     },
+    /// Create or drop a secondary index, or take one step of its background work, as a
+    /// commit of its own.
+    Index {
+        op: crate::index::IndexOp,
+        reply: Reply,
+    },
     /// Change queue state (acknowledge, retry, dead-letter), as a commit of its own. The
     /// dispatcher's retries of expired leases need no answer.
     Queue {

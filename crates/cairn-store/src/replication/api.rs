@@ -165,6 +165,7 @@ impl Database {
         if let Some(dir) = self.dir() {
             super::clear_marker(dir)?;
         }
+        self.wake_indexer();
         self.start_archiving()?;
         Ok(at)
     }

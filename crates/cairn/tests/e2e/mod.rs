@@ -588,3 +588,58 @@ pub fn run_node_script(server: &Server, relative: &str) -> String {
         ),
     }
 }
+
+/// Runs `tests/e2e/<relative>` with `client` (a Deno `.ts` or a Node.js `.mjs` script, run as
+/// [`run_script`] runs scenarios) against `server`, with `env` added; returns its stdout, or
+/// fails the test with its output and the server log unless it exits with 0.
+pub fn run_client_script(
+    client: Client,
+    server: &Server,
+    relative: &str,
+    env: &[(&str, &str)],
+) -> String {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    let mut command = match client {
+        Client::Deno => {
+            let mut c = Command::new(&tools.deno);
+            c.args(["run", "-A", "--unstable-kv"])
+                .arg(&script)
+                .arg(server.url())
+                .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
+                .env("DENO_NO_UPDATE_CHECK", "1")
+                .env("DENO_NO_PROMPT", "1")
+                .env("DENO_DIR", server.data.path().join("deno-dir"));
+            c
+        }
+        Client::Node => {
+            let mut c = Command::new(&tools.node);
+            c.arg(&script)
+                .arg(server.url())
+                .arg(READ_WRITE_TOKEN)
+                .env_remove("DENO_KV_ACCESS_TOKEN")
+                .env("CAIRN_E2E_TOOLS_DIR", repo_root().join("tools"));
+            c
+        }
+    };
+    command
+        .current_dir(repo_root())
+        .env("CAIRN_E2E_READ_ONLY_TOKEN", READ_ONLY_TOKEN)
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied());
+    let run = run_bounded(command, SCRIPT_TIMEOUT);
+    match run.status {
+        Some(status) if status.success() => run.stdout,
+        status => panic!(
+            "{client:?} script {} failed ({status:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
+            script.display(),
+            run.stdout,
+            run.stderr,
+            server.log_tail()
+        ),
+    }
+}

@@ -280,7 +280,8 @@ where
     assert_eq!(
         again.expect("commit"),
         CommitResult::CheckFailed {
-            failed_checks: vec![0]
+            failed_checks: vec![0],
+            reason: None,
         }
     );
     let fresh = db

@@ -41,6 +41,7 @@ impl Evaluator {
             Request::Replicate { records, reply } => self.apply_replicated(records, reply),
             Request::Promote { reply } => self.promote(reply),
             Request::Commit { reply, .. }
+            | Request::Index { reply, .. }
             | Request::Queue {
                 reply: Some(reply), ..
             } => {
@@ -49,12 +50,8 @@ impl Evaluator {
             }
             Request::Expire { .. } | Request::Queue { reply: None, .. } => {
                 let (reply, _) = crate::pipeline::reply::channel();
-                self.nothing_applied(
-                    reply,
-                    Ok(CommitResult::CheckFailed {
-                        failed_checks: vec![],
-                    }),
-                )
+                let refused = Err(StoreError::Replication("not a replication request".into()));
+                self.nothing_applied(reply, refused)
             }
         }
     }
@@ -157,10 +154,23 @@ impl Evaluator {
         self.history = history;
         self.stream.epoch = epoch;
         self.shared.replication.become_primary();
-        // The changelog grew by the primary's batches: count it again before trimming.
+        // The changelog grew by the primary's batches: count it again before trimming. And
+        // the primary's batches declared, built and dropped indexes this evaluator has not
+        // seen: the commits from now on must maintain exactly the replicated catalog.
         match ChangelogTrimmer::new(&self.shared) {
             Ok(trimmer) => self.trimmer = trimmer,
             Err(e) => tracing::warn!(error = %e, "recounting the changelog after promotion"),
+        }
+        match crate::index::catalog::Catalog::load(self.shared.storage.snapshot().as_ref()) {
+            Ok(catalog) => self.indexes = catalog,
+            Err(e) => {
+                return self.nothing_applied(
+                    reply,
+                    Err(StoreError::Replication(format!(
+                        "reading the replicated index catalog: {e}"
+                    ))),
+                )
+            }
         }
         tracing::info!(
             epoch,
