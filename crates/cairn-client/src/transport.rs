@@ -116,6 +116,11 @@ impl Transport {
                 status: status.as_u16(),
                 message,
             },
+            // cairn's answer to a write durable on the primary that its synchronous replicas
+            // did not confirm: not acknowledged, and not to be sent again.
+            StatusCode::FAILED_DEPENDENCY => {
+                Attempt::Fail(ClientError::OutcomeUnknown(format!("{status}: {message}")))
+            }
             // Deno's clients retry every 5xx; this one does for reads and for writes that
             // the server marked as not applied, within its budget.
             s if s.is_server_error() && (idempotent || not_applied) => {

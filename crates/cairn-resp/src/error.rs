@@ -54,6 +54,8 @@ impl Error {
             Error::WrongType => "WRONGTYPE",
             Error::Overloaded(_) | Error::Conflict => "TRYAGAIN",
             Error::Store(e) if matches!(e.root(), StoreError::Overloaded(_)) => "TRYAGAIN",
+            // A write to a replica: Redis's own code for it, which its clients recognize.
+            Error::Store(e) if matches!(e.root(), StoreError::ReadOnlyReplica { .. }) => "READONLY",
             _ => "ERR",
         };
         Frame::Error(format!("{code} {self}"))

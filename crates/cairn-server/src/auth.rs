@@ -1,9 +1,14 @@
 //! Access tokens and the short-lived data-path tokens the metadata exchange hands out.
 //!
-//! A data-path token is `base64url(payload ‖ HMAC-SHA256(secret, payload))`, payload =
-//! `version u8 | expires_at_ms u64 | access u8 | grant index u16 | database name`. The secret
-//! lives in the data directory (`server.secret`, created once), so tokens stay valid across a
-//! restart until they expire. Every comparison of secrets is constant-time.
+//! A data-path token is `base64url(payload ‖ HMAC-SHA256(key, payload))`, payload =
+//! `version u8 | expires_at_ms u64 | access u8 | grant index u16 | database name`. The key is
+//! the database's: `HMAC-SHA256(secret, "cairn data-token key" ‖ name)` of the server secret,
+//! which lives in the data directory (`server.secret`, created once), so tokens stay valid
+//! across a restart until they expire. A replica adopts its primary's key for the database it
+//! follows (sent with the replication stream, kept in `<data dir>/<name>.token-key`): a
+//! client's data token then works on the primary and on every replica, as the metadata
+//! exchange's list of endpoints requires, and still after a promotion. Every comparison of
+//! secrets is constant-time.
 
 use std::path::Path;
 
@@ -34,7 +39,14 @@ pub struct Auth {
     /// HMAC of each grant's token under the secret, in the order of `grants`.
     token_macs: Vec<[u8; MAC_LEN]>,
     secret: [u8; 32],
+    /// Data-token keys adopted from primaries, by database name.
+    adopted: parking_lot::RwLock<std::collections::HashMap<String, [u8; MAC_LEN]>>,
+    /// Where adopted keys are kept.
+    dir: std::path::PathBuf,
 }
+
+/// What [`Auth::adopt`] stores and the stream sends: a database's data-token key.
+pub type DataTokenKey = [u8; MAC_LEN];
 
 impl Auth {
     /// Loads (or creates) the server secret in `data_dir`.
@@ -62,7 +74,10 @@ impl Auth {
             grants,
             token_macs: Vec::new(),
             secret,
+            adopted: Default::default(),
+            dir: data_dir.to_path_buf(),
         };
+        auth.load_adopted()?;
         auth.token_macs = auth
             .grants
             .iter()
@@ -109,7 +124,7 @@ impl Auth {
         });
         payload.extend_from_slice(&grant.index.to_be_bytes());
         payload.extend_from_slice(name.as_bytes());
-        let mac = self.mac(&payload);
+        let mac = mac_with(&self.data_key(name), &payload);
         payload.extend_from_slice(&mac);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload)
     }
@@ -121,7 +136,7 @@ impl Auth {
             .ok()?;
         let split = bytes.len().checked_sub(MAC_LEN)?;
         let (payload, mac) = bytes.split_at(split);
-        let expected = self.mac(payload);
+        let expected = mac_with(&self.data_key(name), payload);
         if !bool::from(expected.as_slice().ct_eq(mac)) {
             return None;
         }
@@ -148,13 +163,74 @@ impl Auth {
     }
 
     fn mac(&self, payload: &[u8]) -> [u8; MAC_LEN] {
-        // HMAC accepts keys of any length; the fallback is unreachable.
-        let Ok(mut mac) = HmacSha256::new_from_slice(&self.secret) else {
-            return [0; MAC_LEN];
-        };
-        mac.update(payload);
-        mac.finalize().into_bytes().into()
+        mac_with(&self.secret, payload)
     }
+
+    /// The key of database `name`'s data tokens: adopted from its primary, or this server's.
+    pub fn data_key(&self, name: &str) -> DataTokenKey {
+        if let Some(key) = self.adopted.read().get(name) {
+            return *key;
+        }
+        let mut input = b"cairn data-token key\0".to_vec();
+        input.extend_from_slice(name.as_bytes());
+        self.mac(&input)
+    }
+
+    /// Takes `key` as database `name`'s data-token key from now on (a replica adopts its
+    /// primary's), and keeps it in the data directory for later starts.
+    pub fn adopt(&self, name: &str, key: DataTokenKey) -> std::io::Result<()> {
+        if self.adopted.read().get(name) == Some(&key) {
+            return Ok(());
+        }
+        let path = self.dir.join(format!("{name}.token-key"));
+        let temp = self.dir.join(format!("{name}.token-key.tmp"));
+        std::fs::write(&temp, key)?;
+        std::fs::File::open(&temp)?.sync_all()?;
+        std::fs::rename(&temp, &path)?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        self.adopted.write().insert(name.to_owned(), key);
+        Ok(())
+    }
+
+    fn load_adopted(&mut self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let adopted = self.adopted.get_mut();
+        for entry in entries {
+            let entry = entry?;
+            let file_name = entry.file_name();
+            let Some(name) = file_name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".token-key"))
+            else {
+                continue;
+            };
+            match <[u8; MAC_LEN]>::try_from(std::fs::read(entry.path())?.as_slice()) {
+                Ok(key) => {
+                    adopted.insert(name.to_owned(), key);
+                }
+                Err(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "{} is not {MAC_LEN} bytes",
+                        entry.path().display()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn mac_with(key: &[u8], payload: &[u8]) -> [u8; MAC_LEN] {
+    // HMAC accepts keys of any length; the fallback is unreachable.
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return [0; MAC_LEN];
+    };
+    mac.update(payload);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -225,5 +301,36 @@ mod tests {
         // The secret persists: a restarted server accepts its earlier tokens.
         let again = Auth::new(vec![], dir.path()).expect("reload");
         assert_eq!(again.data_token(&token, "app", 1_000), Some(grant));
+    }
+
+    #[test]
+    fn a_replica_accepts_its_primarys_tokens_once_it_adopted_the_key() {
+        let (primary, _p) = auth();
+        let (replica, dir) = auth();
+        let grant = Grant {
+            index: 0,
+            access: Access::ReadOnly,
+        };
+        let token = primary.issue(&grant, "app", 2_000);
+        assert_eq!(
+            replica.data_token(&token, "app", 1_000),
+            None,
+            "another secret"
+        );
+        replica
+            .adopt("app", primary.data_key("app"))
+            .expect("adopted");
+        assert_eq!(
+            replica.data_token(&token, "app", 1_000),
+            Some(grant.clone())
+        );
+        assert_eq!(
+            primary.data_token(&replica.issue(&grant, "app", 2_000), "app", 1_000),
+            Some(grant.clone()),
+            "and the primary takes the replica's"
+        );
+        assert_ne!(replica.data_key("other"), primary.data_key("other"));
+        let again = Auth::new(vec![], dir.path()).expect("reload");
+        assert_eq!(again.data_token(&token, "app", 1_000), Some(grant), "kept");
     }
 }

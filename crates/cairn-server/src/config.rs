@@ -113,6 +113,9 @@ pub struct ServerConfig {
     /// `Config::commit_queue_bytes_max`). A write to a database whose queue is full is
     /// answered 503 with `Retry-After` and nothing applied.
     pub commit_queue_bytes_max: usize,
+    /// Replication: the databases this server follows, the replication token, synchronous
+    /// replicas.
+    pub replication: ReplicationSettings,
     /// Serve the web console at `/console` (`--no-console` turns it off).
     pub console: bool,
     /// Origins whose pages may read the JSON API's answers (CORS); empty (the default)
@@ -177,6 +180,94 @@ impl FileIndex {
     }
 }
 
+/// A server's replication settings (`cairn serve --replica-of`, `[replication]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplicationSettings {
+    /// Databases this server follows: `(local name, the primary's URL of that database)`.
+    /// The name is the database's on the primary too (tokens name it).
+    pub replica_of: Vec<(String, String)>,
+    /// The bearer token of the replication stream: accepted from replicas (a server without
+    /// one keeps no stream and serves none), and presented to primaries.
+    pub token: Option<String>,
+    /// This server's base URL as clients reach it; a primary lists it (with the database's
+    /// path) as an `eventual` endpoint. Default: `http://<listen address>`.
+    pub advertise_url: Option<String>,
+    /// Replicas that must have a commit durable before it is acknowledged.
+    pub sync_replicas: usize,
+    /// Longest a commit waits for them, ms.
+    pub sync_timeout_ms: u64,
+    /// Bytes of the newest durable batches kept for replicas, per database.
+    pub retained_bytes: u64,
+    /// What a replica's metadata exchange lists.
+    pub replica_endpoints: ReplicaEndpoints,
+}
+
+/// The endpoints a replica's metadata exchange lists (`--replica-endpoints`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicaEndpoints {
+    /// The primary as `strong`, the replica as `eventual`: clients that route eventual
+    /// reads (`@deno/kv`) read here, everything else goes to the primary.
+    #[default]
+    Primary,
+    /// Only the replica, as the `strong` endpoint (the Deno runtime sends every call to the
+    /// first `strong` endpoint, whatever the read's consistency): eventual reads are served
+    /// here; strong reads are answered `read_is_strongly_consistent: false`, which the
+    /// clients refuse, and writes 421 naming the primary.
+    Replica,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> Self {
+        ReplicationSettings {
+            replica_of: Vec::new(),
+            token: None,
+            advertise_url: None,
+            sync_replicas: 0,
+            sync_timeout_ms: cairn_store::limits::REPLICATION_SYNC_TIMEOUT_MS_DEFAULT,
+            retained_bytes: cairn_store::limits::REPLICATION_RETAINED_BYTES_DEFAULT,
+            replica_endpoints: ReplicaEndpoints::Primary,
+        }
+    }
+}
+
+impl ReplicationSettings {
+    /// The primary's URL of database `name`, if this server follows it.
+    pub fn primary_of(&self, name: &str) -> Option<&str> {
+        self.replica_of
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, url)| url.as_str())
+    }
+}
+
+/// The database a `--replica-of` URL names and the URL itself, normalized: `http://host:port`
+/// (the default database) or `http://host:port/db/<name>`.
+pub fn parse_replica_of(url: &str) -> Result<(String, String), String> {
+    let trimmed = url.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("--replica-of {url:?}: must start with http://"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    if authority.is_empty() {
+        return Err(format!("--replica-of {url:?}: names no host"));
+    }
+    let name = match path {
+        "" => crate::registry::DEFAULT_DATABASE.to_owned(),
+        p => p
+            .strip_prefix("/db/")
+            .filter(|n| !n.contains('/'))
+            .ok_or_else(|| format!("--replica-of {url:?}: the path must be empty or /db/<name>"))?
+            .to_owned(),
+    };
+    crate::registry::validate_name(&name).map_err(|e| format!("--replica-of {url:?}: {e}"))?;
+    Ok((name, trimmed.to_owned()))
+}
+
 impl ServerConfig {
     /// Defaults for a data directory.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -199,6 +290,7 @@ impl ServerConfig {
             metrics_listen: None,
             slow_request_ms: SLOW_REQUEST_MS_DEFAULT,
             metrics: true,
+            replication: ReplicationSettings::default(),
             console: true,
             api_cors_origins: Vec::new(),
         }
@@ -241,6 +333,8 @@ pub struct FileConfig {
     /// Secondary indexes each database must have.
     #[serde(default)]
     pub indexes: Vec<FileIndex>,
+    /// Replication (`[replication]`).
+    pub replication: Option<ReplicationFileConfig>,
     /// Serve the web console at `/console` (default true).
     pub console: Option<bool>,
     /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
@@ -248,6 +342,26 @@ pub struct FileConfig {
     pub cors_origins: Vec<String>,
     /// Address of the Redis protocol front end (see `cairn serve --resp-listen`).
     pub resp_listen: Option<SocketAddr>,
+}
+
+/// The `[replication]` table (see `cairn serve --replica-of` and [`ReplicationSettings`]).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationFileConfig {
+    /// Primary URLs of the databases this server follows (`http://host:port[/db/<name>]`).
+    pub replica_of: Option<Vec<String>>,
+    /// The replication stream's bearer token.
+    pub token: Option<String>,
+    /// This server's URL as clients reach it.
+    pub advertise_url: Option<String>,
+    /// Replicas that must have a commit durable before it is acknowledged.
+    pub sync_replicas: Option<usize>,
+    /// Longest a commit waits for them, ms.
+    pub sync_timeout_ms: Option<u64>,
+    /// Bytes of durable batches kept for replicas, per database.
+    pub retained_bytes: Option<u64>,
+    /// What a replica's metadata exchange lists: "primary" or "replica".
+    pub replica_endpoints: Option<ReplicaEndpoints>,
 }
 
 /// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`
@@ -371,6 +485,30 @@ mod tests {
             toml::from_str("[[indexes]]\nname = \"x\"\nprefix = \"users\"\nfields = [\"a\"]\n")
                 .expect("parses");
         assert!(bad.indexes[0].declared().is_err());
+    }
+
+    #[test]
+    fn replica_of_names_the_database_of_its_url() {
+        assert_eq!(
+            parse_replica_of("http://p:4512/"),
+            Ok(("default".into(), "http://p:4512".into()))
+        );
+        assert_eq!(
+            parse_replica_of("http://p:4512/db/app"),
+            Ok(("app".into(), "http://p:4512/db/app".into()))
+        );
+        for bad in [
+            "https://p",
+            "http://",
+            "http://p/data",
+            "http://p/db/A",
+            "http://p/db/a/b",
+        ] {
+            assert!(parse_replica_of(bad).is_err(), "{bad}");
+        }
+        let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.replication.and_then(|r| r.sync_replicas), Some(1));
     }
 
     #[test]

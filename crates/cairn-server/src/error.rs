@@ -47,6 +47,22 @@ pub enum ApiError {
     /// No such route or database.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request contradicts the state of the database (replication: not a primary,
+    /// another database, a diverged history).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A replica asked for stream positions the primary no longer keeps: it must catch up
+    /// from the archive. The body is JSON (`docs/protocol.md`).
+    #[error("{{\"error\":\"not retained\",\"oldest\":{oldest},\"databaseId\":\"{database_id}\"}}")]
+    NotRetained {
+        /// The oldest position a replica can continue from.
+        oldest: u64,
+        /// The primary's database id.
+        database_id: String,
+    },
+    /// A replica has not copied its database yet: nothing to read. Retry shortly.
+    #[error("not ready: {0}; retry shortly")]
+    ReplicaNotReady(String),
     /// A protobuf or protocol-level problem with the request.
     #[error(transparent)]
     Proto(#[from] ProtoError),
@@ -79,6 +95,9 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         ApiError::TooManyWatches(_) | ApiError::TooManyPolls(_) => StatusCode::TOO_MANY_REQUESTS,
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        ApiError::Conflict(_) => StatusCode::CONFLICT,
+        ApiError::NotRetained { .. } => StatusCode::GONE,
+        ApiError::ReplicaNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         // Server busy, nothing applied: Deno's clients retry a 503 with a backoff, where a 429
         // would fail the application's call at once (see `crate::limits`).
         ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -105,7 +124,12 @@ pub fn code(error: &ApiError) -> &'static str {
         ApiError::ChecksFailed(_) => "check_failed",
         ApiError::UniqueConflict(_) => "unique_conflict",
         ApiError::MethodNotAllowed(_) => "method_not_allowed",
+        ApiError::Conflict(_) => "conflict",
+        ApiError::NotRetained { .. } => "not_retained",
+        ApiError::ReplicaNotReady(_) => "unavailable",
         ApiError::Store(StoreError::Overloaded(_)) => "overloaded",
+        ApiError::Store(StoreError::ReadOnlyReplica { .. }) => "read_only_replica",
+        ApiError::Store(StoreError::ReplicationUnconfirmed(_)) => "replication_unconfirmed",
         ApiError::Store(e) => match store_status(e) {
             StatusCode::BAD_REQUEST => "bad_request",
             StatusCode::CONFLICT => "conflict",
@@ -130,6 +154,15 @@ fn store_status(error: &StoreError) -> StatusCode {
         StoreError::NotApplied(_) => StatusCode::SERVICE_UNAVAILABLE,
         // A full commit queue refused the write before it was queued: nothing was applied.
         StoreError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+        // A write sent to a replica: the client's to send elsewhere, never a 5xx (Deno's
+        // clients would retry it for ever). 421 Misdirected Request; the text names the
+        // primary.
+        StoreError::ReadOnlyReplica { .. } => StatusCode::MISDIRECTED_REQUEST,
+        // Durable here but not confirmed by the synchronous replicas: not acknowledged. A
+        // 5xx would make Deno's clients send the write again, applying it twice; 424 Failed
+        // Dependency ends the call with the reason (cairn-client: `OutcomeUnknown`).
+        StoreError::ReplicationUnconfirmed(_) => StatusCode::FAILED_DEPENDENCY,
+        StoreError::Replication(_) => StatusCode::CONFLICT,
         // Everything else is a fault of the server. `Poisoned` or `Closed` *without* the
         // wrapper come from the pipeline after submission: the write may be on disk (its
         // batch was applied, then the sync failed), so the client must not take it for
@@ -145,12 +178,23 @@ pub fn not_applied(error: &ApiError) -> bool {
     matches!(error, ApiError::Store(StoreError::NotApplied(_))) || is_overload(error)
 }
 
-/// True for the overload answers (503 with `Retry-After`, nothing applied).
+/// The answer to a JSON error (`NotRetained`) is JSON.
+fn is_json(error: &ApiError) -> bool {
+    matches!(error, ApiError::NotRetained { .. })
+}
+
+/// True for the overload answers (503 with `Retry-After`, nothing applied): a full server,
+/// a full commit queue, too few synchronous replicas connected, a replica not ready yet.
 fn is_overload(error: &ApiError) -> bool {
-    matches!(
-        error,
-        ApiError::Overloaded(_) | ApiError::Store(StoreError::Overloaded(_))
-    )
+    match error {
+        ApiError::Overloaded(_)
+        | ApiError::ReplicaNotReady(_)
+        | ApiError::Store(StoreError::Overloaded(_)) => true,
+        ApiError::Store(StoreError::NotApplied(cause)) => {
+            matches!(**cause, StoreError::ReplicasUnavailable(_))
+        }
+        _ => false,
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -165,12 +209,13 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(error = %self, %status, "request refused");
         }
-        let mut response = (
-            status,
-            [("content-type", "text/plain; charset=utf-8")],
-            self.to_string(),
-        )
-            .into_response();
+        let content_type = if is_json(&self) {
+            "application/json"
+        } else {
+            "text/plain; charset=utf-8"
+        };
+        let mut response =
+            (status, [("content-type", content_type)], self.to_string()).into_response();
         let headers = response.headers_mut();
         if overload {
             headers.insert(
@@ -226,6 +271,19 @@ mod tests {
             reason: "lease expired".into(),
         };
         assert_eq!(status(&ApiError::Store(stale)), StatusCode::CONFLICT);
+        // Replication answers that Deno's clients must not retry for ever.
+        let replica = StoreError::ReadOnlyReplica {
+            primary: "http://p".into(),
+        };
+        assert_eq!(
+            status(&ApiError::Store(replica)),
+            StatusCode::MISDIRECTED_REQUEST
+        );
+        let unconfirmed = StoreError::ReplicationUnconfirmed("timeout".into());
+        assert_eq!(
+            status(&ApiError::Store(unconfirmed)),
+            StatusCode::FAILED_DEPENDENCY
+        );
     }
 
     fn answer(error: StoreError) -> (StatusCode, Option<String>) {

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 mod observe;
 pub mod registry;
+mod replica;
 mod routes;
 
 use std::future::Future;
@@ -60,6 +61,10 @@ pub(crate) struct App {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// HTTP requests by route and status, for `/metrics`.
     pub http_metrics: observe::HttpMetrics,
+    /// The databases this server follows, each kept up to date by its follower.
+    pub followers: replica::Followers,
+    /// This server's base URL as clients reach it (its replicas' `eventual` endpoints).
+    pub advertise_url: String,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -84,6 +89,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
         .merge(routes::scan::router())
+        .merge(routes::replication::router())
         .route("/metrics", get(metrics::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -171,6 +177,7 @@ impl Backend {
             .stats(config.metrics)
             .commit_queue_bytes_max(config.commit_queue_bytes_max);
         store_config.archive = config.archive.clone();
+        store_config = store_config.replication(replication_config(&config.replication)?);
         store_config
             .check()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -182,10 +189,35 @@ impl Backend {
                     store_config,
                     config.databases_max,
                 )?
-                .with_indexes(&config.indexes),
+                .with_indexes(&config.indexes)
+                .with_replicas(&config.replication.replica_of),
             ),
         })
     }
+}
+
+/// Each database's replication settings: a stream for replicas when they can authenticate
+/// (a replication token), synchronous replicas; refuses settings that cannot work.
+fn replication_config(
+    replication: &config::ReplicationSettings,
+) -> std::io::Result<cairn_store::replication::ReplicationConfig> {
+    let invalid = |reason: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, reason);
+    if replication.sync_replicas > 0 && replication.token.is_none() {
+        return Err(invalid(
+            "--sync-replicas needs --replication-token: replicas authenticate with it",
+        ));
+    }
+    if !replication.replica_of.is_empty() && replication.token.is_none() {
+        return Err(invalid(
+            "--replica-of needs --replication-token: the primary's, to follow it",
+        ));
+    }
+    let mut store = cairn_store::replication::ReplicationConfig::default()
+        .sync(replication.sync_replicas, replication.sync_timeout_ms);
+    if replication.token.is_some() {
+        store = store.stream(replication.retained_bytes);
+    }
+    Ok(store)
 }
 
 /// [`serve_with_metrics`] on a [`Backend`] the caller opened and shares with other front
@@ -207,9 +239,15 @@ pub async fn serve_with(
             ),
         ));
     }
+    let advertise_url = match &config.replication.advertise_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{}", listener.local_addr()?),
+    };
     let app = Arc::new(App {
         auth: backend.auth,
         registry: backend.registry,
+        followers: replica::Followers::default(),
+        advertise_url,
         watches: routes::watch::WatchCounter::default(),
         queue_polls: routes::queue::PollCounter::default(),
         clock: SystemClock,
@@ -217,6 +255,7 @@ pub async fn serve_with(
         http_metrics: observe::HttpMetrics::default(),
         config,
     });
+    replica::Followers::start_all(&app);
     let router = router(app.clone());
     if let Some(metrics_listener) = metrics_listener {
         let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());
@@ -280,6 +319,7 @@ pub async fn serve_with(
     }
     drop(listener);
     app.closing.send_replace(true);
+    app.followers.stop_all().await;
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()

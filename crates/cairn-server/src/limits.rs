@@ -55,6 +55,32 @@ pub const SCAN_TIME_PER_REQUEST_MS_MAX: u64 = 250;
 /// each holds a connection and a task, like a watch stream.
 pub const QUEUE_POLLS_PER_TOKEN_MAX: usize = 256;
 
+/// Interval between heartbeats on an idle replication stream, ms: the replica learns the
+/// primary's newest position (its lag) and that the primary is alive.
+pub const REPLICATION_HEARTBEAT_MS: u64 = 1_000;
+/// A replica takes a stream silent for this long for dead and reconnects, ms.
+pub const REPLICATION_STREAM_SILENCE_MS: u64 = 5 * REPLICATION_HEARTBEAT_MS;
+/// Longest a replica waits for its primary's answer to a stream or ack request's head, ms.
+pub const REPLICATION_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Replicate requests a replica has in its pipeline at once: one being made durable while
+/// the batches received meanwhile wait, to go in together as the next (group commit on the
+/// replica, as on the primary). More in flight means more, smaller syncs: with four, a
+/// replica on loopback took each of the primary's batches alone and cost the primary's
+/// writers CPU on this 2-core machine.
+pub const REPLICATION_APPLY_IN_FLIGHT_MAX: usize = 2;
+/// A replica of a primary that needs no synchronous acknowledgements reports its durable
+/// position at most this often, ms (a synchronous one, at once).
+pub const REPLICATION_ASYNC_ACK_INTERVAL_MS: u64 = 100;
+/// Bytes of received records a replica holds before it stops reading its stream (when its
+/// disk falls behind the primary's): TCP then pushes back on the primary's stream.
+pub const REPLICATION_PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Pauses between a replica's attempts to reach its primary, ms (doubling).
+pub const REPLICATION_RETRY_MS_MIN: u64 = 100;
+/// See [`REPLICATION_RETRY_MS_MIN`].
+pub const REPLICATION_RETRY_MS_MAX: u64 = 5_000;
+/// Longest URL a replica may advertise for its reads.
+pub const REPLICATION_ADVERTISE_URL_BYTES_MAX: usize = 512;
+
 /// Default of [`crate::ServerConfig::body_bytes_in_flight_max`]: 64 MiB, about 80 requests
 /// of the largest size at once, or thousands of ordinary ones.
 pub const BODY_BYTES_IN_FLIGHT_MAX_DEFAULT: usize = 64 * 1024 * 1024;
@@ -69,6 +95,9 @@ pub const OVERLOAD_RETRY_AFTER_S: u64 = 1;
 
 // The default in-flight bound admits many bodies of the largest size at once.
 const _: () = assert!(BODY_BYTES_IN_FLIGHT_MAX_DEFAULT >= 16 * BODY_BYTES_MAX_DEFAULT);
+
+// A silent stream is one that missed several heartbeats.
+const _: () = assert!(REPLICATION_STREAM_SILENCE_MS >= 3 * REPLICATION_HEARTBEAT_MS);
 
 // The extension's dequeue batch is leased at once.
 const _: () =

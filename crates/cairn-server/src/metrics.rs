@@ -8,13 +8,15 @@
 //!
 //! Labels are bounded: `database` (a name the operator's tokens allow, each an open
 //! database), `route` (a fixed list, `observe::route_label`), `status` (a class, `2xx`…`5xx`),
-//! `result`, `kind`, `state`. Never a key, a token or a raw path.
+//! `result`, `kind`, `state`, `role` (primary or replica). Never a key, a token or a raw
+//! path.
 
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cairn_store::replication::{ReplicationStatus, Role};
 use cairn_store::stats::{CommitOutcome, HistogramSnapshot, ReadKind, StatsSnapshot};
 use cairn_store::{Database, QueueStats};
 use prometheus_client::collector::Collector;
@@ -63,7 +65,11 @@ fn exposition(app: &App) -> Response {
         .registry
         .open_databases()
         .into_iter()
-        .map(|(name, db)| DatabaseSample::read(&name, &db, &app.config.data_dir.join(&name)))
+        .map(|(name, db)| {
+            let mut sample = DatabaseSample::read(&name, &db, &app.config.data_dir.join(&name));
+            sample.follower = app.followers.state(&name).map(|f| f.state);
+            sample
+        })
         .collect();
     match render(samples, app) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
@@ -108,6 +114,10 @@ pub struct DatabaseSample {
     pub expiry_backlog: Option<u64>,
     /// How continuous archiving is doing; `None` when the database is not archived.
     pub archive: Option<cairn_store::archive::ArchiveStatus>,
+    /// Role, epoch, positions, lag and replicas.
+    pub replication: ReplicationStatus,
+    /// A replica's follower: `connecting`, `streaming`, `rebuilding` or `refused`.
+    pub follower: Option<&'static str>,
 }
 
 impl DatabaseSample {
@@ -121,6 +131,8 @@ impl DatabaseSample {
             keys: db.approximate_key_count().ok(),
             expiry_backlog: db.expiry_backlog().ok(),
             archive: db.archive_status(),
+            replication: db.replication_status(),
+            follower: None,
         }
     }
 }
@@ -222,10 +234,15 @@ impl Collector for StoreCollector {
             f.counter(&db_label(d), d.stats.batches)
         })?;
         self.encode_gauges(e)?;
-        let help = "Reads by kind";
+        let help = "Reads by kind, labelled with the database's role (primary or replica)";
         self.each(e, "cairn_reads", help, C, |f, d| {
+            let role = d.replication.role.name();
             for kind in ReadKind::ALL {
-                let labels = [("database", d.name.as_str()), ("kind", kind.name())];
+                let labels = [
+                    ("database", d.name.as_str()),
+                    ("kind", kind.name()),
+                    ("role", role),
+                ];
                 f.counter(&labels, d.stats.reads_total(kind))?;
             }
             Ok(())
@@ -253,6 +270,7 @@ impl Collector for StoreCollector {
                 None => Ok(()),
             }
         })?;
+        self.encode_replication(e)?;
         let mut f = family(
             e,
             "cairn_watch_streams_open",
@@ -358,6 +376,77 @@ impl StoreCollector {
         })
     }
 
+    /// Replication: role, epoch, positions, lag, replicas (reads by role are in
+    /// `cairn_reads_total`).
+    fn encode_replication(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use MetricType::{Gauge as G, Histogram as H};
+        let role = |d: &DatabaseSample| d.replication.role.name();
+        let help = "1, labelled with the database's role: primary or replica";
+        self.each(e, "cairn_replication_role", help, G, |f, d| {
+            f.gauge(&[("database", d.name.as_str()), ("role", role(d))], 1)
+        })?;
+        type Read = fn(&ReplicationStatus) -> Option<u64>;
+        let gauges: [(&str, &str, Read); 6] = [
+            (
+                "cairn_replication_epoch",
+                "Epoch of the newest published batch (promotions so far)",
+                |r| Some(r.published.epoch),
+            ),
+            (
+                "cairn_replication_position",
+                "Stream position of the newest published batch",
+                |r| Some(r.published.position),
+            ),
+            (
+                "cairn_replication_lag_positions",
+                "Replica: batches its primary has made durable that it has not published yet",
+                |r| {
+                    matches!(r.role, Role::Replica { .. })
+                        .then(|| r.primary_position.saturating_sub(r.published.position))
+                },
+            ),
+            (
+                "cairn_replication_replicas",
+                "Primary: replicas streaming from it now",
+                |r| matches!(r.role, Role::Primary).then_some(r.replicas.len() as u64),
+            ),
+            (
+                "cairn_replication_sync_replicas",
+                "Primary: replicas that must have a commit durable before it is acknowledged",
+                |r| matches!(r.role, Role::Primary).then_some(r.sync_replicas as u64),
+            ),
+            (
+                "cairn_replication_unconfirmed_batches",
+                "Primary: batches answered with an error for want of synchronous replicas",
+                |r| Some(r.unconfirmed_batches),
+            ),
+        ];
+        for (name, help, read) in gauges {
+            self.each(e, name, help, G, |f, d| match read(&d.replication) {
+                Some(value) => f.gauge(&db_label(d), value),
+                None => Ok(()),
+            })?;
+        }
+        let help = "Replica: time from a batch's durability on the primary to its publication here";
+        self.each(
+            e,
+            "cairn_replication_lag_seconds",
+            help,
+            H,
+            |f, d| match d.replication.role {
+                Role::Replica { .. } => f.histogram(&db_label(d), &d.replication.lag, 1e-9),
+                _ => Ok(()),
+            },
+        )?;
+        let help = "Replica: 1, labelled with what its follower does (connecting, streaming, rebuilding, refused)";
+        self.each(e, "cairn_replication_follower", help, G, |f, d| {
+            match d.follower {
+                Some(state) => f.gauge(&[("database", d.name.as_str()), ("state", state)], 1),
+                None => Ok(()),
+            }
+        })
+    }
+
     /// One family: its descriptor, then `series` for every database.
     fn each(
         &self,
@@ -445,7 +534,7 @@ mod tests {
             for pair in labels.split(',').filter(|p| !p.is_empty()) {
                 let key = pair.split('=').next().expect("key");
                 assert!(
-                    ["database", "result", "kind", "state", "le"].contains(&key),
+                    ["database", "result", "kind", "state", "role", "le"].contains(&key),
                     "bounded labels only: {name}{{{labels}}}"
                 );
             }
@@ -478,7 +567,10 @@ mod tests {
             1.0
         );
         assert_eq!(
-            get("cairn_reads_total", "database=\"app\",kind=\"get\""),
+            get(
+                "cairn_reads_total",
+                "database=\"app\",kind=\"get\",role=\"primary\""
+            ),
             1.0
         );
         assert_eq!(

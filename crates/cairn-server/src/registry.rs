@@ -37,6 +37,8 @@ pub struct Registry {
     state: Mutex<State>,
     /// Indexes each database must have (the configuration's `[[indexes]]`), by database.
     indexes: HashMap<String, Vec<cairn_model::IndexSpec>>,
+    /// Databases this server follows: name → the primary's URL of it.
+    replicas: HashMap<String, String>,
 }
 
 struct State {
@@ -46,6 +48,8 @@ struct State {
     databases: HashMap<String, Arc<OnceCell<Database>>>,
     /// Set by [`Registry::close_all`]: nothing is opened afterwards.
     closed: bool,
+    /// Replicas being rebuilt from the archive: not opened meanwhile.
+    rebuilding: std::collections::HashSet<String>,
 }
 
 impl Registry {
@@ -78,8 +82,10 @@ impl Registry {
             state: Mutex::new(State {
                 databases,
                 closed: false,
+                rebuilding: Default::default(),
             }),
             indexes: HashMap::new(),
+            replicas: HashMap::new(),
         })
     }
 
@@ -95,17 +101,91 @@ impl Registry {
         self
     }
 
+    /// Opens the databases named in `replicas` (name → primary URL) as replicas of them.
+    pub fn with_replicas(mut self, replicas: &[(String, String)]) -> Self {
+        self.replicas = replicas.iter().cloned().collect();
+        self
+    }
+
+    /// The primary's URL of database `name`, if this server follows it.
+    pub fn primary_of(&self, name: &str) -> Option<&str> {
+        self.replicas.get(name).map(String::as_str)
+    }
+
+    /// The directory of database `name`.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
     /// The database `name`, opened on first use; created only for a read-write `access` and
     /// while fewer than `databases_max` exist. A read-only token naming a missing database
     /// gets 404, a new database past the limit 403, each with the reason.
     pub async fn get(&self, name: &str, access: Access) -> Result<Database, ApiError> {
+        self.open(name, access, None).await
+    }
+
+    /// A replica's database, opened (or created with its primary's `database_id`) by the
+    /// follower that copies it.
+    pub async fn open_replica(
+        &self,
+        name: &str,
+        database_id: [u8; 16],
+    ) -> Result<Database, ApiError> {
+        self.open(name, Access::ReadWrite, Some(database_id)).await
+    }
+
+    /// A replica's database if its directory exists (opened on first use), else `None`.
+    pub async fn existing_replica(&self, name: &str) -> Result<Option<Database>, ApiError> {
+        if !self.path_of(name).exists() {
+            return Ok(None);
+        }
+        self.open(name, Access::ReadWrite, None).await.map(Some)
+    }
+
+    /// Takes a replica out of service to rebuild it: later requests get 503 until
+    /// [`Registry::restore_service`]; returns the open database, for the caller to close.
+    pub fn take_out_of_service(&self, name: &str) -> Option<Database> {
+        let mut state = self.state.lock();
+        state.rebuilding.insert(name.to_owned());
+        let cell = state
+            .databases
+            .insert(name.to_owned(), Arc::new(OnceCell::new()));
+        cell.and_then(|c| c.get().cloned())
+    }
+
+    /// Ends [`Registry::take_out_of_service`].
+    pub fn restore_service(&self, name: &str) {
+        self.state.lock().rebuilding.remove(name);
+    }
+
+    async fn open(
+        &self,
+        name: &str,
+        access: Access,
+        database_id: Option<[u8; 16]>,
+    ) -> Result<Database, ApiError> {
         validate_name(name)?;
+        let primary = self.replicas.get(name);
+        if primary.is_some() && self.state.lock().rebuilding.contains(name) {
+            return Err(ApiError::ReplicaNotReady(format!(
+                "replica {name:?} is being rebuilt from the archive"
+            )));
+        }
+        let path = self.dir.join(name);
+        if primary.is_some() && database_id.is_none() && !path.exists() {
+            return Err(ApiError::ReplicaNotReady(format!(
+                "replica {name:?} has not copied its database from the primary yet"
+            )));
+        }
         let cell = self.cell(name, access)?;
         if let Some(db) = cell.get() {
             return Ok(db.clone());
         }
-        let path = self.dir.join(name);
-        let config = self.config.for_database(name);
+        let mut config = self.config.for_database(name);
+        if let Some(primary) = primary {
+            config.replication.replica_of = Some(primary.clone());
+            config.replication.database_id = database_id;
+        }
         let opener = self.opener.clone();
         let indexes = self.indexes.get(name).cloned().unwrap_or_default();
         // The open is a task of its own: a request that goes away must not abandon an open

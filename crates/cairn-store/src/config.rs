@@ -42,8 +42,11 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Block cache of the on-disk engine, in bytes.
     pub cache_bytes: u64,
-    /// Continuous archiving (`None`: off).
+    /// Continuous archiving (`None`: off). A replica archives only once promoted, and
+    /// catches up from this archive when it fell behind its primary's stream.
     pub archive: Option<crate::archive::ArchiveConfig>,
+    /// Replication: replica or primary, the stream kept for replicas, synchronous replicas.
+    pub replication: crate::replication::ReplicationConfig,
     /// Keep counters and latency histograms (`Database::stats`); on by default.
     pub stats: bool,
     /// Most bytes of writes (keys, values, payloads and a small overhead each) between their
@@ -65,6 +68,7 @@ impl Default for Config {
             changelog_retention_ms: CHANGELOG_RETENTION_MS_DEFAULT,
             clock: Arc::new(SystemClock),
             archive: None,
+            replication: Default::default(),
             stats: true,
             cache_bytes: crate::limits::ENGINE_CACHE_BYTES_DEFAULT,
             commit_queue_bytes_max: COMMIT_QUEUE_BYTES_MAX_DEFAULT,
@@ -84,6 +88,7 @@ impl std::fmt::Debug for Config {
             .field("changelog_retention_ms", &self.changelog_retention_ms)
             .field("cache_bytes", &self.cache_bytes)
             .field("archive", &self.archive)
+            .field("replication", &self.replication)
             .field("stats", &self.stats)
             .field("commit_queue_bytes_max", &self.commit_queue_bytes_max)
             .finish_non_exhaustive()
@@ -121,6 +126,12 @@ impl Config {
         let mut config = self.clone();
         config.archive = self.archive.as_ref().and_then(|a| a.for_database(name));
         config
+    }
+
+    /// Sets replication (see [`crate::replication`]).
+    pub fn replication(mut self, replication: crate::replication::ReplicationConfig) -> Self {
+        self.replication = replication;
+        self
     }
 
     /// Turns counters and latency histograms on (the default) or off.

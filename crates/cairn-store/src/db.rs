@@ -18,6 +18,7 @@ use crate::pipeline::{Admission, Pipeline, Published, Request, Shared, WhenFull}
 use crate::queue::hub::QueueHub;
 use crate::read::{self, encode_key, RawEntry};
 use crate::record::ChangelogRecord;
+use crate::replication::Replication;
 use crate::storage::{FjallStorage, MemoryStorage, Snapshot, Storage};
 use crate::sweeper::Sweeper;
 use crate::watch::{Watch, WatchHub};
@@ -63,6 +64,8 @@ struct Inner {
     /// Stopped after the pipeline, so that it ships every published batch.
     archiver: Mutex<Option<crate::archive::Archiver>>,
     database_id: [u8; 16],
+    /// The database's directory (`None` in memory): a replica's is marked as such.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl Inner {
@@ -104,8 +107,14 @@ impl Database {
         if path.as_os_str() == MEMORY_PATH {
             return Self::open_in_memory_with(config);
         }
+        let replica_of = config.replication.replica_of.clone();
+        crate::replication::refuse_if_replica(path, replica_of.as_deref())?;
         let storage = FjallStorage::open(path, config.cache_bytes)?;
-        Self::open_storage(Arc::new(storage), config)
+        let db = Self::open_storage_at(Arc::new(storage), config, Some(path.to_path_buf()))?;
+        if let Some(primary) = replica_of {
+            crate::replication::mark(path, &primary)?;
+        }
+        Ok(db)
     }
 
     /// A new, empty in-memory database.
@@ -120,7 +129,18 @@ impl Database {
 
     /// Opens a database on any [`Storage`] (tests use this to inject faults).
     pub fn open_storage(storage: Arc<dyn Storage>, config: Config) -> Result<Database> {
-        let meta = meta::load_or_init(storage.as_ref())?;
+        Self::open_storage_at(storage, config, None)
+    }
+
+    /// [`Database::open_storage`] of the database in directory `dir`, if it has one.
+    fn open_storage_at(
+        storage: Arc<dyn Storage>,
+        config: Config,
+        dir: Option<std::path::PathBuf>,
+    ) -> Result<Database> {
+        let meta = meta::load_or_init_as(storage.as_ref(), config.replication.database_id)?;
+        let starts_empty = meta.commit_version == 0 && meta.stream.position == 0;
+        let replication = Replication::new(&config.replication, meta.stream, starts_empty);
         let published = ArcSwap::from_pointee(Published {
             snapshot: storage.snapshot(),
         });
@@ -136,8 +156,12 @@ impl Database {
             completion: Default::default(),
             announcer: Default::default(),
             stats: Arc::new(crate::stats::Stats::new(config.stats)),
+            replication,
             config,
         });
+        if shared.replication.log.is_some() {
+            shared.announcer.want_batches();
+        }
         let watch = Arc::new(WatchHub::default());
         let queue = Arc::new(QueueHub::default());
         shared.announcer.subscribe(watch.clone());
@@ -146,7 +170,13 @@ impl Database {
         let io = |e: std::io::Error| {
             StoreError::Storage(crate::error::StorageError::Engine(e.to_string()))
         };
-        let archiver = match shared.config.archive.clone() {
+        // A replica archives once it is promoted (until then its primary does).
+        let archive = shared
+            .config
+            .archive
+            .clone()
+            .filter(|_| shared.replication.is_primary());
+        let archiver = match archive {
             Some(archive) => Some(
                 crate::archive::Archiver::start(
                     shared.clone(),
@@ -158,8 +188,7 @@ impl Database {
             ),
             None => None,
         };
-        let (pipeline, sender) =
-            Pipeline::start(shared.clone(), meta.commit_version).map_err(io)?;
+        let (pipeline, sender) = Pipeline::start(shared.clone(), &meta).map_err(io)?;
         let sweeper = Sweeper::start(shared.clone(), sender.clone()).map_err(io)?;
         let dispatcher = crate::queue::dispatcher::Dispatcher::start(
             shared.clone(),
@@ -186,6 +215,7 @@ impl Database {
                 index_progress,
                 archiver: Mutex::new(archiver),
                 database_id: meta.database_id,
+                dir,
             }),
         })
     }
@@ -321,10 +351,64 @@ impl Database {
         // promise the client that nothing was written (see `StoreError::NotApplied`).
         let shared = &self.inner.shared;
         shared.poison.check().map_err(StoreError::not_applied)?;
+        shared.replication.check_writable()?;
         let ticket = shared.admission.admit(cost, when_full).await?;
         // Poisoned while waiting: refuse before queueing.
         shared.poison.check().map_err(StoreError::not_applied)?;
         Ok(crate::pipeline::reply::channel_holding(ticket))
+    }
+
+    /// Submits one of the database's own requests (replication, promotion) of `cost` bytes,
+    /// without the checks of a caller's write (a replica takes these), waiting for room.
+    pub(crate) async fn submit_internal(
+        &self,
+        cost: usize,
+        request: impl FnOnce(crate::pipeline::Reply) -> Request,
+    ) -> Result<crate::pipeline::reply::Answer> {
+        let shared = &self.inner.shared;
+        shared.poison.check().map_err(StoreError::not_applied)?;
+        let ticket = shared.admission.admit(cost, WhenFull::Wait).await?;
+        let (reply, answer) = crate::pipeline::reply::channel_holding(ticket);
+        self.send(request(reply))?;
+        Ok(answer)
+    }
+
+    /// The database's directory, if it has one.
+    pub(crate) fn dir(&self) -> Option<&std::path::Path> {
+        self.inner.dir.as_deref()
+    }
+
+    /// Starts continuous archiving now (a replica, once promoted), if configured and not
+    /// running.
+    pub(crate) fn start_archiving(&self) -> Result<()> {
+        let shared = &self.inner.shared;
+        let Some(archive) = shared.config.archive.clone() else {
+            return Ok(());
+        };
+        let mut slot = self.inner.archiver.lock();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let at = self.stream_position();
+        let commit_version = match shared
+            .published
+            .load()
+            .snapshot
+            .get(crate::storage::Keyspace::Meta, meta::COMMIT_VERSION_KEY)?
+        {
+            Some(bytes) => crate::record::Reader::new(&bytes, "meta").u64()?,
+            None => 0,
+        };
+        tracing::info!(%at, commit_version, "archiving starts");
+        let archiver = crate::archive::Archiver::start(
+            shared.clone(),
+            archive,
+            commit_version,
+            self.inner.database_id,
+        )
+        .map_err(|e| StoreError::Storage(crate::error::StorageError::Engine(e.to_string())))?;
+        *slot = Some(archiver);
+        Ok(())
     }
 
     /// Queues an admitted request; never blocks (see `Admission::send`).

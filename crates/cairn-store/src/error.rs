@@ -176,6 +176,26 @@ pub enum StoreError {
     /// may be sent again later as is.
     #[error("database is overloaded: {0}; nothing of this write was applied; retry later")]
     Overloaded(String),
+    /// The database is a replica: it takes no writes (nor queue deliveries); they go to its
+    /// primary.
+    #[error("this database is a read-only replica of {primary}; send writes to the primary")]
+    ReadOnlyReplica {
+        /// The primary's URL.
+        primary: String,
+    },
+    /// Too few synchronous replicas are connected to accept a write (refused before the
+    /// pipeline, wrapped in [`StoreError::NotApplied`]).
+    #[error("writes are refused until enough replicas are connected: {0}")]
+    ReplicasUnavailable(String),
+    /// The write is durable on this primary, but fewer replicas than `sync_replicas`
+    /// confirmed it in time: it was not acknowledged, and a failover may lose it. Read the
+    /// data to find out whether it is there.
+    #[error("the write is durable on the primary but was not confirmed by the synchronous replicas: {0}; it may be lost if the primary fails, so it is not acknowledged")]
+    ReplicationUnconfirmed(String),
+    /// A replication stream or promotion was refused: another database, a diverged history,
+    /// a gap, or a database that is not what the request assumed.
+    #[error("replication: {0}")]
+    Replication(String),
     /// The data directory holds a format this version cannot read.
     #[error("data directory has format version {found}, but this cairn reads at most version {supported}; upgrade cairn to open it")]
     UnsupportedFormat {

@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod queue;
 mod read;
 pub mod record;
+pub mod replication;
 pub mod scan;
 pub mod stats;
 pub mod storage;

@@ -74,7 +74,26 @@ pub const INDEX_STEP_KEYS: usize = 512;
 pub const SCAN_PAGE_ENTRIES: usize = 16_384;
 
 const _: () = assert!(INDEX_STEP_KEYS > 0 && SCAN_PAGE_ENTRIES > 0);
+/// How often the synchronous-replication gate looks for batches past their deadline, ms
+/// (acknowledgements wake it at once): the precision of `sync_timeout_ms`.
+pub const REPLICATION_GATE_TICK_MS: u64 = 50;
+/// Default bytes of durable batches a primary keeps for its replicas
+/// (`ReplicationConfig::stream_retained_bytes`): a replica further behind catches up from the
+/// archive.
+pub const REPLICATION_RETAINED_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Default longest wait for synchronous replicas' acknowledgements, ms.
+pub const REPLICATION_SYNC_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Largest frame of the replication stream a replica accepts, bytes: a frame holds records
+/// up to `REPLICATION_FRAME_RECORDS_BYTES` plus one batch, and no batch is larger than the
+/// largest commit queue.
+pub const REPLICATION_FRAME_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// Bytes of records a primary puts in one frame (more when a single batch is larger).
+pub const REPLICATION_FRAME_RECORDS_BYTES: usize = 1024 * 1024;
+/// Most stream records one replicate request carries to the pipeline.
+pub const REPLICATE_RECORDS_MAX: usize = 4096;
+
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
+const _: () = assert!(REPLICATION_FRAME_RECORDS_BYTES < REPLICATION_FRAME_BYTES_MAX / 2);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);
 // Each handler of one `listen_queue` holds a lease.
 const _: () = assert!(QUEUE_LISTEN_CONCURRENCY_MAX <= QUEUE_LEASES_MAX);

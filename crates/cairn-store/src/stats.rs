@@ -86,7 +86,7 @@ impl Histogram {
         self.record(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
     }
 
-    fn snapshot(&self) -> HistogramSnapshot {
+    pub(crate) fn snapshot(&self) -> HistogramSnapshot {
         HistogramSnapshot {
             bounds: self.bounds,
             counts: self

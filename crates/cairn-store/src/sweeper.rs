@@ -190,7 +190,8 @@ fn run(shared: &Shared, requests: &Sender<Request>, signals: &Signals, progress:
     let mut idles = 0u64;
     let mut batch_keys = EXPIRY_SWEEP_KEYS_MIN;
     loop {
-        let next = if shared.poison.check().is_ok() {
+        // A replica removes what its primary's batches remove.
+        let next = if shared.poison.check().is_ok() && shared.replication.is_primary() {
             sweep(shared, requests, signals, &mut start, batch_keys, progress)
         } else {
             Next::Idle

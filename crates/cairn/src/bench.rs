@@ -17,6 +17,9 @@
 //!   a line per minute, see `bench_soak.rs` and `bench/soak.sh`;
 //! - `indexes`, `count`, `sum`, `list_keys` (not run by default): secondary indexes and
 //!   scans, see `bench_index.rs`;
+//! - `replication_lag` (not run by default, `--url` and `--replica-url` only): writes at
+//!   `--rate` per second while a probe times each write's arrival on the replica, see
+//!   `bench_replication.rs` and `bench/replication.sh`;
 //! - `expiry` (not run by default, embedded only): keys written at `--expiry-rate` per
 //!   second, each expiring a second later, for `--duration-s` (default 60); the sweeper's
 //!   backlog sampled each second, see `bench_expiry.rs`.
@@ -78,6 +81,13 @@ pub struct BenchArgs {
     /// Keep no statistics in the embedded database (to measure what they cost).
     #[arg(long, conflicts_with = "url")]
     no_stats: bool,
+    /// The `replication_lag` workload's replica of --url (started with
+    /// --replica-endpoints replica, so that its reads are its own).
+    #[arg(long, requires = "url")]
+    replica_url: Option<String>,
+    /// Writes per second of the `replication_lag` workload.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
 }
 
 const VALUE_BYTES: usize = 100;
@@ -116,6 +126,14 @@ pub(crate) fn percentile_us(sorted_ns: &[u64], p: f64) -> u64 {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.url {
         let client = crate::data::connect(url, args.access_token.as_deref()).await?;
+        if args.workloads == "replication_lag" {
+            let Some(replica_url) = &args.replica_url else {
+                anyhow::bail!("the replication_lag workload needs --replica-url");
+            };
+            let replica = crate::data::connect(replica_url, args.access_token.as_deref()).await?;
+            let duration = Duration::from_secs(args.duration_s.unwrap_or(30));
+            return crate::bench_replication::run(&client, &replica, args.rate, duration).await;
+        }
         let queue = crate::bench_queue::QueueDb::Remote(client.clone());
         return workloads(&client, &queue, &args).await;
     }

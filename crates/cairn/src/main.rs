@@ -11,11 +11,13 @@ mod bench;
 mod bench_expiry;
 mod bench_index;
 mod bench_queue;
+mod bench_replication;
 mod bench_soak;
 mod data;
 mod export_cmd;
 mod index_cmd;
 mod ndjson;
+mod promote_cmd;
 mod queue_cmd;
 mod serve;
 mod stats_cmd;
@@ -168,6 +170,8 @@ enum Command {
     Restore(backup_cmd::RestoreArgs),
     /// Serve databases over KV Connect (Deno.openKv("http://...") and @deno/kv).
     Serve(Box<serve::ServeArgs>),
+    /// Turn a running server's replica of a database into its primary (a new epoch).
+    Promote(promote_cmd::PromoteArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -268,6 +272,7 @@ fn main() -> anyhow::Result<()> {
             Command::Export(args) => export_cmd::export(args).await,
             Command::Import(args) => export_cmd::import(args).await,
             Command::Stats(args) => stats_cmd::run(args).await,
+            Command::Promote(args) => promote_cmd::run(args).await,
             Command::Serve(_) | Command::Backup(_) | Command::Restore(_) => {
                 unreachable!("handled before the runtime is built")
             }

@@ -65,6 +65,36 @@ pub struct ServeArgs {
     /// write (819,200 bytes plus 256). [default: 67108864 (64 MiB)]
     #[arg(long)]
     commit_queue_bytes_max: Option<usize>,
+    /// Follow the database at URL as a read-only replica (repeatable):
+    /// http://host:port for the primary's default database, http://host:port/db/NAME for
+    /// another; the local database has the same name. Needs --replication-token.
+    #[arg(long = "replica-of", env = "CAIRN_REPLICA_OF", value_delimiter = ',')]
+    replica_of: Vec<String>,
+    /// The replication stream's token: replicas present it to this server (which then keeps
+    /// a stream of durable batches for them), and this server to the primaries it follows.
+    #[arg(long, env = "CAIRN_REPLICATION_TOKEN", hide_env_values = true)]
+    replication_token: Option<String>,
+    /// This server's URL as clients reach it, e.g. http://10.0.0.2:4512; the primaries it
+    /// follows list it as an eventual endpoint. [default: http://<listen address>]
+    #[arg(long, env = "CAIRN_ADVERTISE_URL")]
+    advertise_url: Option<String>,
+    /// Acknowledge a commit only once this many replicas have it durable. [default: 0]
+    #[arg(long, env = "CAIRN_SYNC_REPLICAS")]
+    sync_replicas: Option<usize>,
+    /// Longest a commit waits for its synchronous replicas, ms; then it is answered 424
+    /// (durable here, not acknowledged). [default: 10000]
+    #[arg(long, env = "CAIRN_SYNC_TIMEOUT_MS")]
+    sync_timeout_ms: Option<u64>,
+    /// Bytes of the newest durable batches kept per database for replicas; one further
+    /// behind catches up from --archive. [default: 67108864 (64 MiB)]
+    #[arg(long)]
+    replication_retained_bytes: Option<u64>,
+    /// What this server's replicas list in the metadata exchange: "primary" (the primary as
+    /// strong, the replica as eventual) or "replica" (only the replica, so that the Deno
+    /// runtime, which sends every call to the strong endpoint, reads here; its strong reads
+    /// and writes then fail with the reason). [default: primary]
+    #[arg(long, env = "CAIRN_REPLICA_ENDPOINTS")]
+    replica_endpoints: Option<String>,
     /// Do not serve the web console at /console (the JSON API under /api/v1 stays).
     #[arg(long)]
     no_console: bool,
@@ -169,6 +199,18 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         bail!("no access token: pass --access-token, set DENO_KV_ACCESS_TOKEN, or list tokens in --config");
     }
     config.archive = archive_config(args.archive, file.archive)?;
+    config.replication = replication_settings(
+        ReplicationFlags {
+            replica_of: args.replica_of,
+            token: args.replication_token,
+            advertise_url: args.advertise_url,
+            sync_replicas: args.sync_replicas,
+            sync_timeout_ms: args.sync_timeout_ms,
+            retained_bytes: args.replication_retained_bytes,
+            endpoints: args.replica_endpoints,
+        },
+        file.replication.unwrap_or_default(),
+    )?;
     let http_threads = match args.http_threads.or(file.http_threads) {
         Some(0) => bail!("--http-threads must be at least 1"),
         Some(n) => n,
@@ -199,6 +241,71 @@ fn archive_config(
     }
     tracing::info!(destination = %to, "archiving every committed batch");
     Ok(Some(config))
+}
+
+/// Replication's flags (each overrides the `[replication]` table's setting).
+struct ReplicationFlags {
+    replica_of: Vec<String>,
+    token: Option<String>,
+    advertise_url: Option<String>,
+    sync_replicas: Option<usize>,
+    sync_timeout_ms: Option<u64>,
+    retained_bytes: Option<u64>,
+    endpoints: Option<String>,
+}
+
+/// Replication from the flags and the `[replication]` table.
+fn replication_settings(
+    flags: ReplicationFlags,
+    table: cairn_server::config::ReplicationFileConfig,
+) -> anyhow::Result<cairn_server::config::ReplicationSettings> {
+    let mut settings = cairn_server::config::ReplicationSettings::default();
+    let urls = if flags.replica_of.is_empty() {
+        table.replica_of.unwrap_or_default()
+    } else {
+        flags.replica_of
+    };
+    for url in urls {
+        let (name, url) =
+            cairn_server::config::parse_replica_of(&url).map_err(anyhow::Error::msg)?;
+        if settings.primary_of(&name).is_some() {
+            bail!("--replica-of names database {name:?} twice");
+        }
+        settings.replica_of.push((name, url));
+    }
+    settings.token = flags.token.or(table.token);
+    settings.advertise_url = flags.advertise_url.or(table.advertise_url);
+    if let Some(url) = &settings.advertise_url {
+        if !url.starts_with("http://") {
+            bail!("--advertise-url {url:?} must start with http://");
+        }
+    }
+    if let Some(n) = flags.sync_replicas.or(table.sync_replicas) {
+        settings.sync_replicas = n;
+    }
+    if let Some(ms) = flags.sync_timeout_ms.or(table.sync_timeout_ms) {
+        if ms == 0 {
+            bail!("--sync-timeout-ms must be at least 1");
+        }
+        settings.sync_timeout_ms = ms;
+    }
+    if let Some(bytes) = flags.retained_bytes.or(table.retained_bytes) {
+        settings.retained_bytes = bytes;
+    }
+    use cairn_server::config::ReplicaEndpoints;
+    settings.replica_endpoints = match flags.endpoints.as_deref() {
+        None => table.replica_endpoints.unwrap_or_default(),
+        Some("primary") => ReplicaEndpoints::Primary,
+        Some("replica") => ReplicaEndpoints::Replica,
+        Some(other) => bail!("--replica-endpoints must be primary or replica, not {other:?}"),
+    };
+    if (!settings.replica_of.is_empty() || settings.sync_replicas > 0) && settings.token.is_none() {
+        bail!("--replica-of and --sync-replicas need --replication-token (replicas authenticate with it)");
+    }
+    for (name, primary) in &settings.replica_of {
+        tracing::info!(database = %name, %primary, "a replica of");
+    }
+    Ok(settings)
 }
 
 /// The machine's cores less those left to the commit pipeline, at least one.

@@ -235,6 +235,94 @@ struct Summary {
     commit_queue_depth: f64,
     queue: BTreeMap<&'static str, f64>,
     poisoned: bool,
+    replication: Replication,
+}
+
+/// Replication's part of the summary.
+struct Replication {
+    /// `primary` or `replica`.
+    role: Option<String>,
+    epoch: Option<f64>,
+    position: Option<f64>,
+    /// Replica: batches behind its primary, and the lag's quantiles since open.
+    lag_positions: Option<f64>,
+    lag_p50_s: Option<f64>,
+    lag_p99_s: Option<f64>,
+    /// Replica: what its follower does.
+    follower: Option<String>,
+    /// Primary: replicas streaming, and how many must confirm a commit.
+    replicas: Option<f64>,
+    sync_replicas: Option<f64>,
+}
+
+impl Replication {
+    fn of(samples: &Samples, db: &str) -> Replication {
+        let gauge = |metric: &str| value(samples, metric, &[("database", db)]);
+        let labelled = |metric: &str, label: &str| {
+            samples
+                .iter()
+                .filter(|((n, labels), v)| {
+                    n == metric
+                        && **v > 0.0
+                        && labels.iter().any(|(k, v)| k == "database" && v == db)
+                })
+                .find_map(|((_, labels), _)| {
+                    labels
+                        .iter()
+                        .find(|(k, _)| k == label)
+                        .map(|(_, v)| v.clone())
+                })
+        };
+        Replication {
+            role: labelled("cairn_replication_role", "role"),
+            epoch: gauge("cairn_replication_epoch"),
+            position: gauge("cairn_replication_position"),
+            lag_positions: gauge("cairn_replication_lag_positions"),
+            lag_p50_s: quantile(samples, "cairn_replication_lag_seconds", db, 0.5),
+            lag_p99_s: quantile(samples, "cairn_replication_lag_seconds", db, 0.99),
+            follower: labelled("cairn_replication_follower", "state"),
+            replicas: gauge("cairn_replication_replicas"),
+            sync_replicas: gauge("cairn_replication_sync_replicas"),
+        }
+    }
+
+    fn print(&self) {
+        let count = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+        let role = self.role.as_deref().unwrap_or("-");
+        println!(
+            "  replication: {role}, epoch {}, position {}",
+            count(self.epoch),
+            count(self.position)
+        );
+        if role == "replica" {
+            println!(
+                "  replica: {}, {} batches behind; lag since open p50 {} p99 {}",
+                self.follower.as_deref().unwrap_or("-"),
+                count(self.lag_positions),
+                ms(self.lag_p50_s),
+                ms(self.lag_p99_s)
+            );
+        } else if role == "primary" {
+            println!(
+                "  replicas streaming: {} (synchronous required: {})",
+                count(self.replicas),
+                count(self.sync_replicas)
+            );
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "role": self.role,
+            "epoch": self.epoch,
+            "position": self.position,
+            "lag_positions": self.lag_positions,
+            "lag_s": { "p50": self.lag_p50_s, "p99": self.lag_p99_s },
+            "follower": self.follower,
+            "replicas": self.replicas,
+            "sync_replicas": self.sync_replicas,
+        })
+    }
 }
 
 const RESULTS: [&str; 4] = ["committed", "check_failed", "rejected", "poisoned"];
@@ -286,6 +374,7 @@ fn summarize(now: &Samples, before: Option<(&Samples, f64)>) -> Vec<Summary> {
                     })
                     .collect(),
                 poisoned: gauge("cairn_poisoned").is_some_and(|v| v > 0.0),
+                replication: Replication::of(now, db),
                 name,
             }
         })
@@ -337,6 +426,7 @@ impl Summary {
             .map(|(s, n)| format!("{s} {n:.0}"))
             .collect();
         println!("  queue messages: {}", queue.join(", "));
+        self.replication.print();
     }
 
     fn to_json(&self) -> serde_json::Value {
@@ -351,6 +441,7 @@ impl Summary {
             "fsync_latency_s": { "p50": self.fsync_p50_s, "p99": self.fsync_p99_s },
             "commit_queue_depth": self.commit_queue_depth,
             "queue_messages": self.queue,
+            "replication": self.replication.to_json(),
         })
     }
 }
@@ -366,6 +457,10 @@ cairn_poisoned{database=\"app\"} 1
 cairn_commit_duration_seconds_bucket{database=\"app\",le=\"0.001\"} 2
 cairn_commit_duration_seconds_bucket{database=\"app\",le=\"0.002\"} 4
 cairn_commit_duration_seconds_bucket{database=\"app\",le=\"+Inf\"} 4
+cairn_replication_role{database=\"app\",role=\"replica\"} 1
+cairn_replication_epoch{database=\"app\"} 2
+cairn_replication_lag_positions{database=\"app\"} 7
+cairn_replication_follower{database=\"app\",state=\"streaming\"} 1
 ";
 
     #[test]
@@ -378,6 +473,10 @@ cairn_commit_duration_seconds_bucket{database=\"app\",le=\"+Inf\"} 4
         assert_eq!(s[0].commit_p50_s, Some(0.001));
         let p99 = s[0].commit_p99_s.expect("has observations");
         assert!(p99 > 0.001 && p99 <= 0.002, "{p99}");
+        let r = &s[0].replication;
+        assert_eq!(r.role.as_deref(), Some("replica"));
+        assert_eq!((r.epoch, r.lag_positions), (Some(2.0), Some(7.0)));
+        assert_eq!(r.follower.as_deref(), Some("streaming"));
     }
 
     #[test]

@@ -9,9 +9,11 @@ use axum::response::{IntoResponse, Response};
 use cairn_proto::metadata::{
     rfc3339_ms, Endpoint, MetadataRequest, MetadataResponse, PROTOCOL_VERSIONS,
 };
+use cairn_store::replication::Role;
 use cairn_store::Clock;
 
 use super::bearer;
+use crate::config::ReplicaEndpoints;
 use crate::error::ApiError;
 use crate::registry::DEFAULT_DATABASE;
 use crate::App;
@@ -32,6 +34,36 @@ pub(crate) async fn named_database(
 ) -> Result<Response, ApiError> {
     let endpoint = format!("/db/{name}/data");
     exchange(&app, &name, &endpoint, &headers, &body).await
+}
+
+/// The data-path endpoints of `db`, whose own is `endpoint`: a primary is the `strong`
+/// one and lists its connected replicas as `eventual`; a replica points `strong` at its
+/// primary and lists itself as `eventual` (or, with `--replica-endpoints replica`, lists only
+/// itself, as `strong`: see [`ReplicaEndpoints`]). Each replica's address is what it advertised,
+/// with the database's path (the same name on every server of the group).
+fn endpoints(db: &cairn_store::Database, endpoint: &str, only_here: bool) -> Vec<Endpoint> {
+    let at = |url: String, consistency: &str| Endpoint {
+        url,
+        consistency: consistency.to_owned(),
+    };
+    match db.role() {
+        Role::Replica { .. } if only_here => vec![at(endpoint.to_owned(), "strong")],
+        Role::Replica { primary } => vec![
+            at(format!("{primary}/data"), "strong"),
+            at(endpoint.to_owned(), "eventual"),
+        ],
+        _ => {
+            let mut endpoints = vec![at(endpoint.to_owned(), "strong")];
+            let replicas = db.sync_gate().map(|g| g.replicas()).unwrap_or_default();
+            endpoints.extend(
+                replicas
+                    .into_iter()
+                    .filter_map(|r| r.advertise_url)
+                    .map(|base| at(format!("{base}{endpoint}"), "eventual")),
+            );
+            endpoints
+        }
+    }
 }
 
 async fn exchange(
@@ -66,10 +98,11 @@ async fn exchange(
     let response = MetadataResponse {
         version,
         database_id: db.database_id().to_string(),
-        endpoints: vec![Endpoint {
-            url: endpoint.to_owned(),
-            consistency: "strong".to_owned(),
-        }],
+        endpoints: endpoints(
+            &db,
+            endpoint,
+            app.config.replication.replica_endpoints == ReplicaEndpoints::Replica,
+        ),
         token: app.auth.issue(&grant, name, expires_at_ms),
         expires_at: rfc3339_ms(expires_at_ms),
     };

@@ -4,6 +4,7 @@ pub(crate) mod atomic_write;
 pub(crate) mod backup;
 pub(crate) mod metadata;
 pub(crate) mod queue;
+pub(crate) mod replication;
 pub(crate) mod scan;
 pub(crate) mod snapshot_read;
 pub(crate) mod watch;

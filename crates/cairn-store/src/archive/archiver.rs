@@ -57,7 +57,7 @@ impl Subscriber for Feed {
     fn published(&self, batches: &[&BatchEffects], now_ms: u64) {
         let mut buffer = self.buffer.lock();
         let mut full = false;
-        for archived in batches.iter().filter_map(|b| b.archived.as_ref()) {
+        for archived in batches.iter().flat_map(|b| b.archived.iter()) {
             let seq = buffer.next_seq;
             buffer.next_seq += 1;
             if buffer.overflowed {

@@ -30,10 +30,16 @@ pub enum Kind {
     SnapshotPart = 3,
     /// A snapshot's last object: its position and the checksums of its parts.
     SnapshotDone = 4,
+    /// Replication stream: the primary's opening frame (`replication/wire.rs`).
+    StreamHello = 5,
+    /// Replication stream: consecutive records of one epoch.
+    StreamRecords = 6,
+    /// Replication stream: the primary's newest position while nothing else is sent.
+    StreamHeartbeat = 7,
 }
 
 /// Frames `body` as an object of `kind`.
-fn seal(kind: Kind, body: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(kind: Kind, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(HEADER_BYTES + body.len() + 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&ARCHIVE_FORMAT_VERSION.to_be_bytes());
@@ -84,7 +90,12 @@ pub fn object_crc(bytes: &[u8]) -> u32 {
     crc32fast::hash(bytes)
 }
 
-fn reader_error(name: &str) -> impl Fn(crate::error::StorageError) -> ArchiveError + '_ {
+/// The kind byte of a framed object, unchecked (to choose its decoder).
+pub(crate) fn kind_byte(bytes: &[u8]) -> Option<u8> {
+    bytes.get(10).copied()
+}
+
+pub(crate) fn reader_error(name: &str) -> impl Fn(crate::error::StorageError) -> ArchiveError + '_ {
     move |e| ArchiveError::Corrupt {
         object: name.to_owned(),
         reason: e.to_string(),
@@ -162,18 +173,10 @@ impl Segment {
     /// Body: `database_id [16] | range u64 | count u32 | record*`, record =
     /// `asn u64 | commit_version u64 | time_ms u64 | batch (u32 len | bytes)`.
     pub fn encode(&self) -> Vec<u8> {
-        let bytes: usize = self.records.iter().map(|r| 28 + r.batch.len()).sum();
-        let mut body = Vec::with_capacity(28 + bytes);
+        let mut body = Vec::with_capacity(28 + records_len(&self.records));
         body.extend_from_slice(&self.database_id);
         body.extend_from_slice(&self.range.to_be_bytes());
-        let count = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
-        body.extend_from_slice(&count.to_be_bytes());
-        for record in &self.records {
-            body.extend_from_slice(&record.asn.to_be_bytes());
-            body.extend_from_slice(&record.commit_version.to_be_bytes());
-            body.extend_from_slice(&record.time_ms.to_be_bytes());
-            put_bytes(&mut body, &record.batch);
-        }
+        encode_records(&mut body, &self.records);
         seal(Kind::Segment, &body)
     }
 
@@ -184,25 +187,7 @@ impl Segment {
         let mut r = Reader::new(body, "archive");
         let database_id = r.array().map_err(&e)?;
         let range = r.u64().map_err(&e)?;
-        let count = r.u32().map_err(&e)?;
-        let mut records = Vec::with_capacity((count as usize).min(body.len() / 28));
-        for _ in 0..count {
-            let record = LogRecord {
-                asn: r.u64().map_err(&e)?,
-                commit_version: r.u64().map_err(&e)?,
-                time_ms: r.u64().map_err(&e)?,
-                batch: r.bytes().map_err(&e)?.into(),
-            };
-            if let Some(previous) = records.last().map(|p: &LogRecord| p.asn) {
-                if record.asn != previous + 1 {
-                    return Err(ArchiveError::Corrupt {
-                        object: name.to_owned(),
-                        reason: format!("record {} follows record {previous}", record.asn),
-                    });
-                }
-            }
-            records.push(record);
-        }
+        let records = decode_records(name, &mut r)?;
         r.finish().map_err(&e)?;
         Ok(Segment {
             database_id,
@@ -210,6 +195,53 @@ impl Segment {
             records,
         })
     }
+}
+
+/// Bytes of `records`' batches and fixed fields, for sizing a buffer.
+pub(crate) fn records_len(records: &[LogRecord]) -> usize {
+    records.iter().map(|r| 28 + r.batch.len()).sum()
+}
+
+/// `count u32 | record*`, record = `asn u64 | commit_version u64 | time_ms u64 |
+/// batch (u32 len | bytes)`: the log records of a segment, and of a replication stream frame.
+pub(crate) fn encode_records(body: &mut Vec<u8>, records: &[LogRecord]) {
+    let count = u32::try_from(records.len()).unwrap_or(u32::MAX);
+    body.extend_from_slice(&count.to_be_bytes());
+    for record in records {
+        body.extend_from_slice(&record.asn.to_be_bytes());
+        body.extend_from_slice(&record.commit_version.to_be_bytes());
+        body.extend_from_slice(&record.time_ms.to_be_bytes());
+        put_bytes(body, &record.batch);
+    }
+}
+
+/// Decodes [`encode_records`]' output; refuses records out of sequence.
+pub(crate) fn decode_records(
+    name: &str,
+    r: &mut Reader<'_>,
+) -> Result<Vec<LogRecord>, ArchiveError> {
+    let e = reader_error(name);
+    let count = r.u32().map_err(&e)?;
+    // A record takes at least 28 bytes: a lying count allocates no more than the input.
+    let mut records: Vec<LogRecord> = Vec::with_capacity((count as usize).min(r.remaining() / 28));
+    for _ in 0..count {
+        let record = LogRecord {
+            asn: r.u64().map_err(&e)?,
+            commit_version: r.u64().map_err(&e)?,
+            time_ms: r.u64().map_err(&e)?,
+            batch: r.bytes().map_err(&e)?.into(),
+        };
+        if let Some(previous) = records.last().map(|p| p.asn) {
+            if previous.checked_add(1) != Some(record.asn) {
+                return Err(ArchiveError::Corrupt {
+                    object: name.to_owned(),
+                    reason: format!("record {} follows record {previous}", record.asn),
+                });
+            }
+        }
+        records.push(record);
+    }
+    Ok(records)
 }
 
 /// Entries of one part of a snapshot.
@@ -469,6 +501,22 @@ mod tests {
             }
             assert!(Segment::decode("s", &flipped).is_err(), "flip at {i}");
         }
+    }
+
+    /// Found by fuzzing the replication stream's frames: a record at position `u64::MAX`
+    /// followed by another made the check "follows the previous one" overflow (a panic in a
+    /// debug build, a wrapped comparison in a release one). Now it is a corrupt object.
+    #[test]
+    fn a_record_after_the_last_position_is_corrupt_not_a_panic() {
+        let mut s = segment();
+        if let Some(first) = s.records.first_mut() {
+            first.asn = u64::MAX;
+        }
+        let decoded = Segment::decode("s", &s.encode());
+        assert!(
+            matches!(decoded, Err(ArchiveError::Corrupt { .. })),
+            "{decoded:?}"
+        );
     }
 
     #[test]

@@ -256,7 +256,7 @@ fn replay(
             storage.apply(batch)?;
             replayed.batches += 1;
             replayed.commit_version = replayed.commit_version.max(record.commit_version);
-            expected = record.asn + 1;
+            expected = record.asn.saturating_add(1);
         }
     }
     Ok(replayed)

@@ -36,14 +36,21 @@ pub(crate) struct BatchEffects {
     pub writes: u64,
     /// Expired keys the batch removed for the sweeper.
     pub expired_keys: u64,
-    /// The storage batch itself, when a subscriber asked for it (archiving).
-    pub archived: Option<ArchivedBatch>,
+    /// The storage batches themselves, when a subscriber or the replication stream asked
+    /// for them (archiving): one for a batch the pipeline evaluated, those received for a
+    /// replica's batch.
+    pub archived: Vec<ArchivedBatch>,
 }
 
-/// A published storage batch as the archive keeps it.
+/// A published storage batch as the archive and the replication stream keep it.
 pub(crate) struct ArchivedBatch {
     /// The commit version the batch used, or 0 if it committed no write.
     pub commit_version: u64,
+    /// Its stream position (in its own `meta` too).
+    pub position: crate::replication::StreamPosition,
+    /// When it became durable on the primary that wrote it, ms since the epoch (0 until
+    /// then, for a batch this database wrote).
+    pub time_ms: u64,
     /// `WriteBatch::encode`'s output (shared, not copied, by every subscriber).
     pub bytes: Arc<[u8]>,
 }
@@ -53,6 +60,11 @@ impl ArchivedBatch {
     pub(crate) fn of(batch: &crate::storage::WriteBatch) -> Self {
         ArchivedBatch {
             commit_version: batch.meta_u64(crate::meta::COMMIT_VERSION_KEY).unwrap_or(0),
+            position: match crate::meta::stream_position_of(batch) {
+                Some(Ok(at)) => at,
+                _ => Default::default(),
+            },
+            time_ms: 0,
             bytes: batch.encode().into(),
         }
     }
@@ -91,6 +103,11 @@ impl Announcer {
     pub(crate) fn subscribe_with_batches(&self, subscriber: Arc<dyn Subscriber>) {
         self.wants_batches.store(true, Ordering::Relaxed);
         self.subscribe(subscriber);
+    }
+
+    /// Makes batches carry [`BatchEffects::archived`] (the replication stream needs them).
+    pub(crate) fn want_batches(&self) {
+        self.wants_batches.store(true, Ordering::Relaxed);
     }
 
     /// Whether batches must carry [`BatchEffects::archived`].

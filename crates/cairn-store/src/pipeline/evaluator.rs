@@ -16,6 +16,7 @@ use std::collections::HashMap as StdHashMap;
 
 mod index_ops;
 mod queue_ops;
+mod replicate;
 
 /// Keys come from clients, so the maps keep a randomly seeded hash (no collision attacks),
 /// but a faster one than SipHash: hashing keys is a measurable part of evaluating a write.
@@ -40,6 +41,7 @@ use crate::meta;
 use crate::queue::ops::QueueSettle;
 use crate::queue::{queue_key_array, QueueMessage};
 use crate::record::{expiry_key, ChangelogEncoder, DataRecord};
+use crate::replication::{EpochHistory, StreamPosition};
 use crate::storage::{Keyspace, WriteBatch};
 
 /// How long the evaluator waits for work before doing housekeeping.
@@ -65,6 +67,12 @@ pub(crate) struct Evaluator {
     indexes: crate::index::catalog::Catalog,
     /// Expired keys the batch being built removes (for the stats).
     expired_keys: u64,
+    /// The stream position of the last batch applied (`replication`).
+    stream: StreamPosition,
+    /// The epochs after the first.
+    history: EpochHistory,
+    /// The newest commit version a replicated batch used: the sequencer continues after it.
+    replicated_commit_version: u64,
 }
 
 /// The state of one batch being evaluated.
@@ -143,7 +151,7 @@ impl WriteChanges {
 }
 
 impl Evaluator {
-    pub(crate) fn new(shared: Arc<Shared>) -> std::io::Result<Self> {
+    pub(crate) fn new(shared: Arc<Shared>, meta: &crate::meta::Meta) -> std::io::Result<Self> {
         let trimmer = ChangelogTrimmer::new(&shared)
             .map_err(|e| std::io::Error::other(format!("reading changelog: {e}")))?;
         let indexes = crate::index::catalog::Catalog::load(shared.storage.snapshot().as_ref())
@@ -157,6 +165,9 @@ impl Evaluator {
             sweeps: Vec::new(),
             indexes,
             expired_keys: 0,
+            stream: meta.stream,
+            history: meta.history.clone(),
+            replicated_commit_version: 0,
         })
     }
 
@@ -166,7 +177,11 @@ impl Evaluator {
                 Next::Batch(requests) => requests,
                 Next::Idle => {
                     // Idle trimming goes through the writer like a commit: synced, then
-                    // published, so readers see the changelog within its bound.
+                    // published, so readers see the changelog within its bound. A replica
+                    // trims as its primary's batches say.
+                    if !self.shared.replication.is_primary() {
+                        continue;
+                    }
                     if let Some(job) = self.housekeeping_only() {
                         if applied.send(job).is_err() {
                             return;
@@ -180,14 +195,37 @@ impl Evaluator {
                 fail_all(requests, &e);
                 continue;
             }
+            let (requests, replicated) = replicate::split(requests);
+            for request in replicated {
+                let job = self.replicated(request);
+                sequencer.continue_after(self.replicated_commit_version);
+                // Always to the writers: a replica's follower keeps the next request coming
+                // while this one syncs, and two writers sync them overlapping, where the
+                // evaluator syncing a lone batch itself would make the next one wait.
+                if applied.send(job).is_err() {
+                    return;
+                }
+            }
+            if requests.is_empty() {
+                continue;
+            }
             let commit_version = sequencer.next_commit_version();
             let (batch, replies) = self.evaluate(requests, commit_version);
             let job = self.apply(batch, replies);
-            if self.writer_idle(&sequencer, &applied) {
-                self.shared.completion.make_durable(&self.shared, vec![job]);
-            } else if applied.send(job).is_err() {
+            if !self.hand_over(job, &sequencer, &applied) {
                 return;
             }
+        }
+    }
+
+    /// Gives an applied batch to the writers, or makes it durable here when they are idle.
+    /// False once the writers are gone.
+    fn hand_over(&self, job: Applied, sequencer: &Sequencer, applied: &Sender<Applied>) -> bool {
+        if self.writer_idle(sequencer, applied) {
+            self.shared.completion.make_durable(&self.shared, vec![job]);
+            true
+        } else {
+            applied.send(job).is_ok()
         }
     }
 
@@ -237,6 +275,10 @@ impl Evaluator {
                 Request::Index { op, reply } => {
                     let outcome = self.evaluate_index(&mut state, op);
                     replies.push((reply, outcome));
+                }
+                // `replicate::split` takes these out before evaluation.
+                Request::Replicate { reply, .. } | Request::Promote { reply } => {
+                    replies.push((reply, Err(StoreError::Replication("not evaluated".into()))));
                 }
                 Request::Queue { op, reply } => {
                     let outcome = self.evaluate_queue(&mut state, op);
@@ -476,10 +518,21 @@ impl Evaluator {
     }
 
     /// Applies the storage write and packages what the writer needs.
-    fn apply(&mut self, batch: WriteBatch, replies: Vec<(Reply, Result<CommitResult>)>) -> Applied {
+    fn apply(
+        &mut self,
+        mut batch: WriteBatch,
+        replies: Vec<(Reply, Result<CommitResult>)>,
+    ) -> Applied {
         let wrote = !batch.is_empty();
+        if wrote {
+            // Every storage batch carries its stream position, durable with it.
+            self.stream.position += 1;
+            meta::put_stream_position(&mut batch, self.stream);
+        }
         let archived = (wrote && self.shared.announcer.wants_batches())
-            .then(|| super::announce::ArchivedBatch::of(&batch));
+            .then(|| super::announce::ArchivedBatch::of(&batch))
+            .into_iter()
+            .collect();
         if wrote {
             if let Err(e) = self.shared.storage.apply(batch) {
                 // The engine may hold part of the batch in memory now; nothing after this
@@ -505,6 +558,10 @@ impl Evaluator {
                 writes,
                 expired_keys: std::mem::take(&mut self.expired_keys),
             },
+            floor: self.stream,
+            waits: true,
+            deadline: None,
+            unconfirmed: false,
         }
     }
 
@@ -562,7 +619,9 @@ fn fail_all(requests: Vec<Request>, error: &StoreError) {
             | Request::Index { reply, .. }
             | Request::Queue {
                 reply: Some(reply), ..
-            } => reply,
+            }
+            | Request::Replicate { reply, .. }
+            | Request::Promote { reply } => reply,
             Request::Expire { .. } | Request::Queue { reply: None, .. } => continue,
         };
         reply.send(Err(StoreError::Poisoned(reason.clone())));

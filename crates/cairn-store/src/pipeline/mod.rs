@@ -76,6 +76,14 @@ pub(crate) enum Request {
         op: crate::queue::ops::QueueOp,
         reply: Option<Reply>,
     },
+    /// A replica applies its primary's storage batches as they are (`replication`), in one
+    /// storage batch each and one durable sync for all; answered once they are published.
+    Replicate {
+        records: Vec<crate::replication::StreamRecord>,
+        reply: Reply,
+    },
+    /// A replica becomes a primary: a batch that starts the next epoch.
+    Promote { reply: Reply },
 }
 
 /// The snapshot readers use: the state after the last batch finished.
@@ -133,22 +141,27 @@ pub(crate) struct Shared {
     pub announcer: announce::Announcer,
     /// Counters and histograms (`stats.rs`); subscribed to `announcer` at open.
     pub stats: Arc<crate::stats::Stats>,
+    /// Role, replication stream and synchronous replicas (`replication`).
+    pub(crate) replication: crate::replication::Replication,
 }
 
 /// The running pipeline threads.
 pub(crate) struct Pipeline {
     threads: Vec<JoinHandle<()>>,
+    /// The synchronous-replication gate's thread, stopped last.
+    gate: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl Pipeline {
     /// Starts the evaluator and writer threads.
     pub(crate) fn start(
         shared: Arc<Shared>,
-        commit_version: u64,
+        meta: &crate::meta::Meta,
     ) -> std::io::Result<(Pipeline, crossbeam_channel::Sender<Request>)> {
-        let (sender, sequencer) = Sequencer::new(commit_version);
+        let (sender, sequencer) = Sequencer::new(meta.commit_version);
         let (applied_tx, applied_rx) = crossbeam_channel::bounded(writer::APPLIED_QUEUE_DEPTH);
-        let evaluator = evaluator::Evaluator::new(shared.clone())?;
+        let evaluator = evaluator::Evaluator::new(shared.clone(), meta)?;
         let evaluator_thread = std::thread::Builder::new()
             .name("cairn-evaluator".into())
             .spawn(move || evaluator.run(sequencer, applied_tx))?;
@@ -161,7 +174,30 @@ impl Pipeline {
                     .spawn(move || writer.run(applied_rx))?,
             );
         }
-        Ok((Pipeline { threads }, sender))
+        // Acknowledgements of replicas and deadlines finish batches on a thread of their own.
+        let gate = match shared.replication.gate.clone() {
+            Some(gate) => {
+                let shared = shared.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("cairn-sync-gate".into())
+                        .spawn(move || {
+                            while gate.wait() {
+                                shared.completion.finish_ready(&shared, None);
+                            }
+                        })?,
+                )
+            }
+            None => None,
+        };
+        Ok((
+            Pipeline {
+                threads,
+                gate,
+                shared,
+            },
+            sender,
+        ))
     }
 
     /// Waits for the threads, which finish every queued request once all senders are gone.
@@ -169,6 +205,14 @@ impl Pipeline {
         for thread in self.threads {
             // A panic in a pipeline thread has already failed its requests (their reply
             // senders were dropped); nothing more can be done here.
+            let _ = thread.join();
+        }
+        // Batches still waiting for synchronous replicas are answered unconfirmed.
+        self.shared.completion.abandon_waiting(&self.shared);
+        if let Some(gate) = &self.shared.replication.gate {
+            gate.close();
+        }
+        if let Some(thread) = self.gate {
             let _ = thread.join();
         }
     }

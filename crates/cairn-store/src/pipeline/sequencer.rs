@@ -91,6 +91,12 @@ impl Sequencer {
         self.receiver.is_empty()
     }
 
+    /// Continues after `commit_version` if it is newer than the last one used (a replica's
+    /// batches carry their primary's versions; after a promotion, commits continue past them).
+    pub(crate) fn continue_after(&mut self, commit_version: u64) {
+        self.commit_version = self.commit_version.max(commit_version);
+    }
+
     /// The commit version for the batch about to be applied. Versions are only consumed by
     /// batches that write something, and never reused: the last one is stored with each batch.
     pub(crate) fn next_commit_version(&mut self) -> u64 {

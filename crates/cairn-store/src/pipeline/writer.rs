@@ -23,8 +23,10 @@ use parking_lot::Mutex;
 
 use super::announce::BatchEffects;
 use super::{CommitResult, Published, Reply, Shared};
+use crate::archive::format::LogRecord;
 use crate::config::Durability;
 use crate::error::{PoisonCause, Result, StoreError};
+use crate::replication::{StreamPosition, StreamRecord};
 use crate::storage::Snapshot;
 
 /// Applied batches that may wait for the writers before the evaluator is made to wait.
@@ -42,6 +44,17 @@ pub(crate) struct Applied {
     pub seq: u64,
     /// What the batch changed, for the subscribers of the pipeline's announcements.
     pub effects: BatchEffects,
+    /// The newest stream position once this batch is applied: its own, or for a batch that
+    /// wrote nothing the one its answers were decided against. Synchronous replicas must
+    /// have it before the batch is answered.
+    pub floor: StreamPosition,
+    /// Whether the batch waits for synchronous replicas (a promotion's does not: there are
+    /// none yet).
+    pub waits: bool,
+    /// When the batch stops waiting for synchronous replicas (set once it is durable here).
+    pub deadline: Option<Instant>,
+    /// Finished without the synchronous replicas' confirmation: its answers are errors.
+    pub unconfirmed: bool,
 }
 
 /// Batches between their sync and their answers, finished in order.
@@ -58,6 +71,9 @@ struct Waiting {
     jobs: BTreeMap<u64, Applied>,
     /// Every batch up to this one is durable.
     durable: u64,
+    /// Every batch up to this one is in the replication stream (and its wait for the
+    /// synchronous replicas has begun): a batch is streamed once durable, finished after.
+    streamed: u64,
     /// The last batch finished.
     finished: u64,
 }
@@ -82,9 +98,11 @@ impl Completion {
         waiting.jobs.extend(jobs.into_iter().map(|j| (j.seq, j)));
     }
 
-    /// Records that every batch up to `covered` is durable, then finishes, in order, every
-    /// batch that is: durable, or without writes, or failed because the database is poisoned.
-    fn finish_ready(&self, shared: &Shared, covered: Option<u64>) {
+    /// Records that every batch up to `covered` is durable, streams what is, then finishes,
+    /// in order, every batch that is: durable (or without writes) and confirmed by the
+    /// synchronous replicas (or past its deadline), or failed because the database is
+    /// poisoned. Acknowledgements of replicas call this too (`covered` = `None`).
+    pub(crate) fn finish_ready(&self, shared: &Shared, covered: Option<u64>) {
         let mut waiting = self.waiting.lock();
         if let Some(seq) = covered {
             waiting.durable = waiting.durable.max(seq);
@@ -94,14 +112,30 @@ impl Completion {
             Err(StoreError::Poisoned(reason)) => Some(reason),
             Err(other) => Some(PoisonCause::from(other.to_string().as_str())),
         };
+        stream_durable(shared, &mut waiting);
+        let frontier = shared.replication.frontier();
+        let now = Instant::now();
         let mut ready = Vec::new();
         loop {
             let next = waiting.finished + 1;
-            let Some(job) = waiting.jobs.get(&next) else {
+            let streamed = waiting.streamed;
+            let Some(job) = waiting.jobs.get_mut(&next) else {
                 break;
             };
-            if !(poison.is_some() || !job.wrote || next <= waiting.durable) {
-                break;
+            if poison.is_none() {
+                if next > streamed {
+                    break;
+                }
+                if job.waits && job.floor.position > frontier {
+                    match job.deadline {
+                        Some(deadline) if now >= deadline => job.unconfirmed = true,
+                        _ => break,
+                    }
+                }
+            } else if job.waits && job.floor.position > frontier {
+                // Poisoned: no more waiting (`finish` fails what no sync covered), and what
+                // the replicas have not confirmed is not acknowledged.
+                job.unconfirmed = true;
             }
             ready.extend(waiting.jobs.remove(&next));
             waiting.finished = next;
@@ -113,6 +147,60 @@ impl Completion {
         let _finishing = self.finishing.lock();
         drop(waiting);
         finish(shared, ready, durable, poison);
+    }
+
+    /// At shutdown, after the pipeline's threads stopped: finishes the batches still waiting
+    /// for synchronous replicas, unconfirmed (their callers hear so rather than nothing).
+    pub(crate) fn abandon_waiting(&self, shared: &Shared) {
+        let mut waiting = self.waiting.lock();
+        for job in waiting.jobs.values_mut() {
+            job.deadline = Some(Instant::now());
+        }
+        drop(waiting);
+        self.finish_ready(shared, None);
+    }
+}
+
+/// Puts the batches that became durable, in order, into the replication stream and starts
+/// their wait for the synchronous replicas. Runs under the completion's lock (appending to
+/// the stream never waits).
+fn stream_durable(shared: &Shared, waiting: &mut Waiting) {
+    let timeout = shared.replication.active_gate().map(|g| g.timeout);
+    let now_ms = shared.config.clock.now_ms();
+    let mut records = Vec::new();
+    loop {
+        let next = waiting.streamed + 1;
+        let durable = waiting.durable;
+        let Some(job) = waiting.jobs.get_mut(&next) else {
+            break;
+        };
+        if job.wrote && next > durable {
+            break;
+        }
+        if shared.poison.check().is_err() && next > durable {
+            break;
+        }
+        if let Some(log) = &shared.replication.log {
+            for batch in &mut job.effects.archived {
+                if batch.time_ms == 0 {
+                    batch.time_ms = now_ms;
+                }
+                records.push(StreamRecord {
+                    epoch: batch.position.epoch,
+                    record: LogRecord {
+                        asn: batch.position.position,
+                        commit_version: batch.commit_version,
+                        time_ms: batch.time_ms,
+                        batch: batch.bytes.clone(),
+                    },
+                });
+            }
+            if !records.is_empty() {
+                log.append(records.drain(..));
+            }
+        }
+        job.deadline = timeout.map(|t| Instant::now() + t);
+        waiting.streamed = next;
     }
 }
 
@@ -220,6 +308,33 @@ fn flush_relaxed(shared: &Shared) -> bool {
     true
 }
 
+/// Replaces every answer of a batch that timed out waiting for the synchronous replicas.
+fn unconfirmed(shared: &Shared, jobs: &mut [Applied]) {
+    let Some(gate) = shared.replication.gate.as_ref() else {
+        return;
+    };
+    let late: Vec<&mut Applied> = jobs.iter_mut().filter(|j| j.unconfirmed).collect();
+    if late.is_empty() {
+        return;
+    }
+    shared.replication.unconfirmed(late.len() as u64);
+    let reason = format!(
+        "fewer than {} replicas had it durable within {} ms of its local sync (sync frontier \
+         at position {})",
+        gate.required,
+        gate.timeout.as_millis(),
+        gate.frontier()
+    );
+    tracing::warn!(%reason, batches = late.len(), "answering writes as unconfirmed");
+    for job in late {
+        for (_, outcome) in &mut job.replies {
+            if outcome.is_ok() {
+                *outcome = Err(StoreError::ReplicationUnconfirmed(reason.clone()));
+            }
+        }
+    }
+}
+
 /// Finishes `jobs`, the next batches in order: publishes the newest sound snapshot, announces
 /// the sound batches, then answers every caller.
 ///
@@ -236,6 +351,7 @@ fn finish(shared: &Shared, mut jobs: Vec<Applied>, durable: u64, poison: Option<
         shared.published.store(Arc::new(Published {
             snapshot: last.snapshot.clone(),
         }));
+        shared.replication.set_published(last.floor);
     }
     // Before answering: an acknowledged queue settlement is visible in the queue's state, and
     // a watcher that subscribed before the publish above is woken (see `announce`).
@@ -253,6 +369,7 @@ fn finish(shared: &Shared, mut jobs: Vec<Applied>, durable: u64, poison: Option<
             *outcome = Err(StoreError::Poisoned(reason.clone()));
         }
     }
+    unconfirmed(shared, &mut jobs);
     // Every answer first, then every wake-up in one burst (see `reply`). A caller that
     // stopped waiting is fine: its write is durable regardless.
     let wakers: Vec<_> = jobs

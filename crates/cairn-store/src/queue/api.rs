@@ -45,6 +45,12 @@ impl Database {
         let visibility_ms = visibility_ms(visibility_timeout)?;
         let shared = self.shared();
         shared.poison.check()?;
+        // Deliveries are the primary's: a replica's lease could not be settled.
+        if let crate::replication::Role::Replica { primary } = &*shared.replication.role() {
+            return Err(StoreError::ReadOnlyReplica {
+                primary: primary.clone(),
+            });
+        }
         self.queue_hub()
             .dequeue(&shared.published, self.now_ms(), visibility_ms)
     }

@@ -153,6 +153,14 @@ fn tools() -> &'static Result<Tools, String> {
     })
 }
 
+/// The pinned Deno runtime's binary (installed by `tools/install.sh` on first use).
+pub fn deno_binary() -> PathBuf {
+    match tools() {
+        Ok(tools) => tools.deno.clone(),
+        Err(message) => panic!("{message}"),
+    }
+}
+
 /// Collects everything a child writes to one pipe, on a thread.
 struct Drain {
     bytes: Arc<Mutex<Vec<u8>>>,
