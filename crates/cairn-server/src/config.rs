@@ -330,11 +330,11 @@ pub struct FileConfig {
     pub body_bytes_in_flight_max: Option<usize>,
     /// Bytes of writes in each database's commit pipeline (see `--commit-queue-bytes-max`).
     pub commit_queue_bytes_max: Option<usize>,
-    /// Replication (`[replication]`).
-    pub replication: Option<ReplicationFileConfig>,
     /// Secondary indexes each database must have.
     #[serde(default)]
     pub indexes: Vec<FileIndex>,
+    /// Replication (`[replication]`).
+    pub replication: Option<ReplicationFileConfig>,
     /// Serve the web console at `/console` (default true).
     pub console: Option<bool>,
     /// Origins whose pages may read the JSON API's answers (see `--cors-origin`).
@@ -459,30 +459,6 @@ mod tests {
     }
 
     #[test]
-    fn replica_of_names_the_database_of_its_url() {
-        assert_eq!(
-            parse_replica_of("http://p:4512/"),
-            Ok(("default".into(), "http://p:4512".into()))
-        );
-        assert_eq!(
-            parse_replica_of("http://p:4512/db/app"),
-            Ok(("app".into(), "http://p:4512/db/app".into()))
-        );
-        for bad in [
-            "https://p",
-            "http://",
-            "http://p/data",
-            "http://p/db/A",
-            "http://p/db/a/b",
-        ] {
-            assert!(parse_replica_of(bad).is_err(), "{bad}");
-        }
-        let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";
-        let config: FileConfig = toml::from_str(text).expect("parses");
-        assert_eq!(config.replication.and_then(|r| r.sync_replicas), Some(1));
-    }
-
-    #[test]
     fn file_config_declares_indexes() {
         let text = r#"
             [[indexes]]
@@ -509,6 +485,30 @@ mod tests {
             toml::from_str("[[indexes]]\nname = \"x\"\nprefix = \"users\"\nfields = [\"a\"]\n")
                 .expect("parses");
         assert!(bad.indexes[0].declared().is_err());
+    }
+
+    #[test]
+    fn replica_of_names_the_database_of_its_url() {
+        assert_eq!(
+            parse_replica_of("http://p:4512/"),
+            Ok(("default".into(), "http://p:4512".into()))
+        );
+        assert_eq!(
+            parse_replica_of("http://p:4512/db/app"),
+            Ok(("app".into(), "http://p:4512/db/app".into()))
+        );
+        for bad in [
+            "https://p",
+            "http://",
+            "http://p/data",
+            "http://p/db/A",
+            "http://p/db/a/b",
+        ] {
+            assert!(parse_replica_of(bad).is_err(), "{bad}");
+        }
+        let text = "[replication]\nreplica_of = [\"http://p:1\"]\nsync_replicas = 1\n";
+        let config: FileConfig = toml::from_str(text).expect("parses");
+        assert_eq!(config.replication.and_then(|r| r.sync_replicas), Some(1));
     }
 
     #[test]

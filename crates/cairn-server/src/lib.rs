@@ -88,8 +88,8 @@ fn router(app: Arc<App>) -> Router {
         .route("/data/{op}", post(routes::data_default))
         .route("/db/{name}/data/{op}", post(routes::data_named))
         .merge(routes::queue::router())
-        .merge(routes::replication::router())
         .merge(routes::scan::router())
+        .merge(routes::replication::router())
         .route("/metrics", get(metrics::guarded))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -189,8 +189,8 @@ impl Backend {
                     store_config,
                     config.databases_max,
                 )?
-                .with_replicas(&config.replication.replica_of)
-                .with_indexes(&config.indexes),
+                .with_indexes(&config.indexes)
+                .with_replicas(&config.replication.replica_of),
             ),
         })
     }

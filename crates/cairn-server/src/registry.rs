@@ -35,10 +35,10 @@ pub struct Registry {
     databases_max: usize,
     opener: Opener,
     state: Mutex<State>,
-    /// Databases this server follows: name → the primary's URL of it.
-    replicas: HashMap<String, String>,
     /// Indexes each database must have (the configuration's `[[indexes]]`), by database.
     indexes: HashMap<String, Vec<cairn_model::IndexSpec>>,
+    /// Databases this server follows: name → the primary's URL of it.
+    replicas: HashMap<String, String>,
 }
 
 struct State {
@@ -84,8 +84,8 @@ impl Registry {
                 closed: false,
                 rebuilding: Default::default(),
             }),
-            replicas: HashMap::new(),
             indexes: HashMap::new(),
+            replicas: HashMap::new(),
         })
     }
 

@@ -62,6 +62,18 @@ pub const QUEUE_DISPATCH_WAIT_MS_MAX: u64 = 1000;
 /// Queue entries read per step when counting the queue for `queue_stats`.
 pub const QUEUE_STATS_SCAN_CHUNK: usize = 4096;
 
+/// Most secondary indexes one database declares (each costs every write under its prefix a
+/// read of the entry's old value and the decoding of both values).
+pub const INDEXES_MAX: usize = 16;
+/// Keys one step of an index's background work visits (a backfill) or removes (a drop), in
+/// one commit: the longest a step holds the evaluator, and the writes queued behind it, is
+/// this many reads, decodings and index puts (about a millisecond on this project's VM).
+pub const INDEX_STEP_KEYS: usize = 512;
+/// Entries a count or an aggregate of the embedded database reads between two yields to the
+/// async runtime, all from one snapshot.
+pub const SCAN_PAGE_ENTRIES: usize = 16_384;
+
+const _: () = assert!(INDEX_STEP_KEYS > 0 && SCAN_PAGE_ENTRIES > 0);
 /// How often the synchronous-replication gate looks for batches past their deadline, ms
 /// (acknowledgements wake it at once): the precision of `sync_timeout_ms`.
 pub const REPLICATION_GATE_TICK_MS: u64 = 50;
@@ -80,18 +92,6 @@ pub const REPLICATION_FRAME_RECORDS_BYTES: usize = 1024 * 1024;
 /// Most stream records one replicate request carries to the pipeline.
 pub const REPLICATE_RECORDS_MAX: usize = 4096;
 
-/// Most secondary indexes one database declares (each costs every write under its prefix a
-/// read of the entry's old value and the decoding of both values).
-pub const INDEXES_MAX: usize = 16;
-/// Keys one step of an index's background work visits (a backfill) or removes (a drop), in
-/// one commit: the longest a step holds the evaluator, and the writes queued behind it, is
-/// this many reads, decodings and index puts (about a millisecond on this project's VM).
-pub const INDEX_STEP_KEYS: usize = 512;
-/// Entries a count or an aggregate of the embedded database reads between two yields to the
-/// async runtime, all from one snapshot.
-pub const SCAN_PAGE_ENTRIES: usize = 16_384;
-
-const _: () = assert!(INDEX_STEP_KEYS > 0 && SCAN_PAGE_ENTRIES > 0);
 const _: () = assert!(COMMIT_BATCH_WRITES_MAX <= u16::MAX as usize);
 const _: () = assert!(REPLICATION_FRAME_RECORDS_BYTES < REPLICATION_FRAME_BYTES_MAX / 2);
 const _: () = assert!(COMMIT_QUEUE_DEPTH >= COMMIT_BATCH_WRITES_MAX);

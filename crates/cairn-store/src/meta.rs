@@ -1,6 +1,6 @@
-//! The `meta` keyspace: format version, last commit version, database id, the stream
-//! position and epoch history of replication, and the index catalog's records
-//! (`crate::index`).
+//! The `meta` keyspace: format version, last commit version, database id, the index
+//! catalog's records (`crate::index`), and the stream position and epoch history of
+//! replication.
 //!
 //! The format version is checked on open: a directory written by a newer cairn is refused
 //! with a clear error instead of being misread. A new directory is version 1; the commit that
@@ -8,8 +8,8 @@
 //! would write under an index's prefix without maintaining it) refuses it. The last commit
 //! version is written in the same storage batch as every commit, so versionstamps keep
 //! increasing across restarts; so is the batch's stream position (`replication/history.rs`).
-//! Those two are new keys that an older directory simply lacks (read as 0), so they need no
-//! format version of their own.
+//! Position and epochs are new keys that an older directory simply lacks (read as 0), so they
+//! need no format version of their own.
 
 use crate::error::{Result, StoreError};
 use crate::record::Reader;
@@ -118,6 +118,29 @@ pub fn load_or_init_as(storage: &dyn Storage, database_id: Option<[u8; 16]>) -> 
     }
 }
 
+/// Adds a new format version to a storage batch.
+pub fn put_format_version(batch: &mut WriteBatch, version: u32) {
+    batch.put(
+        Keyspace::Meta,
+        FORMAT_KEY.to_vec(),
+        version.to_be_bytes().to_vec(),
+    );
+}
+
+/// The format version stored in `snapshot` (for tests and tools).
+pub fn format_version(snapshot: &dyn crate::storage::Snapshot) -> Result<Option<u32>> {
+    match snapshot.get(Keyspace::Meta, FORMAT_KEY)? {
+        Some(bytes) => Ok(Some(Reader::new(&bytes, "meta").u32()?)),
+        None => Ok(None),
+    }
+}
+
+/// The secondary indexes recorded in `snapshot`'s `meta` (for tests and tools; a database
+/// reports its published ones through `Database::indexes`).
+pub fn indexes(snapshot: &dyn crate::storage::Snapshot) -> Result<Vec<cairn_model::IndexInfo>> {
+    crate::index::catalog::infos(snapshot)
+}
+
 /// Adds the batch's stream position to a storage batch.
 pub fn put_stream_position(batch: &mut WriteBatch, at: StreamPosition) {
     batch.put(Keyspace::Meta, STREAM_POSITION_KEY.to_vec(), at.encode());
@@ -146,29 +169,6 @@ pub fn epoch_history_of(batch: &WriteBatch) -> Option<Result<EpochHistory>> {
 /// Adds a new epoch history to a storage batch (a promotion).
 pub fn put_epoch_history(batch: &mut WriteBatch, history: &EpochHistory) {
     batch.put(Keyspace::Meta, EPOCH_HISTORY_KEY.to_vec(), history.encode());
-}
-
-/// Adds a new format version to a storage batch.
-pub fn put_format_version(batch: &mut WriteBatch, version: u32) {
-    batch.put(
-        Keyspace::Meta,
-        FORMAT_KEY.to_vec(),
-        version.to_be_bytes().to_vec(),
-    );
-}
-
-/// The format version stored in `snapshot` (for tests and tools).
-pub fn format_version(snapshot: &dyn crate::storage::Snapshot) -> Result<Option<u32>> {
-    match snapshot.get(Keyspace::Meta, FORMAT_KEY)? {
-        Some(bytes) => Ok(Some(Reader::new(&bytes, "meta").u32()?)),
-        None => Ok(None),
-    }
-}
-
-/// The secondary indexes recorded in `snapshot`'s `meta` (for tests and tools; a database
-/// reports its published ones through `Database::indexes`).
-pub fn indexes(snapshot: &dyn crate::storage::Snapshot) -> Result<Vec<cairn_model::IndexInfo>> {
-    crate::index::catalog::infos(snapshot)
 }
 
 /// Adds the new last commit version to a commit's storage batch.

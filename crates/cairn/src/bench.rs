@@ -15,11 +15,11 @@
 //!   `bench_queue.rs`;
 //! - `soak` (not run by default): 64 tasks of mixed reads and writes for `--duration-s`,
 //!   a line per minute, see `bench_soak.rs` and `bench/soak.sh`;
+//! - `indexes`, `count`, `sum`, `list_keys` (not run by default): secondary indexes and
+//!   scans, see `bench_index.rs`;
 //! - `replication_lag` (not run by default, `--url` and `--replica-url` only): writes at
 //!   `--rate` per second while a probe times each write's arrival on the replica, see
 //!   `bench_replication.rs` and `bench/replication.sh`;
-//! - `indexes`, `count`, `sum`, `list_keys` (not run by default): secondary indexes and
-//!   scans, see `bench_index.rs`;
 //! - `expiry` (not run by default, embedded only): keys written at `--expiry-rate` per
 //!   second, each expiring a second later, for `--duration-s` (default 60); the sweeper's
 //!   backlog sampled each second, see `bench_expiry.rs`.

@@ -272,13 +272,13 @@ impl Evaluator {
                         tracing::warn!(error = %e, "expiry sweep commit failed");
                     }
                 }
-                // `replicate::split` takes these out before evaluation.
-                Request::Replicate { reply, .. } | Request::Promote { reply } => {
-                    replies.push((reply, Err(StoreError::Replication("not evaluated".into()))));
-                }
                 Request::Index { op, reply } => {
                     let outcome = self.evaluate_index(&mut state, op);
                     replies.push((reply, outcome));
+                }
+                // `replicate::split` takes these out before evaluation.
+                Request::Replicate { reply, .. } | Request::Promote { reply } => {
+                    replies.push((reply, Err(StoreError::Replication("not evaluated".into()))));
                 }
                 Request::Queue { op, reply } => {
                     let outcome = self.evaluate_queue(&mut state, op);

@@ -50,8 +50,13 @@ impl Evaluator {
             }
             Request::Expire { .. } | Request::Queue { reply: None, .. } => {
                 let (reply, _) = crate::pipeline::reply::channel();
-                let refused = Err(StoreError::Replication("not a replication request".into()));
-                self.nothing_applied(reply, refused)
+                self.nothing_applied(
+                    reply,
+                    Ok(CommitResult::CheckFailed {
+                        failed_checks: vec![],
+                        reason: None,
+                    }),
+                )
             }
         }
     }
