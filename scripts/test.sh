@@ -37,6 +37,13 @@ if ! command -v prometheus >/dev/null 2>&1; then
   $sudo apt-get update -qq && $sudo apt-get install -y -qq prometheus >/dev/null
 fi
 
+echo "== etcd (crates/cairn/tests/failover_*.rs run a 3-member etcd cluster on loopback)"
+if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq etcd-server etcd-client >/dev/null
+fi
+
 echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archive_s3.rs)"
 # Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
 tools/install_moto.sh >/dev/null

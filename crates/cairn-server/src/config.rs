@@ -127,6 +127,9 @@ pub struct ServerConfig {
     /// Secondary indexes each database must have: created (and built in the background)
     /// when the database is opened, if missing.
     pub indexes: Vec<DeclaredIndex>,
+    /// Membership of a failover group (`--etcd`): the election decides which member is the
+    /// primary of its databases.
+    pub failover: Option<crate::failover::FailoverSettings>,
 }
 
 /// A secondary index the configuration declares for one database.
@@ -285,6 +288,7 @@ impl ServerConfig {
             commit_queue_bytes_max: cairn_store::COMMIT_QUEUE_BYTES_MAX_DEFAULT,
             databases_max: DATABASES_MAX_DEFAULT,
             indexes: Vec::new(),
+            failover: None,
             resp_listen: None,
             metrics_token: None,
             metrics_listen: None,

@@ -191,7 +191,10 @@ fn is_overload(error: &ApiError) -> bool {
         | ApiError::ReplicaNotReady(_)
         | ApiError::Store(StoreError::Overloaded(_)) => true,
         ApiError::Store(StoreError::NotApplied(cause)) => {
-            matches!(**cause, StoreError::ReplicasUnavailable(_))
+            matches!(
+                **cause,
+                StoreError::ReplicasUnavailable(_) | StoreError::NotLeader(_)
+            )
         }
         _ => false,
     }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 mod console;
 pub mod error;
+pub mod failover;
 mod framing;
 mod health;
 pub mod limits;
@@ -65,6 +66,8 @@ pub(crate) struct App {
     pub followers: replica::Followers,
     /// This server's base URL as clients reach it (its replicas' `eventual` endpoints).
     pub advertise_url: String,
+    /// This server's membership of a failover group (`--etcd`), if any.
+    pub failover: Option<Arc<failover::Failover>>,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -165,6 +168,8 @@ pub struct Backend {
     pub auth: Arc<auth::Auth>,
     /// The databases, by name.
     pub registry: Arc<registry::Registry>,
+    /// A failover group's write lease, shared by every database (`None` outside a group).
+    pub lease: Option<Arc<cairn_store::replication::WriteLease>>,
 }
 
 impl Backend {
@@ -177,7 +182,34 @@ impl Backend {
             .stats(config.metrics)
             .commit_queue_bytes_max(config.commit_queue_bytes_max);
         store_config.archive = config.archive.clone();
-        store_config = store_config.replication(replication_config(&config.replication)?);
+        let lease = config
+            .failover
+            .as_ref()
+            .map(|_| Arc::new(cairn_store::replication::WriteLease::new()));
+        let mut replication = replication_config(&config.replication)?;
+        if let Some(failover) = &config.failover {
+            failover
+                .check()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            if config.replication.token.is_none() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--etcd needs --replication-token: the group's members stream to each other \
+                     with it",
+                ));
+            }
+            if !config.replication.replica_of.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "--etcd and --replica-of exclude each other: a failover group's election \
+                     decides whom each member follows",
+                ));
+            }
+        }
+        if let Some(lease) = &lease {
+            replication = replication.lease(lease.clone());
+        }
+        store_config = store_config.replication(replication);
         store_config
             .check()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -192,6 +224,7 @@ impl Backend {
                 .with_indexes(&config.indexes)
                 .with_replicas(&config.replication.replica_of),
             ),
+            lease,
         })
     }
 }
@@ -243,7 +276,15 @@ pub async fn serve_with(
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => format!("http://{}", listener.local_addr()?),
     };
+    let failover = match (&config.failover, &backend.lease) {
+        (Some(settings), Some(lease)) => Some(Arc::new(failover::Failover::new(
+            settings.clone(),
+            lease.clone(),
+        ))),
+        _ => None,
+    };
     let app = Arc::new(App {
+        failover,
         auth: backend.auth,
         registry: backend.registry,
         followers: replica::Followers::default(),
@@ -256,6 +297,7 @@ pub async fn serve_with(
         config,
     });
     replica::Followers::start_all(&app);
+    failover::start(&app);
     let router = router(app.clone());
     if let Some(metrics_listener) = metrics_listener {
         let (router, mut closing) = (metrics_router(app.clone()), app.closing.subscribe());

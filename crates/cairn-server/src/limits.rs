@@ -133,3 +133,35 @@ pub const API_CORS_MAX_AGE_S: u64 = 600;
 
 // A prefix watch's keep-alive comes between two polls at the latest.
 const _: () = assert!(API_WATCH_PREFIX_POLL_MS < SERVER_WATCH_KEEPALIVE_MS);
+
+// Failover groups (`failover/`, docs/design/failover.md).
+/// Default etcd lease TTL of a failover group's members, seconds (`--failover-ttl-s`).
+pub const FAILOVER_TTL_S_DEFAULT: u64 = 10;
+/// Default pause between a member's rounds (lease renewal, reading the leader), ms
+/// (`--failover-renew-ms`).
+pub const FAILOVER_RENEW_MS_DEFAULT: u64 = 2_000;
+/// Default longest time one etcd operation may take over all endpoints, ms
+/// (`--failover-retry-timeout-ms`).
+pub const FAILOVER_RETRY_TIMEOUT_MS_DEFAULT: u64 = 4_000;
+/// Shortest time one attempt at one etcd endpoint is given, ms.
+pub const FAILOVER_ETCD_ATTEMPT_MS_MIN: u64 = 100;
+/// Longest etcd answer read, bytes (a member list of a large group fits easily).
+pub const FAILOVER_ETCD_RESPONSE_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Subtracted from the lease's end as this server computes it (from the time a renewal was
+/// sent): covers the time between the completion's check and the answer leaving, ms.
+pub const FAILOVER_LEASE_MARGIN_MS: u64 = 100;
+/// The largest rate difference assumed between this machine's monotonic clock and the etcd
+/// leader's, parts per million (docs/design/failover.md, "Clock assumptions").
+pub const FAILOVER_CLOCK_RATE_ERROR_PPM: u64 = 10_000;
+/// Metadata exchanges of a failover group's member expire this soon, seconds, so that
+/// clients ask again and find a new primary (the Deno runtime re-runs the exchange when its
+/// answer expires).
+pub const FAILOVER_METADATA_TTL_S: u64 = 5;
+/// Longest member name (`--node-name`).
+pub const FAILOVER_NODE_NAME_BYTES_MAX: usize = 128;
+
+const _: () = assert!(
+    FAILOVER_RENEW_MS_DEFAULT + 2 * FAILOVER_RETRY_TIMEOUT_MS_DEFAULT
+        <= FAILOVER_TTL_S_DEFAULT * 1000
+);
+const _: () = assert!(FAILOVER_CLOCK_RATE_ERROR_PPM < 100_000);

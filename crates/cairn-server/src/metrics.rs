@@ -92,6 +92,11 @@ fn render(samples: Vec<DatabaseSample>, app: &App) -> Result<String, std::fmt::E
         watch_streams: app.watches.open_total() as u64,
     }));
     app.http_metrics.register(&mut registry);
+    if let Some(failover) = &app.failover {
+        registry.register_collector(Box::new(crate::failover::FailoverCollector(
+            failover.status(),
+        )));
+    }
     let mut text = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut text, &registry)?;
     Ok(text)

@@ -37,8 +37,9 @@ pub struct Registry {
     state: Mutex<State>,
     /// Indexes each database must have (the configuration's `[[indexes]]`), by database.
     indexes: HashMap<String, Vec<cairn_model::IndexSpec>>,
-    /// Databases this server follows: name → the primary's URL of it.
-    replicas: HashMap<String, String>,
+    /// Databases this server follows: name → the primary's URL of it. Fixed by
+    /// `--replica-of`, or moved by a failover group's election (`failover`).
+    replicas: Mutex<HashMap<String, String>>,
 }
 
 struct State {
@@ -85,7 +86,7 @@ impl Registry {
                 rebuilding: Default::default(),
             }),
             indexes: HashMap::new(),
-            replicas: HashMap::new(),
+            replicas: Mutex::new(HashMap::new()),
         })
     }
 
@@ -102,14 +103,27 @@ impl Registry {
     }
 
     /// Opens the databases named in `replicas` (name → primary URL) as replicas of them.
-    pub fn with_replicas(mut self, replicas: &[(String, String)]) -> Self {
-        self.replicas = replicas.iter().cloned().collect();
+    pub fn with_replicas(self, replicas: &[(String, String)]) -> Self {
+        *self.replicas.lock() = replicas.iter().cloned().collect();
         self
     }
 
     /// The primary's URL of database `name`, if this server follows it.
-    pub fn primary_of(&self, name: &str) -> Option<&str> {
-        self.replicas.get(name).map(String::as_str)
+    pub fn primary_of(&self, name: &str) -> Option<String> {
+        self.replicas.lock().get(name).cloned()
+    }
+
+    /// From now on database `name` opens as a replica of `primary` (a failover group's
+    /// member that does not lead; `primary` empty while no member leads).
+    pub fn set_replica(&self, name: &str, primary: &str) {
+        self.replicas
+            .lock()
+            .insert(name.to_owned(), primary.to_owned());
+    }
+
+    /// From now on database `name` opens as a primary (a failover group's leader).
+    pub fn set_primary(&self, name: &str) {
+        self.replicas.lock().remove(name);
     }
 
     /// The directory of database `name`.
@@ -165,7 +179,7 @@ impl Registry {
         database_id: Option<[u8; 16]>,
     ) -> Result<Database, ApiError> {
         validate_name(name)?;
-        let primary = self.replicas.get(name);
+        let primary = self.primary_of(name);
         if primary.is_some() && self.state.lock().rebuilding.contains(name) {
             return Err(ApiError::ReplicaNotReady(format!(
                 "replica {name:?} is being rebuilt from the archive"
@@ -182,7 +196,7 @@ impl Registry {
             return Ok(db.clone());
         }
         let mut config = self.config.for_database(name);
-        if let Some(primary) = primary {
+        if let Some(primary) = &primary {
             config.replication.replica_of = Some(primary.clone());
             config.replication.database_id = database_id;
         }

@@ -187,6 +187,12 @@ pub enum StoreError {
     /// pipeline, wrapped in [`StoreError::NotApplied`]).
     #[error("writes are refused until enough replicas are connected: {0}")]
     ReplicasUnavailable(String),
+    /// A failover group's member that does not hold the primary's lease now (a replica, a
+    /// candidate, or a primary whose lease renewal failed): the write was refused before the
+    /// pipeline (wrapped in [`StoreError::NotApplied`]), so it may be sent again, to the
+    /// group's primary.
+    #[error("this server is not the failover group's primary now: {0}; nothing of this write was applied; send it again (the metadata exchange names the primary)")]
+    NotLeader(String),
     /// The write is durable on this primary, but fewer replicas than `sync_replicas`
     /// confirmed it in time: it was not acknowledged, and a failover may lose it. Read the
     /// data to find out whether it is there.

@@ -107,6 +107,35 @@ pub struct ServeArgs {
     /// docs/resp.md. [default: off]
     #[arg(long, env = "CAIRN_RESP_LISTEN")]
     resp_listen: Option<SocketAddr>,
+    /// Join a failover group: etcd client URLs (comma-separated, http://host:port). The
+    /// group's members elect the primary of its databases through a leader key under an etcd
+    /// lease (docs/design/failover.md). Needs --failover-group, --node-name,
+    /// --replication-token and --advertise-url. [default: off]
+    #[arg(long, env = "CAIRN_ETCD", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// The failover group's name (its etcd keys live under /cairn/<group>/).
+    #[arg(long, env = "CAIRN_FAILOVER_GROUP")]
+    failover_group: Option<String>,
+    /// This member's name in the failover group (unique in it).
+    #[arg(long, env = "CAIRN_NODE_NAME")]
+    node_name: Option<String>,
+    /// The etcd lease TTL, seconds: a primary that cannot renew stops acknowledging before
+    /// it, and another member can be elected after it. [default: 10]
+    #[arg(long, env = "CAIRN_FAILOVER_TTL_S")]
+    failover_ttl_s: Option<u64>,
+    /// Pause between a member's rounds (lease renewal, reading the leader), ms. Must satisfy
+    /// renew + 2 × retry-timeout ≤ TTL. [default: 2000]
+    #[arg(long, env = "CAIRN_FAILOVER_RENEW_MS")]
+    failover_renew_ms: Option<u64>,
+    /// Longest one etcd operation may take over all --etcd endpoints, ms. [default: 4000]
+    #[arg(long, env = "CAIRN_FAILOVER_RETRY_TIMEOUT_MS")]
+    failover_retry_timeout_ms: Option<u64>,
+    /// This member never becomes the failover group's primary.
+    #[arg(long)]
+    no_promote: bool,
+    /// The databases the failover group replicates (comma-separated). [default: default]
+    #[arg(long, env = "CAIRN_FAILOVER_DATABASES", value_delimiter = ',')]
+    failover_databases: Vec<String>,
 }
 
 /// `cairn serve`: reads the configuration, then serves on a runtime of `http_threads`
@@ -131,6 +160,7 @@ struct Prepared {
 /// known before the runtime is built.
 fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
     init_logging(&args.log_format)?;
+    let failover = failover_settings(&args)?;
     let file = match &args.config {
         Some(path) => FileConfig::load(path).map_err(anyhow::Error::msg)?,
         None => FileConfig::default(),
@@ -211,6 +241,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         },
         file.replication.unwrap_or_default(),
     )?;
+    config.failover = failover;
     let http_threads = match args.http_threads.or(file.http_threads) {
         Some(0) => bail!("--http-threads must be at least 1"),
         Some(n) => n,
@@ -220,6 +251,41 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
         config,
         http_threads,
     })
+}
+
+/// A failover group's membership from `--etcd` and the flags beside it.
+fn failover_settings(
+    args: &ServeArgs,
+) -> anyhow::Result<Option<cairn_server::failover::FailoverSettings>> {
+    if args.etcd.is_empty() {
+        if args.failover_group.is_some() || args.node_name.is_some() || args.no_promote {
+            bail!("--failover-group, --node-name and --no-promote need --etcd");
+        }
+        return Ok(None);
+    }
+    let (Some(group), Some(node)) = (&args.failover_group, &args.node_name) else {
+        bail!("--etcd needs --failover-group and --node-name");
+    };
+    if args.advertise_url.is_none() {
+        bail!("--etcd needs --advertise-url: the URL where the other members and the clients reach this one");
+    }
+    let mut settings =
+        cairn_server::failover::FailoverSettings::new(args.etcd.clone(), group.clone(), node.clone());
+    if let Some(ttl) = args.failover_ttl_s {
+        settings.ttl_s = ttl;
+    }
+    if let Some(ms) = args.failover_renew_ms {
+        settings.renew_ms = ms;
+    }
+    if let Some(ms) = args.failover_retry_timeout_ms {
+        settings.retry_timeout_ms = ms;
+    }
+    settings.promote = !args.no_promote;
+    if !args.failover_databases.is_empty() {
+        settings.databases = args.failover_databases.clone();
+    }
+    settings.check().map_err(anyhow::Error::msg)?;
+    Ok(Some(settings))
 }
 
 /// Archiving from `--archive` and the `[archive]` table (the flag's destination wins).

@@ -85,27 +85,44 @@ impl Followers {
     /// Starts a follower for every database the configuration names.
     pub(crate) fn start_all(app: &Arc<App>) {
         for (name, primary) in &app.config.replication.replica_of {
-            let follower = Arc::new(Follower {
-                app: app.clone(),
-                name: name.clone(),
-                primary: primary.clone(),
-                state: Mutex::new(FollowerState {
-                    state: "connecting",
-                    last_error: None,
-                }),
-            });
-            let (stop, stopped) = tokio::sync::watch::channel(false);
-            let task = tokio::spawn(follow(follower.clone(), stopped));
-            tracing::info!(database = %name, %primary, "following the primary");
-            app.followers.running.lock().insert(
-                name.clone(),
-                Running {
-                    follower,
-                    stop,
-                    task,
-                },
-            );
+            Followers::start(app, name, primary);
         }
+    }
+
+    /// Starts following `primary` (its URL of database `name`); the caller stopped any
+    /// follower of `name` before (a failover group's member re-pointed at a new leader).
+    pub(crate) fn start(app: &Arc<App>, name: &str, primary: &str) {
+        let follower = Arc::new(Follower {
+            app: app.clone(),
+            name: name.to_owned(),
+            primary: primary.to_owned(),
+            state: Mutex::new(FollowerState {
+                state: "connecting",
+                last_error: None,
+            }),
+        });
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(follow(follower.clone(), stopped));
+        tracing::info!(database = %name, %primary, "following the primary");
+        let previous = app.followers.running.lock().insert(
+            name.to_owned(),
+            Running {
+                follower,
+                stop,
+                task,
+            },
+        );
+        if let Some(previous) = previous {
+            previous.stop.send_replace(true);
+        }
+    }
+
+    /// The primary database `name`'s follower follows, if there is one.
+    pub(crate) fn following(&self, name: &str) -> Option<String> {
+        self.running
+            .lock()
+            .get(name)
+            .map(|r| r.follower.primary.clone())
     }
 
     /// Stops following database `name` (before a promotion; at shutdown) and waits until
@@ -176,7 +193,11 @@ async fn follow(follower: Arc<Follower>, mut stop: tokio::sync::watch::Receiver<
             Ended::Refused(reason) => {
                 tracing::error!(database = name, primary = %follower.primary, %reason, "the primary refuses this replica");
                 follower.set_state("refused", Some(reason));
-                pause = max;
+                // In a failover group a refusal is usually a leader still promoting: ask
+                // again soon (the pause still doubles).
+                if follower.app.failover.is_none() {
+                    pause = max;
+                }
             }
             Ended::Failed(reason) => {
                 tracing::warn!(database = name, %reason, "replication failed; retrying");

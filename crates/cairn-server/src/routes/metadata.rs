@@ -48,6 +48,11 @@ fn endpoints(db: &cairn_store::Database, endpoint: &str, only_here: bool) -> Vec
     };
     match db.role() {
         Role::Replica { .. } if only_here => vec![at(endpoint.to_owned(), "strong")],
+        // A failover group's member while no leader is known: itself (writes get a
+        // retryable 503 until a leader is elected; the client asks again soon).
+        Role::Replica { primary } if primary.is_empty() => {
+            vec![at(endpoint.to_owned(), "strong")]
+        }
         Role::Replica { primary } => vec![
             at(format!("{primary}/data"), "strong"),
             at(endpoint.to_owned(), "eventual"),
@@ -91,10 +96,16 @@ async fn exchange(
             ApiError::BadRequest("no supported protocol version: this server speaks 2 and 3".into())
         })?;
     let db = app.registry.get(name, grant.access).await?;
-    let expires_at_ms = app
-        .clock
-        .now_ms()
-        .saturating_add(app.config.data_token_ttl_s.saturating_mul(1000));
+    // A failover group's answers expire soon: the clients run the exchange again when they
+    // do, which is how they find a new primary (docs/design/failover.md).
+    let ttl_s = match app.failover {
+        Some(_) => app
+            .config
+            .data_token_ttl_s
+            .min(crate::limits::FAILOVER_METADATA_TTL_S),
+        None => app.config.data_token_ttl_s,
+    };
+    let expires_at_ms = app.clock.now_ms().saturating_add(ttl_s.saturating_mul(1000));
     let response = MetadataResponse {
         version,
         database_id: db.database_id().to_string(),

@@ -277,7 +277,7 @@ impl Evaluator {
                     replies.push((reply, outcome));
                 }
                 // `replicate::split` takes these out before evaluation.
-                Request::Replicate { reply, .. } | Request::Promote { reply } => {
+                Request::Replicate { reply, .. } | Request::Promote { reply, .. } => {
                     replies.push((reply, Err(StoreError::Replication("not evaluated".into()))));
                 }
                 Request::Queue { op, reply } => {
@@ -621,7 +621,7 @@ fn fail_all(requests: Vec<Request>, error: &StoreError) {
                 reply: Some(reply), ..
             }
             | Request::Replicate { reply, .. }
-            | Request::Promote { reply } => reply,
+            | Request::Promote { reply, .. } => reply,
             Request::Expire { .. } | Request::Queue { reply: None, .. } => continue,
         };
         reply.send(Err(StoreError::Poisoned(reason.clone())));

@@ -82,8 +82,10 @@ pub(crate) enum Request {
         records: Vec<crate::replication::StreamRecord>,
         reply: Reply,
     },
-    /// A replica becomes a primary: a batch that starts the next epoch.
-    Promote { reply: Reply },
+    /// A replica becomes a primary: a batch that starts the next epoch, or epoch `epoch`
+    /// when given (a failover group's election decides it; it must be newer than the
+    /// database's).
+    Promote { reply: Reply, epoch: Option<u64> },
 }
 
 /// The snapshot readers use: the state after the last batch finished.

@@ -115,6 +115,10 @@ impl Completion {
         stream_durable(shared, &mut waiting);
         let frontier = shared.replication.frontier();
         let now = Instant::now();
+        // A failover group's primary acknowledges nothing once its lease could have passed:
+        // the batches it finishes from then on are unconfirmed (docs/design/failover.md).
+        let lease_lost =
+            shared.replication.is_primary() && !shared.replication.lease_valid_at(now);
         let mut ready = Vec::new();
         loop {
             let next = waiting.finished + 1;
@@ -129,8 +133,12 @@ impl Completion {
                 if job.waits && job.floor.position > frontier {
                     match job.deadline {
                         Some(deadline) if now >= deadline => job.unconfirmed = true,
+                        _ if lease_lost => job.unconfirmed = true,
                         _ => break,
                     }
+                }
+                if lease_lost && (job.waits || job.wrote) {
+                    job.unconfirmed = true;
                 }
             } else if job.waits && job.floor.position > frontier {
                 // Poisoned: no more waiting (`finish` fails what no sync covered), and what
@@ -318,13 +326,19 @@ fn unconfirmed(shared: &Shared, jobs: &mut [Applied]) {
         return;
     }
     shared.replication.unconfirmed(late.len() as u64);
-    let reason = format!(
-        "fewer than {} replicas had it durable within {} ms of its local sync (sync frontier \
-         at position {})",
-        gate.required,
-        gate.timeout.as_millis(),
-        gate.frontier()
-    );
+    let reason = if shared.replication.lease_valid_at(Instant::now()) {
+        format!(
+            "fewer than {} replicas had it durable within {} ms of its local sync (sync \
+             frontier at position {})",
+            gate.required,
+            gate.timeout.as_millis(),
+            gate.frontier()
+        )
+    } else {
+        "this primary's lease in its failover group could have expired before the write was \
+         confirmed (another member may be taking over)"
+            .to_owned()
+    };
     tracing::warn!(%reason, batches = late.len(), "answering writes as unconfirmed");
     for job in late {
         for (_, outcome) in &mut job.replies {

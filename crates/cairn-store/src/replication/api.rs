@@ -145,6 +145,12 @@ impl Database {
         }
     }
 
+    /// A replica follows `primary` (its URL) from now on: a failover group elected another
+    /// member (messages and the metadata exchange name it). False on a primary.
+    pub fn follow_primary(&self, primary: &str) -> bool {
+        self.shared().replication.set_primary_url(primary)
+    }
+
     /// A replica: the primary reported its newest position (for the lag in positions).
     pub fn saw_primary_position(&self, position: u64) {
         self.shared().replication.saw_primary_position(position);
@@ -155,9 +161,16 @@ impl Database {
     /// epoch). Writes are accepted from the moment it is evaluated; archiving starts if
     /// configured. Stop following the old primary first. Returns the promotion's position.
     pub async fn promote(&self) -> Result<StreamPosition> {
+        self.promote_to_epoch(None).await
+    }
+
+    /// [`Database::promote`] to epoch `epoch` (newer than the database's; a failover
+    /// group's election chose it), or to the next epoch when `None`.
+    pub async fn promote_to_epoch(&self, epoch: Option<u64>) -> Result<StreamPosition> {
         let answer = self
             .submit_internal(COMMIT_REQUEST_OVERHEAD_BYTES, |reply| Request::Promote {
                 reply,
+                epoch,
             })
             .await?;
         answer.await?;

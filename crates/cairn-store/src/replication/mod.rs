@@ -19,6 +19,7 @@
 mod api;
 mod gate;
 pub mod history;
+mod lease;
 pub mod log;
 mod marker;
 pub mod wire;
@@ -31,6 +32,7 @@ use arc_swap::ArcSwap;
 pub use api::directory_position;
 pub use gate::{ReplicaInfo, SyncGate};
 pub use history::{EpochHistory, StreamPosition};
+pub use lease::WriteLease;
 pub use log::{ReadError, StreamLog, StreamRecord};
 pub use marker::MARKER_FILE;
 pub(crate) use marker::{clear as clear_marker, mark, refuse_if_replica};
@@ -58,6 +60,10 @@ pub struct ReplicationConfig {
     /// The id a new replica's directory is created with (its primary's); an existing
     /// directory holding another database is refused.
     pub database_id: Option<[u8; 16]>,
+    /// A failover group's write lease (`None`: no failover group). While it is not valid,
+    /// a primary refuses writes and finishes waiting batches unconfirmed, and a replica's
+    /// refusal says "not the primary" as a retryable 503 rather than a 421.
+    pub lease: Option<Arc<WriteLease>>,
 }
 
 impl ReplicationConfig {
@@ -76,6 +82,12 @@ impl ReplicationConfig {
     /// Keeps about `bytes` of the stream for replicas.
     pub fn stream(mut self, bytes: u64) -> Self {
         self.stream_retained_bytes = Some(bytes);
+        self
+    }
+
+    /// Acknowledges writes only while `lease` holds (a failover group's member).
+    pub fn lease(mut self, lease: Arc<WriteLease>) -> Self {
+        self.lease = Some(lease);
         self
     }
 
@@ -150,6 +162,8 @@ pub(crate) struct Replication {
     lag: Histogram,
     lag_ms_last: AtomicU64,
     unconfirmed: AtomicU64,
+    /// The failover group's write lease, if any.
+    pub(crate) lease: Option<Arc<WriteLease>>,
 }
 
 impl Replication {
@@ -174,6 +188,7 @@ impl Replication {
             lag: Histogram::new(&LATENCY_BUCKETS_NS),
             lag_ms_last: AtomicU64::new(0),
             unconfirmed: AtomicU64::new(0),
+            lease: config.lease.clone(),
         }
     }
 
@@ -187,6 +202,23 @@ impl Replication {
 
     pub(crate) fn become_primary(&self) {
         self.role.store(Arc::new(Role::Primary));
+    }
+
+    /// A replica follows another primary from now on (a failover group's new leader).
+    pub(crate) fn set_primary_url(&self, primary: &str) -> bool {
+        if self.is_primary() {
+            return false;
+        }
+        self.role.store(Arc::new(Role::Replica {
+            primary: primary.to_owned(),
+        }));
+        true
+    }
+
+    /// False when a failover group's lease does not hold at `now`: nothing may be
+    /// acknowledged (always true outside a failover group).
+    pub(crate) fn lease_valid_at(&self, now: std::time::Instant) -> bool {
+        self.lease.as_ref().is_none_or(|l| l.valid_at(now))
     }
 
     /// The gate, while it applies (a primary with synchronous replicas).
@@ -205,9 +237,25 @@ impl Replication {
     /// with synchronous replicas none while too few are connected.
     pub(crate) fn check_writable(&self) -> Result<()> {
         if let Role::Replica { primary } = &**self.role.load() {
+            if self.lease.is_some() {
+                let primary = if primary.is_empty() {
+                    "no primary is elected at the moment".to_owned()
+                } else {
+                    format!("it is a replica of {primary}")
+                };
+                return Err(StoreError::NotLeader(primary).not_applied());
+            }
             return Err(StoreError::ReadOnlyReplica {
                 primary: primary.clone(),
             });
+        }
+        if !self.lease_valid_at(std::time::Instant::now()) {
+            return Err(StoreError::NotLeader(
+                "its lease as the group's primary is not held (the coordinator is \
+                 unreachable, or another member leads)"
+                    .into(),
+            )
+            .not_applied());
         }
         if let Some(gate) = self.active_gate() {
             let connected = gate.connected();

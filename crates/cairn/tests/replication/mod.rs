@@ -62,7 +62,13 @@ impl Node {
             .arg("serve")
             .arg("--data-dir")
             .arg(&self.data)
-            .args(["--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            // A failover group's member names its own (fixed) port: it advertises it.
+            .args(
+                ["--listen", "127.0.0.1:0"]
+                    .iter()
+                    .filter(|_| !self.args.iter().any(|a| a == "--listen")),
+            )
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--access-token", TOKEN])
             .args(
                 ["--replication-token", REPLICATION_TOKEN]

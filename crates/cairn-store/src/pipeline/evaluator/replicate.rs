@@ -39,7 +39,7 @@ impl Evaluator {
     pub(super) fn replicated(&mut self, request: Request) -> Applied {
         match request {
             Request::Replicate { records, reply } => self.apply_replicated(records, reply),
-            Request::Promote { reply } => self.promote(reply),
+            Request::Promote { reply, epoch } => self.promote(reply, epoch),
             Request::Commit { reply, .. }
             | Request::Index { reply, .. }
             | Request::Queue {
@@ -139,7 +139,7 @@ impl Evaluator {
     }
 
     /// Starts the next epoch with a batch of its own, and takes writes from now on.
-    fn promote(&mut self, reply: Reply) -> Applied {
+    fn promote(&mut self, reply: Reply, target: Option<u64>) -> Applied {
         if self.shared.replication.is_primary() {
             let refused = Err(StoreError::InvalidArgument(
                 "this database is a primary already".into(),
@@ -147,7 +147,18 @@ impl Evaluator {
             return self.nothing_applied(reply, refused);
         }
         let newest = self.history.starts.last().map_or(0, |(epoch, _)| *epoch);
-        let epoch = self.stream.epoch.max(newest) + 1;
+        let current = self.stream.epoch.max(newest);
+        let epoch = match target {
+            None => current + 1,
+            Some(target) if target > current => target,
+            Some(target) => {
+                let refused = Err(StoreError::Replication(format!(
+                    "promotion to epoch {target} refused: this database is at epoch {current} \
+                     already (an election must choose a newer epoch)"
+                )));
+                return self.nothing_applied(reply, refused);
+            }
+        };
         let history = match self.history.with_epoch(epoch, self.stream.position + 1) {
             Ok(history) => history,
             Err(reason) => {
