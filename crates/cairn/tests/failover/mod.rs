@@ -355,10 +355,16 @@ impl Load {
 
     /// Waits (bounded) until both kinds of client had `n` acknowledgements after `t`.
     pub fn wait_for_acks_after(&self, t: Instant, n: usize, what: &str) {
+        self.wait_for_acks(t, n, n, what)
+    }
+
+    /// Waits (bounded) until cairn-client had `client_n` and Deno `deno_n` acknowledgements
+    /// after `t`.
+    pub fn wait_for_acks(&self, t: Instant, client_n: usize, deno_n: usize, what: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             let (client, deno) = self.acks_after(t);
-            if client >= n && deno >= n {
+            if client >= client_n && deno >= deno_n {
                 return;
             }
             assert!(
@@ -444,4 +450,60 @@ impl Drop for Load {
             let _ = child.wait();
         }
     }
+}
+
+/// Waits until `member` follows the primary `leader` and holds everything the primary has
+/// published (the load stopped first): it rejoined as a replica, its own unacknowledged tail
+/// (if it had one) discarded.
+pub fn wait_rejoined(member: &Node, leader: &Node) {
+    member.wait_until("the member rejoined as a replica and caught up", |n| {
+        role(n) == Some("replica")
+            && n.metric("cairn_replication_follower", &["state=\"streaming\""]) == Some(1.0)
+            && n.position() >= leader.position()
+            && n.metric("cairn_replication_epoch", &["database=\"default\""])
+                == leader.metric("cairn_replication_epoch", &["database=\"default\""])
+    });
+}
+
+/// A cairn-client writer straight to `url` (not through another member): keys
+/// `["direct", n]`; what it was told.
+pub async fn direct_writes(
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<(cairn_model::Key, u64)> {
+    use cairn_model::Kv as _;
+    let mut options = cairn_client::ClientOptions::default();
+    options.retry_budget = Duration::from_millis(500);
+    options.request_timeout = Duration::from_secs(30);
+    let db = cairn_client::Client::connect_with(&url, TOKEN, options)
+        .await
+        .expect("connect");
+    let mut acked = Vec::new();
+    for n in 0u64.. {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        let k = cairn_model::key!["direct", n];
+        match db.set(&k, cairn_model::KvValue::U64(n)).await {
+            Ok(_) => acked.push((k, n)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    acked
+}
+
+/// Checks that every `(key, n)` of `acked` is on the member at `url`.
+pub fn check_present(runtime: &tokio::runtime::Runtime, url: &str, acked: &[(cairn_model::Key, u64)]) {
+    use cairn_model::Kv as _;
+    runtime.block_on(async {
+        let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
+        for (k, n) in acked {
+            let entry = db.get(k).await.expect("get");
+            assert_eq!(
+                entry.map(|e| e.value),
+                Some(cairn_model::KvValue::U64(*n)),
+                "acknowledged write {k} lost (split brain?)"
+            );
+        }
+    });
 }
