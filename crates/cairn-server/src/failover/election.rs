@@ -89,12 +89,25 @@ pub(crate) async fn run(app: Arc<App>) {
     };
     let mut closing = app.closing.subscribe();
     let interval = Duration::from_millis(settings.renew_ms);
+    let mut failing = false;
     loop {
         let started = Instant::now();
         match this.round(&failover).await {
-            Ok(()) => failover.update(|s| s.etcd_error = None),
+            Ok(()) => {
+                if failing {
+                    tracing::info!("etcd reached again");
+                }
+                failing = false;
+                failover.update(|s| s.etcd_error = None);
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "failover round failed");
+                // Once per outage at warn level; every round at debug.
+                if failing {
+                    tracing::debug!(error = %e, "failover round failed");
+                } else {
+                    tracing::warn!(error = %e, "failover round failed; retrying every round");
+                }
+                failing = true;
                 failover.update(|s| s.etcd_error = Some(e.to_string()));
             }
         }

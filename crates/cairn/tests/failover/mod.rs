@@ -59,11 +59,19 @@ struct Member {
 pub struct Etcd {
     members: Vec<Member>,
     cluster: String,
+    /// A second address the members serve clients on.
+    host: Option<String>,
 }
 
 impl Etcd {
     /// Starts the cluster in directories under `dir` and waits until it is healthy.
     pub fn start(dir: &Path) -> Etcd {
+        Etcd::start_on(dir, None)
+    }
+
+    /// [`Etcd::start`], the members also serving clients on `host` (an address of this
+    /// machine other than loopback, for a member in a network namespace).
+    pub fn start_on(dir: &Path, host: Option<&str>) -> Etcd {
         let members: Vec<Member> = (0..3)
             .map(|i| Member {
                 name: format!("e{i}"),
@@ -78,7 +86,11 @@ impl Etcd {
             .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer))
             .collect::<Vec<_>>()
             .join(",");
-        let mut etcd = Etcd { members, cluster };
+        let mut etcd = Etcd {
+            members,
+            cluster,
+            host: host.map(str::to_owned),
+        };
         for i in 0..3 {
             etcd.spawn(i);
         }
@@ -90,12 +102,16 @@ impl Etcd {
         let cluster = self.cluster.clone();
         let m = &mut self.members[i];
         let client = format!("http://127.0.0.1:{}", m.client);
+        let listen = match &self.host {
+            Some(host) => format!("{client},http://{host}:{}", m.client),
+            None => client.clone(),
+        };
         let peer = format!("http://127.0.0.1:{}", m.peer);
         let child = Command::new("etcd")
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&m.dir)
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-client-urls", &listen, "--advertise-client-urls", &client])
             .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
             .args(["--initial-cluster", &cluster, "--initial-cluster-state", "new"])
             .args(["--initial-cluster-token", "cairn-failover-test"])
@@ -111,9 +127,14 @@ impl Etcd {
 
     /// The client URLs, comma-separated (`--etcd`).
     pub fn endpoints(&self) -> String {
+        self.endpoints_on("127.0.0.1")
+    }
+
+    /// The client URLs on address `host`, comma-separated.
+    pub fn endpoints_on(&self, host: &str) -> String {
         self.members
             .iter()
-            .map(|m| format!("http://127.0.0.1:{}", m.client))
+            .map(|m| format!("http://{host}:{}", m.client))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -166,6 +187,19 @@ pub struct Member3 {
 
 /// The arguments of member `name` on `port` of a group on `etcd`.
 pub fn member_args(etcd: &str, name: &str, port: u16, extra: &[&str]) -> Vec<String> {
+    let at = format!("127.0.0.1:{port}");
+    member_args_at(etcd, name, &at, &at, extra)
+}
+
+/// The arguments of member `name` listening on `listen` and reached at `advertise`
+/// (host:port each).
+pub fn member_args_at(
+    etcd: &str,
+    name: &str,
+    listen: &str,
+    advertise: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args: Vec<String> = [
         "--etcd",
         etcd,
@@ -187,8 +221,8 @@ pub fn member_args(etcd: &str, name: &str, port: u16, extra: &[&str]) -> Vec<Str
     .iter()
     .map(|s| s.to_string())
     .collect();
-    args.extend(["--listen".into(), format!("127.0.0.1:{port}")]);
-    args.extend(["--advertise-url".into(), format!("http://127.0.0.1:{port}")]);
+    args.extend(["--listen".into(), listen.to_owned()]);
+    args.extend(["--advertise-url".into(), format!("http://{advertise}")]);
     args.extend(extra.iter().map(|s| s.to_string()));
     args
 }
@@ -302,34 +336,25 @@ impl Load {
                 })
             })
             .collect();
-        let deno = Arc::new(Mutex::new(Vec::new()));
-        let mut child = Command::new(crate::e2e::deno_binary())
-            .args(["run", "-A", "--unstable-kv"])
-            .arg(crate::e2e::repo_root().join("tests/e2e/failover/deno_writer.ts"))
-            .arg(url)
-            .arg(tag.to_string())
-            .env("DENO_KV_ACCESS_TOKEN", TOKEN)
-            .env("DENO_NO_UPDATE_CHECK", "1")
-            .env("DENO_DIR", deno_dir)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the Deno writer");
-        let stdout = child.stdout.take().expect("piped");
-        let sink = deno.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                sink.lock().expect("lock").push((line, Instant::now()));
-            }
-        });
+        let (deno, child) = spawn_deno(&[], url, tag, deno_dir);
         Load {
             stop,
             acked,
             deno,
             writers,
+            deno_child: Some(child),
+            tag,
+        }
+    }
+
+    /// A load of the Deno writer alone, run under `wrapper` (e.g. `ip netns exec <ns>`).
+    pub fn start_deno(wrapper: &[&str], url: &str, tag: u64, deno_dir: &Path) -> Load {
+        let (deno, child) = spawn_deno(wrapper, url, tag, deno_dir);
+        Load {
+            stop: Default::default(),
+            acked: Default::default(),
+            deno,
+            writers: Vec::new(),
             deno_child: Some(child),
             tag,
         }
@@ -443,6 +468,46 @@ impl Load {
     }
 }
 
+
+/// The Deno writer's lines as they come, and its process.
+type DenoLines = std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>;
+
+fn spawn_deno(wrapper: &[&str], url: &str, tag: u64, deno_dir: &Path) -> (DenoLines, Child) {
+    let deno = crate::e2e::deno_binary();
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(&deno);
+            command
+        }
+        None => Command::new(&deno),
+    };
+    let mut child = command
+        .args(["run", "-A", "--unstable-kv"])
+        .arg(crate::e2e::repo_root().join("tests/e2e/failover/deno_writer.ts"))
+        .arg(url)
+        .arg(tag.to_string())
+        .env("DENO_KV_ACCESS_TOKEN", TOKEN)
+        .env("DENO_NO_UPDATE_CHECK", "1")
+        .env("DENO_DIR", deno_dir)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the Deno writer");
+    let deno = DenoLines::default();
+    let stdout = child.stdout.take().expect("piped");
+    let sink = deno.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            sink.lock().expect("lock").push((line, Instant::now()));
+        }
+    });
+    (deno, child)
+}
+
 impl Drop for Load {
     fn drop(&mut self) {
         if let Some(mut child) = self.deno_child.take() {
@@ -505,5 +570,17 @@ pub fn check_present(runtime: &tokio::runtime::Runtime, url: &str, acked: &[(cai
                 "acknowledged write {k} lost (split brain?)"
             );
         }
+    });
+}
+
+/// Until replicas rebuild themselves from their primary (the `rebuild` branch): waits until
+/// `member` either rejoined ([`wait_rejoined`]'s condition) or was refused by the new primary
+/// as diverged (its unacknowledged tail kept out of the group).
+pub fn wait_rejoined_or_diverged(member: &Node, leader: &Node) {
+    member.wait_until("the member rejoined, or was refused as diverged", |n| {
+        let rejoined = role(n) == Some("replica")
+            && n.metric("cairn_replication_follower", &["state=\"streaming\""]) == Some(1.0)
+            && n.position() >= leader.position();
+        rejoined || n.log().contains("the histories diverged")
     });
 }

@@ -40,9 +40,26 @@ pub struct Node {
     /// host:port of the metrics listener.
     pub metrics_addr: String,
     log: Arc<Mutex<String>>,
+    /// A command the server runs under (e.g. `ip netns exec <ns>`), empty for none.
+    wrapper: Vec<String>,
 }
 
 impl Node {
+    /// [`Node::start`] under `wrapper` (a command and its arguments before `cairn`'s path).
+    pub fn start_wrapped(data: &Path, wrapper: &[&str], args: &[&str]) -> Node {
+        let mut node = Node {
+            child: None,
+            data: data.to_path_buf(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            url: String::new(),
+            metrics_addr: String::new(),
+            log: Arc::new(Mutex::new(String::new())),
+            wrapper: wrapper.iter().map(|a| a.to_string()).collect(),
+        };
+        node.spawn();
+        node
+    }
+
     /// Starts `cairn serve` on `data` with the test tokens and `args`.
     pub fn start(data: &Path, args: &[&str]) -> Node {
         let mut node = Node {
@@ -52,13 +69,22 @@ impl Node {
             url: String::new(),
             metrics_addr: String::new(),
             log: Arc::new(Mutex::new(String::new())),
+            wrapper: Vec::new(),
         };
         node.spawn();
         node
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_cairn"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_cairn")),
+        };
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(&self.data)
@@ -68,7 +94,11 @@ impl Node {
                     .iter()
                     .filter(|_| !self.args.iter().any(|a| a == "--listen")),
             )
-            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(
+                ["--metrics-listen", "127.0.0.1:0"]
+                    .iter()
+                    .filter(|_| !self.args.iter().any(|a| a == "--metrics-listen")),
+            )
             .args(["--access-token", TOKEN])
             .args(
                 ["--replication-token", REPLICATION_TOKEN]
