@@ -68,6 +68,9 @@ pub(crate) struct App {
     pub advertise_url: String,
     /// This server's membership of a failover group (`--etcd`), if any.
     pub failover: Option<Arc<failover::Failover>>,
+    /// Moved each time a failover group's election demotes this server's databases: the
+    /// replication streams it serves end (their replicas reconnect and find the new leader).
+    pub demotions: tokio::sync::watch::Sender<u64>,
 }
 
 /// The HTTP routes of a server on `config`.
@@ -285,6 +288,7 @@ pub async fn serve_with(
     };
     let app = Arc::new(App {
         failover,
+        demotions: tokio::sync::watch::Sender::new(0),
         auth: backend.auth,
         registry: backend.registry,
         followers: replica::Followers::default(),

@@ -134,16 +134,18 @@ impl Loop {
         let leader = self.etcd.get(&settings.leader_key()).await?;
         let leader = leader.and_then(|kv| {
             let value: Option<Leader> = serde_json::from_slice(&kv.value).ok();
-            value.map(|l| (l, kv.lease))
+            value.map(|l| (l, kv.lease, kv.mod_revision))
         });
         match leader {
-            Some((l, l_lease)) if l.name == settings.node_name && l_lease == lease => {
+            Some((l, l_lease, revision)) if l.name == settings.node_name && l_lease == lease => {
                 if !self.leading {
-                    // Elected in an earlier round whose promotion did not finish.
-                    self.lead(failover, l).await;
+                    // Still the key's holder after stepping down (etcd was unreachable for
+                    // longer than the write lease, and kept the key): its databases were
+                    // demoted, so it leads again in a new epoch.
+                    self.reelect(failover, lease, l, revision).await?;
                 }
             }
-            Some((l, _)) if l.name == settings.node_name => {
+            Some((l, _, _)) if l.name == settings.node_name => {
                 // This member's key from before a restart, under its former lease: wait for
                 // it to expire, then run.
                 if self.leading {
@@ -151,7 +153,7 @@ impl Loop {
                         .await;
                 }
             }
-            Some((l, _)) => {
+            Some((l, _, _)) => {
                 if self.leading {
                     self.step_down(failover, "another member holds the leader key")
                         .await;
@@ -224,13 +226,7 @@ impl Loop {
         }
         let counter = self.etcd.get(&settings.epoch_key()).await?;
         let (epoch_seen, epoch_revision) = counter
-            .map(|kv| {
-                let epoch = std::str::from_utf8(&kv.value)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                (epoch, kv.mod_revision)
-            })
+            .map(|kv| (parse_epoch(&kv.value), kv.mod_revision))
             .unwrap_or((0, 0));
         if self.reported != Some(epoch_seen) {
             self.reported = Some(epoch_seen);
@@ -288,6 +284,47 @@ impl Loop {
             .await?;
         if won {
             tracing::warn!(epoch = target, node = %leader.name, "elected the failover group's leader");
+            self.lead(failover, leader).await;
+        }
+        Ok(())
+    }
+
+    /// Moves the leader key this member holds (at `revision`) to a new epoch, and leads in
+    /// it.
+    async fn reelect(
+        &mut self,
+        failover: &Failover,
+        lease: i64,
+        held: Leader,
+        revision: i64,
+    ) -> Result<(), EtcdError> {
+        let settings = &failover.settings;
+        let (leader_key, epoch_key) = (settings.leader_key(), settings.epoch_key());
+        let counter = self.etcd.get(&epoch_key).await?;
+        let (epoch_seen, epoch_revision) = counter
+            .map(|kv| (parse_epoch(&kv.value), kv.mod_revision))
+            .unwrap_or((0, 0));
+        let leader = Leader {
+            epoch: epoch_seen.max(held.epoch) + 1,
+            ..held
+        };
+        let value = serde_json::to_vec(&leader).unwrap_or_default();
+        let target_text = leader.epoch.to_string();
+        let moved = self
+            .etcd
+            .txn(
+                &[
+                    Compare::ModRevision(&leader_key, revision),
+                    Compare::ModRevision(&epoch_key, epoch_revision),
+                ],
+                &[
+                    (&leader_key, &value, lease),
+                    (&epoch_key, target_text.as_bytes(), 0),
+                ],
+            )
+            .await?;
+        if moved {
+            tracing::warn!(epoch = leader.epoch, "leading again, in a new epoch");
             self.lead(failover, leader).await;
         }
         Ok(())
@@ -375,6 +412,14 @@ impl Loop {
         let value = serde_json::to_vec(&member).unwrap_or_default();
         self.etcd.put(&key, &value, lease).await
     }
+}
+
+/// The epoch counter's value (decimal text; 0 if unreadable).
+fn parse_epoch(value: &[u8]) -> u64 {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 /// How long a lease renewed now holds for sure on this machine's clock: the TTL shortened

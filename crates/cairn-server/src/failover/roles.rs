@@ -90,6 +90,7 @@ pub(crate) async fn demote_all(app: &App) {
 /// Closes database `name`, to open again as a replica of `primary`.
 async fn demote(app: &App, name: &str, primary: &str) {
     app.registry.set_replica(name, primary);
+    app.demotions.send_modify(|n| *n += 1);
     if let Some(db) = app.registry.take_out_of_service(name) {
         if db.role() == Role::Primary {
             tracing::warn!(database = %name, "demoted: closing the database to reopen it as a replica");

@@ -199,6 +199,7 @@ async fn stream(app: Arc<App>, name: &str, body: &[u8]) -> Result<Response, ApiE
         after: at.position,
         database_id: *database_id.as_bytes(),
         closing: app.closing.subscribe(),
+        demotions: app.demotions.subscribe(),
         hello: Some(hello.encode()),
         _registration: registration,
     };
@@ -243,6 +244,8 @@ struct Streaming {
     after: u64,
     database_id: [u8; 16],
     closing: tokio::sync::watch::Receiver<bool>,
+    /// A failover group's demotion of this server ends the stream.
+    demotions: tokio::sync::watch::Receiver<u64>,
     hello: Option<Vec<u8>>,
     _registration: Registration,
 }
@@ -270,6 +273,7 @@ async fn next_frame(mut state: Streaming) -> Option<(Result<Bytes, Infallible>, 
             changed = state.newest.changed() => if changed.is_err() { Woken::Closing } else { Woken::More },
             () = tokio::time::sleep(heartbeat) => Woken::Idle,
             _ = state.closing.wait_for(|closing| *closing) => Woken::Closing,
+            _ = state.demotions.changed() => Woken::Closing,
         };
         match woken {
             Woken::More => {}

@@ -33,10 +33,11 @@ pub fn try_get(addr: &str, path: &str) -> Option<(u16, String)> {
 }
 
 /// The lease TTL of the test groups, seconds, and the timeouts that fit it
-/// (renew + 2 × retry ≤ TTL).
-pub const TTL_S: &str = "2";
-const RENEW_MS: &str = "300";
-const RETRY_TIMEOUT_MS: &str = "800";
+/// (renew + 2 × retry ≤ TTL). An etcd leader's loss takes etcd about a second to get over
+/// on loopback (election timeout 500 ms): the TTL leaves room for that.
+pub const TTL_S: &str = "3";
+const RENEW_MS: &str = "500";
+const RETRY_TIMEOUT_MS: &str = "1000";
 
 /// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
