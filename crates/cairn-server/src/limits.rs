@@ -154,9 +154,13 @@ pub const FAILOVER_LEASE_MARGIN_MS: u64 = 100;
 /// leader's, parts per million (docs/design/failover.md, "Clock assumptions").
 pub const FAILOVER_CLOCK_RATE_ERROR_PPM: u64 = 10_000;
 /// Metadata exchanges of a failover group's member expire this soon, seconds, so that
-/// clients ask again and find a new primary (the Deno runtime re-runs the exchange when its
-/// answer expires).
-pub const FAILOVER_METADATA_TTL_S: u64 = 5;
+/// clients ask again and find a new primary. Measured: the Deno runtime 2.9 re-runs the
+/// exchange once fewer than 10 s are left before `expiresAt` (below 10 s it re-runs it on
+/// every call, thousands a second), so 12 s makes it ask every ~2 s; cairn-client halfway.
+pub const FAILOVER_METADATA_TTL_S: u64 = 12;
+/// What the Deno runtime keeps before `expiresAt` (see [`FAILOVER_METADATA_TTL_S`]).
+const DENO_METADATA_REFRESH_MARGIN_S: u64 = 10;
+const _: () = assert!(FAILOVER_METADATA_TTL_S > DENO_METADATA_REFRESH_MARGIN_S);
 /// Longest member name (`--node-name`).
 pub const FAILOVER_NODE_NAME_BYTES_MAX: usize = 128;
 

@@ -40,12 +40,14 @@ pub struct StatsArgs {
 }
 
 pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
+    let mut failover = None;
     let summaries = match (&args.url, &args.path) {
         (Some(url), _) => {
             let token = args.metrics_token.as_deref();
             let before = parse(&scrape(url, token).await?)?;
             tokio::time::sleep(Duration::from_millis(args.interval_ms)).await;
             let after = parse(&scrape(url, token).await?)?;
+            failover = Failover::of(&after);
             summarize(&after, Some((&before, args.interval_ms as f64 / 1000.0)))
         }
         (None, Some(path)) => {
@@ -65,8 +67,14 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
     };
     if args.json {
         let docs: Vec<_> = summaries.iter().map(Summary::to_json).collect();
-        println!("{}", json!({ "databases": docs }));
-    } else if summaries.is_empty() {
+        let failover = failover.as_ref().map(Failover::to_json);
+        println!("{}", json!({ "databases": docs, "failover": failover }));
+        return Ok(());
+    }
+    if let Some(failover) = &failover {
+        failover.print();
+    }
+    if summaries.is_empty() {
         println!("no database open on the server yet");
     } else {
         for s in &summaries {
@@ -74,6 +82,96 @@ pub async fn run(args: StatsArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A failover group member's state (`cairn_failover_*`), when the server is one.
+struct Failover {
+    role: String,
+    epoch: f64,
+    lease: String,
+    lease_remaining_s: f64,
+    leader: Option<String>,
+    etcd_up: bool,
+    leader_changes: f64,
+    /// (from, to, Unix seconds) of the last change of leader seen.
+    last: Option<(String, String, f64)>,
+}
+
+impl Failover {
+    fn of(samples: &Samples) -> Option<Failover> {
+        let label = |name: &str, label: &str| {
+            samples
+                .iter()
+                .find(|((n, _), v)| n == name && **v > 0.0)
+                .and_then(|((_, labels), _)| {
+                    labels.iter().find(|(k, _)| k == label).map(|(_, v)| v.clone())
+                })
+        };
+        let role = label("cairn_failover_role", "role")?;
+        let last = samples
+            .iter()
+            .find(|((n, _), _)| n == "cairn_failover_last_timestamp_seconds")
+            .map(|((_, labels), v)| {
+                let get = |k: &str| {
+                    labels
+                        .iter()
+                        .find(|(key, _)| key == k)
+                        .map_or(String::new(), |(_, v)| v.clone())
+                };
+                (get("from"), get("to"), *v)
+            });
+        Some(Failover {
+            role,
+            epoch: value(samples, "cairn_failover_epoch", &[]).unwrap_or(0.0),
+            lease: label("cairn_failover_lease", "state").unwrap_or_default(),
+            lease_remaining_s: value(samples, "cairn_failover_lease_remaining_seconds", &[])
+                .unwrap_or(0.0),
+            leader: label("cairn_failover_leader", "leader").filter(|l| !l.is_empty()),
+            etcd_up: value(samples, "cairn_failover_etcd_up", &[]).is_some_and(|v| v > 0.0),
+            leader_changes: value(samples, "cairn_failover_leader_changes_total", &[])
+                .unwrap_or(0.0),
+            last,
+        })
+    }
+
+    fn print(&self) {
+        println!(
+            "failover: {}, epoch {:.0}, leader {}, lease {}{}, etcd {}",
+            self.role,
+            self.epoch,
+            self.leader.as_deref().unwrap_or("-"),
+            self.lease,
+            if self.lease == "held" {
+                format!(" ({:.3} s left)", self.lease_remaining_s)
+            } else {
+                String::new()
+            },
+            if self.etcd_up { "reachable" } else { "UNREACHABLE" }
+        );
+        if let Some((from, to, at)) = &self.last {
+            let from = if from.is_empty() { "-" } else { from };
+            println!(
+                "  last leader change: {from} -> {to} at {} ({:.0} changes seen)",
+                cairn_proto::metadata::rfc3339_ms((*at * 1000.0) as u64),
+                self.leader_changes
+            );
+        }
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "role": self.role,
+            "epoch": self.epoch,
+            "leader": self.leader,
+            "lease": self.lease,
+            "lease_remaining_s": self.lease_remaining_s,
+            "etcd_up": self.etcd_up,
+            "leader_changes": self.leader_changes,
+            "last_failover": self.last.as_ref().map(|(from, to, at)| json!({
+                "from": from, "to": to, "time_s": at,
+            })),
+        })
+    }
 }
 
 /// `GET <url>/metrics` over HTTP/1.1.

@@ -7,6 +7,7 @@
 //!
 //! - another member is elected and serves writes (both clients get acknowledgements again);
 //! - every write acknowledged to either client is on the new primary;
+//! - `cairn stats` of the new primary shows its role, epoch, lease and the failover;
 //! - the killed member, restarted on its directory, rejoins the group as a replica of the new
 //!   primary.
 
@@ -49,6 +50,23 @@ fn a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost() {
         .unwrap_or(0.0);
     assert!(new_epoch > epoch, "epoch {new_epoch} after {epoch}");
     load.wait_for_acks_after(killed_at, 20, "writes on the new primary");
+    let first_ack = load.first_acks_after(killed_at);
+    println!("from SIGKILL to the first acknowledged write on the new primary: {first_ack:?}");
+    // `cairn stats` shows the member's role, epoch, lease and the failover it saw.
+    let (ok, stats) = replication::cairn(&[
+        "stats",
+        "--url",
+        &format!("http://{}", members[new_leader].node.metrics_addr),
+        "--interval-ms",
+        "10",
+    ]);
+    assert!(ok, "{stats}");
+    let expected = format!("failover: leader, epoch {new_epoch}, leader {}", members[new_leader].name);
+    assert!(stats.contains(&expected), "{stats}");
+    assert!(
+        stats.contains(&format!("-> {} at", members[new_leader].name)),
+        "{stats}"
+    );
     // The killed member rejoins, as a replica of the new primary.
     members[leader].node.kill_and_restart();
     members[leader]

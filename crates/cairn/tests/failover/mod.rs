@@ -379,6 +379,28 @@ impl Load {
         (client, deno)
     }
 
+    /// Time from `t` to the first acknowledgement after it of each kind of client
+    /// (cairn-client's, Deno's), when there is one.
+    pub fn first_acks_after(&self, t: Instant) -> (Option<Duration>, Option<Duration>) {
+        let client = self
+            .acked
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|a| a.2 > t)
+            .map(|a| a.2 - t)
+            .min();
+        let deno = self
+            .deno
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(l, at)| *at > t && l.starts_with("acked "))
+            .map(|(_, at)| *at - t)
+            .min();
+        (client, deno)
+    }
+
     /// Waits (bounded) until both kinds of client had `n` acknowledgements after `t`.
     pub fn wait_for_acks_after(&self, t: Instant, n: usize, what: &str) {
         self.wait_for_acks(t, n, n, what)
