@@ -453,6 +453,44 @@ impl Load {
         }
     }
 
+    /// The acknowledged writes (either client's) missing on the member at `url`.
+    pub fn count_missing(&self, runtime: &tokio::runtime::Runtime, url: &str) -> (usize, usize) {
+        use cairn_model::Kv as _;
+        let acked = self.acked.lock().expect("lock").clone();
+        let deno = self.deno_acked();
+        runtime.block_on(async {
+            let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
+            let mut missing = 0;
+            for (k, v, _) in &acked {
+                let found = db.get(k).await.expect("get").map(|e| e.value);
+                if found != Some(cairn_model::KvValue::U64(*v)) {
+                    missing += 1;
+                }
+            }
+            for n in &deno {
+                let k = cairn_model::key!["deno", self.tag as f64, *n as f64];
+                if db.get(&k).await.expect("get").is_none() {
+                    missing += 1;
+                }
+            }
+            (missing, acked.len() + deno.len())
+        })
+    }
+
+    /// The longest time between two acknowledgements of the Deno runtime around `t` (the
+    /// last before it and the first after it): its write unavailability.
+    pub fn deno_gap_around(&self, t: Instant) -> Option<Duration> {
+        let lines = self.deno.lock().expect("lock");
+        let acks: Vec<Instant> = lines
+            .iter()
+            .filter(|(l, _)| l.starts_with("acked "))
+            .map(|(_, at)| *at)
+            .collect();
+        let before = acks.iter().filter(|at| **at <= t).max()?;
+        let after = acks.iter().filter(|at| **at > t).min()?;
+        Some(*after - *before)
+    }
+
     /// Checks that every write acknowledged to either client is on the member at `url`
     /// (read from its own data endpoint: the primary's metadata names itself); the number
     /// of writes checked.
