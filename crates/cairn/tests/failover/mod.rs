@@ -294,8 +294,9 @@ pub fn wait_for_leader(members: &[Member3], alive: &[usize], replicas: usize) ->
 /// the metadata exchange of `url` (a member that stays up): they find the primary there.
 pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// Acknowledged cairn-client writes, with the time of their acknowledgement.
-    pub acked: std::sync::Arc<std::sync::Mutex<Vec<(cairn_model::Key, u64, Instant)>>>,
+    /// Acknowledged cairn-client writes, with the time of their acknowledgement and the
+    /// time they were sent.
+    pub acked: std::sync::Arc<std::sync::Mutex<Vec<(cairn_model::Key, u64, Instant, Instant)>>>,
     /// The Deno writer's lines, with the time they were read.
     pub deno: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
     writers: Vec<tokio::task::JoinHandle<()>>,
@@ -329,8 +330,9 @@ impl Load {
                         }
                         let k = cairn_model::key!["acked", tag, w, n];
                         use cairn_model::Kv as _;
+                        let sent = Instant::now();
                         match db.set(&k, cairn_model::KvValue::U64(n)).await {
-                            Ok(_) => acked.lock().expect("lock").push((k, n, Instant::now())),
+                            Ok(_) => acked.lock().expect("lock").push((k, n, Instant::now(), sent)),
                             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                         }
                     }
@@ -366,39 +368,50 @@ impl Load {
         self.acked.lock().expect("lock").len() + self.deno_acked().len()
     }
 
-    /// Acknowledgements after `t`: (cairn-client's, Deno's).
+    /// Acknowledgements of writes sent after `t`: (cairn-client's, Deno's). An answer the
+    /// old primary sent just before `t` does not count.
     pub fn acks_after(&self, t: Instant) -> (usize, usize) {
-        let client = self.acked.lock().expect("lock").iter().filter(|a| a.2 > t).count();
+        let client = self
+            .acked
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|a| a.3 > t)
+            .count();
         let deno = self
             .deno
             .lock()
             .expect("lock")
-            .iter()
-            .filter(|(l, at)| *at > t && l.starts_with("acked "))
+            .windows(2)
+            .filter(|w| w[0].1 > t && w[1].0.starts_with("acked "))
             .count();
         (client, deno)
     }
 
-    /// Time from `t` to the first acknowledgement after it of each kind of client
-    /// (cairn-client's, Deno's), when there is one.
+    /// Time from `t` to the first acknowledgement of a write *sent* after it, for each kind
+    /// of client (cairn-client's, Deno's): an answer the old primary sent just before `t`
+    /// does not count. The Deno writer sends each write right after the line of the one
+    /// before, so its writes sent after `t` are those whose previous line is after `t`.
     pub fn first_acks_after(&self, t: Instant) -> (Option<Duration>, Option<Duration>) {
         let client = self
             .acked
             .lock()
             .expect("lock")
             .iter()
-            .filter(|a| a.2 > t)
+            .filter(|a| a.3 > t)
             .map(|a| a.2 - t)
             .min();
-        let deno = self
-            .deno
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|(l, at)| *at > t && l.starts_with("acked "))
-            .map(|(_, at)| *at - t)
-            .min();
+        let deno = self.first_deno_ack_sent_after(t).map(|at| at - t);
         (client, deno)
+    }
+
+    /// When the Deno runtime got its first acknowledgement of a write sent after `t`.
+    fn first_deno_ack_sent_after(&self, t: Instant) -> Option<Instant> {
+        let lines = self.deno.lock().expect("lock");
+        lines
+            .windows(2)
+            .find(|w| w[0].1 > t && w[1].0.starts_with("acked "))
+            .map(|w| w[1].1)
     }
 
     /// Waits (bounded) until both kinds of client had `n` acknowledgements after `t`.
@@ -461,7 +474,7 @@ impl Load {
         runtime.block_on(async {
             let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
             let mut missing = 0;
-            for (k, v, _) in &acked {
+            for (k, v, _, _) in &acked {
                 let found = db.get(k).await.expect("get").map(|e| e.value);
                 if found != Some(cairn_model::KvValue::U64(*v)) {
                     missing += 1;
@@ -477,18 +490,17 @@ impl Load {
         })
     }
 
-    /// The longest time between two acknowledgements of the Deno runtime around `t` (the
-    /// last before it and the first after it): its write unavailability.
+    /// The Deno runtime's write unavailability around `t`: from its last acknowledgement
+    /// before `t` to its first acknowledgement of a write sent after `t`.
     pub fn deno_gap_around(&self, t: Instant) -> Option<Duration> {
+        let after = self.first_deno_ack_sent_after(t)?;
         let lines = self.deno.lock().expect("lock");
-        let acks: Vec<Instant> = lines
+        let before = lines
             .iter()
-            .filter(|(l, _)| l.starts_with("acked "))
+            .filter(|(l, at)| *at <= t && l.starts_with("acked "))
             .map(|(_, at)| *at)
-            .collect();
-        let before = acks.iter().filter(|at| **at <= t).max()?;
-        let after = acks.iter().filter(|at| **at > t).min()?;
-        Some(*after - *before)
+            .max()?;
+        Some(after - before)
     }
 
     /// Checks that every write acknowledged to either client is on the member at `url`
@@ -513,7 +525,7 @@ impl Load {
                     found.insert(entry.key, entry.value);
                 }
             }
-            for (k, v, _) in &acked {
+            for (k, v, _, _) in &acked {
                 assert_eq!(
                     found.get(k),
                     Some(&cairn_model::KvValue::U64(*v)),
