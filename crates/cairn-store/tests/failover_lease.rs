@@ -43,7 +43,10 @@ async fn without_a_valid_lease_a_write_is_refused_before_it_applies() -> Result<
     let mut newest = primary.stream_log().expect("a stream").subscribe();
     newest.wait_for(|p| *p >= 1).await.expect("streamed");
     assert!(primary.sync_gate().expect("a gate").ack(7, 1));
-    assert!(matches!(writer.await, Ok(Ok(_))), "acknowledged while the lease holds");
+    assert!(
+        matches!(writer.await, Ok(Ok(_))),
+        "acknowledged while the lease holds"
+    );
     Ok(())
 }
 
@@ -74,7 +77,10 @@ async fn a_batch_finished_after_the_lease_is_never_acknowledged() -> Result<(), 
     );
     let refused = primary.set(&key!["b"], KvValue::U64(1)).await.err();
     assert!(
-        matches!(refused.as_ref().map(StoreError::root), Some(StoreError::NotLeader(_))),
+        matches!(
+            refused.as_ref().map(StoreError::root),
+            Some(StoreError::NotLeader(_))
+        ),
         "{refused:?}"
     );
     Ok(())
@@ -100,7 +106,10 @@ async fn an_election_promotes_to_its_epoch_and_never_back() -> Result<(), StoreE
         .await?;
     assert!(replica.follow_primary("http://elsewhere.invalid"));
     let refused = replica.promote_to_epoch(Some(0)).await.err();
-    assert!(matches!(refused, Some(StoreError::Replication(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Some(StoreError::Replication(_))),
+        "{refused:?}"
+    );
     let at = replica.promote_to_epoch(Some(7)).await?;
     assert_eq!(
         at,
@@ -110,6 +119,9 @@ async fn an_election_promotes_to_its_epoch_and_never_back() -> Result<(), StoreE
         }
     );
     assert_eq!(replica.epoch_history()?.starts, vec![(7, 2)]);
-    assert!(!replica.follow_primary("http://elsewhere.invalid"), "a primary now");
+    assert!(
+        !replica.follow_primary("http://elsewhere.invalid"),
+        "a primary now"
+    );
     Ok(())
 }

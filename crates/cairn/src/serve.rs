@@ -269,8 +269,11 @@ fn failover_settings(
     if args.advertise_url.is_none() {
         bail!("--etcd needs --advertise-url: the URL where the other members and the clients reach this one");
     }
-    let mut settings =
-        cairn_server::failover::FailoverSettings::new(args.etcd.clone(), group.clone(), node.clone());
+    let mut settings = cairn_server::failover::FailoverSettings::new(
+        args.etcd.clone(),
+        group.clone(),
+        node.clone(),
+    );
     if let Some(ttl) = args.failover_ttl_s {
         settings.ttl_s = ttl;
     }

@@ -104,7 +104,10 @@ impl Failover {
                 .iter()
                 .find(|((n, _), v)| n == name && **v > 0.0)
                 .and_then(|((_, labels), _)| {
-                    labels.iter().find(|(k, _)| k == label).map(|(_, v)| v.clone())
+                    labels
+                        .iter()
+                        .find(|(k, _)| k == label)
+                        .map(|(_, v)| v.clone())
                 })
         };
         let role = label("cairn_failover_role", "role")?;
@@ -146,7 +149,11 @@ impl Failover {
             } else {
                 String::new()
             },
-            if self.etcd_up { "reachable" } else { "UNREACHABLE" }
+            if self.etcd_up {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            }
         );
         if let Some((from, to, at)) = &self.last {
             let from = if from.is_empty() { "-" } else { from };

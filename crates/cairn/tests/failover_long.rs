@@ -120,7 +120,11 @@ fn repeated_failovers_lose_no_acknowledged_write() {
                 && n.position() >= new.position();
             rejoined || n.log().contains("the histories diverged")
         });
-        if members[leader].node.log().contains("the histories diverged") {
+        if members[leader]
+            .node
+            .log()
+            .contains("the histories diverged")
+        {
             rebuilt += 1;
             let node = &mut members[leader].node;
             node.kill();

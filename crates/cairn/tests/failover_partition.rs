@@ -55,11 +55,33 @@ impl Netns {
             ns_ip: format!("10.231.{net}.2"),
         };
         ip(&["netns", "add", &ns.name]);
-        ip(&["link", "add", &ns.outside, "type", "veth", "peer", "name", &ns.inside]);
+        ip(&[
+            "link",
+            "add",
+            &ns.outside,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &ns.inside,
+        ]);
         ip(&["link", "set", &ns.inside, "netns", &ns.name]);
-        ip(&["addr", "add", &format!("{}/30", ns.host_ip), "dev", &ns.outside]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/30", ns.host_ip),
+            "dev",
+            &ns.outside,
+        ]);
         ip(&["link", "set", &ns.outside, "up"]);
-        ns.exec(&["ip", "addr", "add", &format!("{}/30", ns.ns_ip), "dev", &ns.inside]);
+        ns.exec(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/30", ns.ns_ip),
+            "dev",
+            &ns.inside,
+        ]);
         ns.exec(&["ip", "link", "set", &ns.inside, "up"]);
         ns.exec(&["ip", "link", "set", "lo", "up"]);
         ns
@@ -80,7 +102,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
         let _ = Command::new("ip")
             .args(["link", "del", &self.outside])
             .stderr(std::process::Stdio::null())
@@ -156,8 +180,11 @@ fn a_primary_cut_off_acknowledges_nothing_after_its_lease_and_rejoins() {
     let mut inside = inside;
     inside.stop(&runtime);
     let new = &members[new_leader].node;
-    let checked = load.check_all_present(&runtime, &new.url) + inside.check_all_present(&runtime, &new.url);
-    println!("{checked} acknowledged writes (some straight to the cut-off primary) on the new primary");
+    let checked =
+        load.check_all_present(&runtime, &new.url) + inside.check_all_present(&runtime, &new.url);
+    println!(
+        "{checked} acknowledged writes (some straight to the cut-off primary) on the new primary"
+    );
     // TODO(rebuild branch): wait_rejoined once a diverged replica rebuilds itself.
     wait_rejoined_or_diverged(&members[0].node, new);
     assert_eq!(role(&members[0].node), Some("replica"));

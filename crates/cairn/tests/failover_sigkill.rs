@@ -38,7 +38,11 @@ fn a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost() {
         0,
         &dirs.path().join("deno-dir"),
     );
-    load.wait_for_acks_after(Instant::now() - std::time::Duration::from_secs(3600), 50, "load before the kill");
+    load.wait_for_acks_after(
+        Instant::now() - std::time::Duration::from_secs(3600),
+        50,
+        "load before the kill",
+    );
     let killed_at = Instant::now();
     members[leader].node.kill();
     let alive: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
@@ -61,7 +65,10 @@ fn a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost() {
         "10",
     ]);
     assert!(ok, "{stats}");
-    let expected = format!("failover: leader, epoch {new_epoch}, leader {}", members[new_leader].name);
+    let expected = format!(
+        "failover: leader, epoch {new_epoch}, leader {}",
+        members[new_leader].name
+    );
     assert!(stats.contains(&expected), "{stats}");
     assert!(
         stats.contains(&format!("-> {} at", members[new_leader].name)),

@@ -354,7 +354,10 @@ impl Loop {
     }
 
     async fn step_down(&mut self, failover: &Failover, why: &str) {
-        tracing::warn!(reason = why, "no longer the failover group's leader: acknowledging nothing more");
+        tracing::warn!(
+            reason = why,
+            "no longer the failover group's leader: acknowledging nothing more"
+        );
         failover.lease.revoke();
         self.leading = false;
         failover.update(|s| s.role = "candidate");
@@ -373,7 +376,11 @@ impl Loop {
         if self.leader.as_ref() == Some(leader) {
             return;
         }
-        let from = self.leader.as_ref().map(|l| l.name.clone()).unwrap_or_default();
+        let from = self
+            .leader
+            .as_ref()
+            .map(|l| l.name.clone())
+            .unwrap_or_default();
         tracing::warn!(%from, to = %leader.name, epoch = leader.epoch, url = %leader.url, "the failover group has a new leader");
         let time_ms = self.app.clock.now_ms();
         failover.update(|s| {
@@ -436,7 +443,10 @@ mod tests {
 
     #[test]
     fn a_lease_is_trusted_for_less_than_its_ttl() {
-        assert_eq!(lease_span(Duration::from_secs(10)), Duration::from_millis(9_800));
+        assert_eq!(
+            lease_span(Duration::from_secs(10)),
+            Duration::from_millis(9_800)
+        );
         assert_eq!(lease_span(Duration::from_millis(50)), Duration::ZERO);
     }
 
@@ -452,6 +462,9 @@ mod tests {
         };
         assert!(m("a", 2, 1).rank() > m("b", 1, 100).rank());
         assert!(m("a", 1, 5).rank() > m("b", 1, 4).rank());
-        assert!(m("a", 1, 5).rank() > m("b", 1, 5).rank(), "ties go to the smaller name");
+        assert!(
+            m("a", 1, 5).rank() > m("b", 1, 5).rank(),
+            "ties go to the smaller name"
+        );
     }
 }

@@ -84,8 +84,8 @@ impl Etcd {
     async fn call(&self, path: &str, body: Value) -> Result<Value, EtcdError> {
         let n = self.endpoints.len().max(1);
         let deadline = Instant::now() + self.timeout;
-        let attempt = (self.timeout / n as u32)
-            .max(Duration::from_millis(FAILOVER_ETCD_ATTEMPT_MS_MIN));
+        let attempt =
+            (self.timeout / n as u32).max(Duration::from_millis(FAILOVER_ETCD_ATTEMPT_MS_MIN));
         let first = self.current.load(Ordering::Relaxed);
         let body = Bytes::from(body.to_string());
         let mut errors = Vec::new();
@@ -141,7 +141,9 @@ impl Etcd {
 
     /// Grants a lease of `ttl_s` seconds; its id.
     pub async fn grant(&self, ttl_s: u64) -> Result<i64, EtcdError> {
-        let answer = self.call("/v3/lease/grant", json!({ "TTL": ttl_s })).await?;
+        let answer = self
+            .call("/v3/lease/grant", json!({ "TTL": ttl_s }))
+            .await?;
         int(&answer["ID"]).ok_or_else(|| protocol("lease grant without an ID", &answer))
     }
 
@@ -293,12 +295,18 @@ mod tests {
 
     #[test]
     fn integers_come_as_strings_or_are_absent() {
-        assert_eq!(int(&json!("7587899326593109255")), Some(7587899326593109255));
+        assert_eq!(
+            int(&json!("7587899326593109255")),
+            Some(7587899326593109255)
+        );
         assert_eq!(int(&json!(3)), Some(3));
         assert_eq!(int(&Value::Null), None);
         let answer = json!({"kvs":[{"key":"YQ==","create_revision":"2","mod_revision":"3","value":"Yg==","lease":"9"}]});
         let kv = &kvs(&answer).unwrap()[0];
-        assert_eq!((kv.key.as_slice(), kv.value.as_slice()), (&b"a"[..], &b"b"[..]));
+        assert_eq!(
+            (kv.key.as_slice(), kv.value.as_slice()),
+            (&b"a"[..], &b"b"[..])
+        );
         assert_eq!((kv.create_revision, kv.mod_revision, kv.lease), (2, 3, 9));
         assert!(kvs(&json!({"count":"0"})).unwrap().is_empty());
     }

@@ -195,7 +195,8 @@ impl prometheus_client::collector::Collector for FailoverCollector {
             None,
             Counter,
         )?;
-        ConstCounter::new(s.failovers).encode(family.encode_family(&Vec::<(&str, &str)>::new())?)?;
+        ConstCounter::new(s.failovers)
+            .encode(family.encode_family(&Vec::<(&str, &str)>::new())?)?;
         if let Some(last) = &s.last_failover {
             gauge(
                 &mut encoder,

@@ -76,11 +76,15 @@ impl FailoverSettings {
             ));
         }
         if self.ttl_s == 0 || self.renew_ms == 0 || self.retry_timeout_ms == 0 {
-            return Err("--failover-ttl-s, --failover-renew-ms and --failover-retry-timeout-ms \
+            return Err(
+                "--failover-ttl-s, --failover-renew-ms and --failover-retry-timeout-ms \
                         must be positive"
-                .into());
+                    .into(),
+            );
         }
-        let budget = self.renew_ms.saturating_add(self.retry_timeout_ms.saturating_mul(2));
+        let budget = self
+            .renew_ms
+            .saturating_add(self.retry_timeout_ms.saturating_mul(2));
         if budget > self.ttl_s.saturating_mul(1000) {
             return Err(format!(
                 "failover timeouts do not fit the lease: renew interval ({} ms) + 2 × retry \

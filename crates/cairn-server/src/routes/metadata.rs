@@ -105,7 +105,10 @@ async fn exchange(
             .min(crate::limits::FAILOVER_METADATA_TTL_S),
         None => app.config.data_token_ttl_s,
     };
-    let expires_at_ms = app.clock.now_ms().saturating_add(ttl_s.saturating_mul(1000));
+    let expires_at_ms = app
+        .clock
+        .now_ms()
+        .saturating_add(ttl_s.saturating_mul(1000));
     let response = MetadataResponse {
         version,
         database_id: db.database_id().to_string(),

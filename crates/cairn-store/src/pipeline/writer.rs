@@ -117,8 +117,7 @@ impl Completion {
         let now = Instant::now();
         // A failover group's primary acknowledges nothing once its lease could have passed:
         // the batches it finishes from then on are unconfirmed (docs/design/failover.md).
-        let lease_lost =
-            shared.replication.is_primary() && !shared.replication.lease_valid_at(now);
+        let lease_lost = shared.replication.is_primary() && !shared.replication.lease_valid_at(now);
         let mut ready = Vec::new();
         loop {
             let next = waiting.finished + 1;

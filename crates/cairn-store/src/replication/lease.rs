@@ -65,7 +65,9 @@ impl WriteLease {
         if until == 0 {
             return Duration::ZERO;
         }
-        let now = Instant::now().saturating_duration_since(self.base).as_nanos() as u64;
+        let now = Instant::now()
+            .saturating_duration_since(self.base)
+            .as_nanos() as u64;
         Duration::from_nanos(until.saturating_sub(now))
     }
 }
@@ -83,7 +85,10 @@ mod tests {
         assert!(lease.valid_at(now));
         assert!(!lease.valid_at(now + Duration::from_secs(11)));
         lease.extend_to(now + Duration::from_secs(5));
-        assert!(lease.valid_at(now + Duration::from_secs(9)), "not moved back");
+        assert!(
+            lease.valid_at(now + Duration::from_secs(9)),
+            "not moved back"
+        );
         lease.revoke();
         assert!(!lease.valid_at(now));
         assert_eq!(lease.remaining(), Duration::ZERO);

@@ -112,9 +112,24 @@ impl Etcd {
             .args(["--name", &m.name])
             .arg("--data-dir")
             .arg(&m.dir)
-            .args(["--listen-client-urls", &listen, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &cluster, "--initial-cluster-state", "new"])
+            .args([
+                "--listen-client-urls",
+                &listen,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args([
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-state",
+                "new",
+            ])
             .args(["--initial-cluster-token", "cairn-failover-test"])
             // Loopback: short heartbeats, quick elections.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
@@ -150,7 +165,10 @@ impl Etcd {
                 if status == 200 && body.contains("\"true\"") {
                     break;
                 }
-                assert!(Instant::now() < deadline, "etcd member {i} not healthy: {body}");
+                assert!(
+                    Instant::now() < deadline,
+                    "etcd member {i} not healthy: {body}"
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -332,7 +350,10 @@ impl Load {
                         use cairn_model::Kv as _;
                         let sent = Instant::now();
                         match db.set(&k, cairn_model::KvValue::U64(n)).await {
-                            Ok(_) => acked.lock().expect("lock").push((k, n, Instant::now(), sent)),
+                            Ok(_) => acked
+                                .lock()
+                                .expect("lock")
+                                .push((k, n, Instant::now(), sent)),
                             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
                         }
                     }
@@ -451,7 +472,10 @@ impl Load {
     pub fn deno_tail(&self) -> String {
         let lines = self.deno.lock().expect("lock");
         let from = lines.len().saturating_sub(10);
-        lines[from..].iter().map(|(l, _)| format!("{l}\n")).collect()
+        lines[from..]
+            .iter()
+            .map(|(l, _)| format!("{l}\n"))
+            .collect()
     }
 
     /// Stops the writers and the Deno writer.
@@ -472,7 +496,9 @@ impl Load {
         let acked = self.acked.lock().expect("lock").clone();
         let deno = self.deno_acked();
         runtime.block_on(async {
-            let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
+            let db = cairn_client::Client::connect(url, TOKEN)
+                .await
+                .expect("connect");
             let mut missing = 0;
             for (k, v, _, _) in &acked {
                 let found = db.get(k).await.expect("get").map(|e| e.value);
@@ -511,9 +537,14 @@ impl Load {
         let acked = self.acked.lock().expect("lock").clone();
         let deno = self.deno_acked();
         runtime.block_on(async {
-            let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
+            let db = cairn_client::Client::connect(url, TOKEN)
+                .await
+                .expect("connect");
             let mut found = std::collections::BTreeMap::new();
-            for prefix in [cairn_model::key!["acked", self.tag], cairn_model::key!["deno", self.tag as f64]] {
+            for prefix in [
+                cairn_model::key!["acked", self.tag],
+                cairn_model::key!["deno", self.tag as f64],
+            ] {
                 let mut list = db
                     .list(
                         cairn_model::ListSelector::Prefix(prefix),
@@ -534,13 +565,15 @@ impl Load {
             }
             for n in &deno {
                 let k = cairn_model::key!["deno", self.tag as f64, *n as f64];
-                assert!(found.contains_key(&k), "the Deno runtime's acknowledged write {k} lost");
+                assert!(
+                    found.contains_key(&k),
+                    "the Deno runtime's acknowledged write {k} lost"
+                );
             }
         });
         acked.len() + deno.len()
     }
 }
-
 
 /// The Deno writer's lines as they come, and its process.
 type DenoLines = std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>;
@@ -574,7 +607,10 @@ fn spawn_deno(wrapper: &[&str], url: &str, tag: u64, deno_dir: &Path) -> (DenoLi
     let sink = deno.clone();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             sink.lock().expect("lock").push((line, Instant::now()));
         }
     });
@@ -631,10 +667,16 @@ pub async fn direct_writes(
 }
 
 /// Checks that every `(key, n)` of `acked` is on the member at `url`.
-pub fn check_present(runtime: &tokio::runtime::Runtime, url: &str, acked: &[(cairn_model::Key, u64)]) {
+pub fn check_present(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    acked: &[(cairn_model::Key, u64)],
+) {
     use cairn_model::Kv as _;
     runtime.block_on(async {
-        let db = cairn_client::Client::connect(url, TOKEN).await.expect("connect");
+        let db = cairn_client::Client::connect(url, TOKEN)
+            .await
+            .expect("connect");
         for (k, n) in acked {
             let entry = db.get(k).await.expect("get");
             assert_eq!(
