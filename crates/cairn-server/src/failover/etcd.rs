@@ -302,12 +302,12 @@ mod tests {
         assert_eq!(int(&json!(3)), Some(3));
         assert_eq!(int(&Value::Null), None);
         let answer = json!({"kvs":[{"key":"YQ==","create_revision":"2","mod_revision":"3","value":"Yg==","lease":"9"}]});
-        let kv = &kvs(&answer).unwrap()[0];
+        let kv = &kvs(&answer).expect("decoded")[0];
         assert_eq!(
             (kv.key.as_slice(), kv.value.as_slice()),
             (&b"a"[..], &b"b"[..])
         );
         assert_eq!((kv.create_revision, kv.mod_revision, kv.lease), (2, 3, 9));
-        assert!(kvs(&json!({"count":"0"})).unwrap().is_empty());
+        assert!(kvs(&json!({"count":"0"})).expect("decoded").is_empty());
     }
 }

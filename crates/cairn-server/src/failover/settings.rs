@@ -132,7 +132,7 @@ mod tests {
         s.retry_timeout_ms = 1000;
         assert_eq!(s.check(), Ok(()));
         s.retry_timeout_ms = 1300;
-        let refused = s.check().unwrap_err();
+        let refused = s.check().expect_err("refused");
         assert!(refused.contains("3100 ms must be at most"), "{refused}");
         s.retry_timeout_ms = 1000;
         s.node_name = "a/b".into();

@@ -307,6 +307,9 @@ pub fn wait_for_leader(members: &[Member3], alive: &[usize], replicas: usize) ->
     }
 }
 
+/// A cairn-client write acknowledged: key, value, when acknowledged, when sent.
+pub type Acked = (cairn_model::Key, u64, Instant, Instant);
+
 /// Write load on a group: cairn-client writers (distinct keys `["acked", tag, w, n]`) and the
 /// Deno runtime (`tests/e2e/failover/deno_writer.ts`, keys `["deno", tag, n]`), each through
 /// the metadata exchange of `url` (a member that stays up): they find the primary there.
@@ -314,7 +317,7 @@ pub struct Load {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Acknowledged cairn-client writes, with the time of their acknowledgement and the
     /// time they were sent.
-    pub acked: std::sync::Arc<std::sync::Mutex<Vec<(cairn_model::Key, u64, Instant, Instant)>>>,
+    pub acked: std::sync::Arc<std::sync::Mutex<Vec<Acked>>>,
     /// The Deno writer's lines, with the time they were read.
     pub deno: std::sync::Arc<std::sync::Mutex<Vec<(String, Instant)>>>,
     writers: Vec<tokio::task::JoinHandle<()>>,
