@@ -474,12 +474,16 @@ impl StoreCollector {
             f.counter(&[("database", name), ("source", "archive")], r.archive)
         })?;
         let help = "Replica: positions of a diverged tail discarded by its last rebuild from the primary (kept as <name>.discarded-<epoch>-<position>)";
-        self.each(e, "cairn_replication_discarded_positions", help, G, |f, d| {
-            match d.rebuilds {
+        self.each(
+            e,
+            "cairn_replication_discarded_positions",
+            help,
+            G,
+            |f, d| match d.rebuilds {
                 Some(r) => f.gauge(&db_label(d), r.discarded_positions),
                 None => Ok(()),
-            }
-        })
+            },
+        )
     }
 
     /// One family: its descriptor, then `series` for every database.

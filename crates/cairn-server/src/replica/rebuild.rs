@@ -322,7 +322,9 @@ async fn fetch(
     let response = match http.post(&url, token, "{}".into()).await? {
         Answer::Ok(response) => response,
         Answer::Status(status, text) => {
-            return Err(format!("the primary answered {status} to the snapshot request: {text}"))
+            return Err(format!(
+                "the primary answered {status} to the snapshot request: {text}"
+            ))
         }
     };
     let headers = response.headers();
@@ -338,8 +340,7 @@ async fn fetch(
                 .ok()
         })
         .and_then(|k| <[u8; 32]>::try_from(k).ok());
-    let destination: Arc<dyn cairn_store::archive::Destination> =
-        Arc::new(LocalDir::new(transfer));
+    let destination: Arc<dyn cairn_store::archive::Destination> = Arc::new(LocalDir::new(transfer));
     let mut receiver = SnapshotReceiver::new(destination.clone(), name);
     let mut body = response.into_body();
     let silence = Duration::from_millis(REPLICATION_SNAPSHOT_SILENCE_MS);

@@ -361,7 +361,9 @@ async fn snapshot(app: &App, name: &str) -> Result<Response, ApiError> {
             })
         });
         match sent {
-            Ok(done) => tracing::info!(database, %at, entries = done.entries, "snapshot sent to a replica"),
+            Ok(done) => {
+                tracing::info!(database, %at, entries = done.entries, "snapshot sent to a replica")
+            }
             Err(e) => {
                 tracing::warn!(database, %at, error = %e, "snapshot transfer to a replica stopped");
                 // Break the body off: the replica sees a torn transfer, never a short one.
@@ -370,15 +372,17 @@ async fn snapshot(app: &App, name: &str) -> Result<Response, ApiError> {
         }
     });
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(app.auth.data_key(name));
-    let body = futures_util::stream::unfold(
-        rx,
-        |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
-    );
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Ok((
         [
             ("content-type", "application/octet-stream".to_owned()),
             (TOKEN_KEY_HEADER, key),
-            (SNAPSHOT_POSITION_HEADER, format!("{}/{}", at.epoch, at.position)),
+            (
+                SNAPSHOT_POSITION_HEADER,
+                format!("{}/{}", at.epoch, at.position),
+            ),
             (DATABASE_ID_HEADER, database_id.to_string()),
         ],
         Body::from_stream(body),

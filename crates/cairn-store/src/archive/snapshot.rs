@@ -36,7 +36,13 @@ pub(crate) fn write_snapshot(
     snapshot: &dyn Snapshot,
     time_ms: u64,
 ) -> Result<SnapshotDone, ArchiveError> {
-    write_snapshot_to(&|name, bytes| dest.put(name, bytes), range, asn, snapshot, time_ms)
+    write_snapshot_to(
+        &|name, bytes| dest.put(name, bytes),
+        range,
+        asn,
+        snapshot,
+        time_ms,
+    )
 }
 
 /// [`write_snapshot`] handing each object (name under the database's prefix, bytes) to

@@ -173,9 +173,8 @@ impl SnapshotReceiver {
             return Err(corrupt("an object after the snapshot's trailer".into()));
         }
         let parsed = names::parse(name);
-        if let Some(
-            names::Parsed::SnapshotPart(_, asn, _) | names::Parsed::SnapshotDone(_, asn),
-        ) = parsed
+        if let Some(names::Parsed::SnapshotPart(_, asn, _) | names::Parsed::SnapshotDone(_, asn)) =
+            parsed
         {
             if *self.asn.get_or_insert(asn) != asn {
                 return Err(corrupt("names another snapshot than its parts".into()));
@@ -202,8 +201,7 @@ impl SnapshotReceiver {
                         "the trailer does not match the parts received".into(),
                     ));
                 }
-                self.dest
-                    .put(&format!("{}{name}", self.prefix), object)?;
+                self.dest.put(&format!("{}{name}", self.prefix), object)?;
                 self.done = Some(done);
                 return Ok(());
             }
@@ -217,7 +215,10 @@ impl SnapshotReceiver {
         if !self.buffer.is_empty() {
             return Err(ArchiveError::Corrupt {
                 object: "snapshot transfer".into(),
-                reason: format!("ends inside an object ({} bytes left over)", self.buffer.len()),
+                reason: format!(
+                    "ends inside an object ({} bytes left over)",
+                    self.buffer.len()
+                ),
             });
         }
         self.done.ok_or_else(|| ArchiveError::Corrupt {

@@ -1,0 +1,171 @@
+//! A replica rebuilds itself from a snapshot of its primary (`replication/snapshot`) — no
+//! archive, no operator — when streaming cannot continue from its copy:
+//!
+//! - *behind*: stopped while its primary wrote more than it retains (410), with no archive:
+//!   it fetches the primary's snapshot, swaps it in and streams on; both copies end equal.
+//! - *diverged*: a former primary that kept writing after its replica was promoted, restarted
+//!   as a replica of the new primary, is refused as diverged (409): it rebuilds from the new
+//!   primary, discards its unacknowledged tail (the keys only it wrote are gone, the new
+//!   primary's are there), keeps the old copy as `default.discarded-<epoch>-<position>`, says
+//!   how many positions it discarded, and follows the new primary.
+//! - with `--replica-rebuild never` the diverged replica stays refused and keeps its copy.
+
+mod e2e;
+mod replication;
+
+use cairn_client::Client;
+use cairn_model::{key, Kv, KvValue};
+use replication::{dump, promote, Node, TOKEN};
+
+async fn write(url: &str, prefix: &str, from: u64, to: u64) {
+    let db = Client::connect(url, TOKEN).await.expect("connect");
+    for n in from..to {
+        db.set(&key![prefix, n], KvValue::Bytes(vec![7; 100]))
+            .await
+            .expect("set");
+    }
+}
+
+/// The discarded copies of the default database in `data`.
+fn discarded(data: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(data)
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("default.discarded-"))
+        .collect()
+}
+
+#[test]
+fn a_replica_behind_the_retained_stream_rebuilds_from_the_primary_without_an_archive() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let runtime = e2e::runtime();
+    let primary = Node::start(
+        &dirs.path().join("primary"),
+        &["--replication-retained-bytes", "4096"],
+    );
+    let mut replica = Node::start(
+        &dirs.path().join("replica"),
+        &[
+            "--replica-of",
+            primary.url.as_str(),
+            "--replica-endpoints",
+            "replica",
+        ],
+    );
+    runtime.block_on(write(&primary.url, "n", 0, 20));
+    replica.wait_for_position(primary.position());
+
+    replica.kill();
+    runtime.block_on(write(&primary.url, "n", 20, 400));
+    replica.kill_and_restart();
+    replica.wait_for_log("replica rebuilt from the primary's snapshot");
+    replica.wait_for_position(primary.position());
+    assert_eq!(
+        replica.metric(
+            "cairn_replication_rebuilds_total",
+            &["database=\"default\"", "source=\"primary\""]
+        ),
+        Some(1.0),
+        "{}",
+        replica.log()
+    );
+    // Nothing was diverged: nothing discarded, nothing kept aside.
+    assert!(discarded(&replica.data).is_empty());
+
+    // And it streams from there.
+    runtime.block_on(write(&primary.url, "n", 400, 450));
+    replica.wait_for_position(primary.position());
+    let (on_primary, on_replica) = (dump(&primary), dump(&replica));
+    assert_eq!(on_primary.len(), 450);
+    assert_eq!(on_primary, on_replica, "the copies differ");
+}
+
+/// A primary `a` with a replica `b`; `b` promoted; `a` writes a tail of its own. Returns
+/// both, `a` stopped, and `b`'s dump before `a` rejoins.
+fn diverge(dirs: &std::path::Path, runtime: &tokio::runtime::Runtime) -> (Node, Node) {
+    let mut a = Node::start(&dirs.join("a"), &[]);
+    let b = Node::start(
+        &dirs.join("b"),
+        &[
+            "--replica-of",
+            a.url.as_str(),
+            "--replica-endpoints",
+            "replica",
+        ],
+    );
+    runtime.block_on(write(&a.url, "shared", 0, 20));
+    b.wait_for_position(a.position());
+    promote(&b);
+    // The former primary goes on writing (no synchronous replica: acknowledged by it alone,
+    // a tail the new primary never had), and so does the new one.
+    runtime.block_on(write(&a.url, "a-only", 0, 10));
+    runtime.block_on(write(&b.url, "b-only", 0, 5));
+    a.kill();
+    (a, b)
+}
+
+#[test]
+fn a_diverged_former_primary_rebuilds_from_the_new_primary_and_keeps_its_tail_aside() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let runtime = e2e::runtime();
+    let (a, b) = diverge(dirs.path(), &runtime);
+    drop(a);
+    let a = Node::start(
+        &dirs.path().join("a"),
+        &[
+            "--replica-of",
+            b.url.as_str(),
+            "--replica-endpoints",
+            "replica",
+        ],
+    );
+    a.wait_for_log("replica rebuilt from the primary's snapshot");
+    a.wait_for_position(b.position());
+    let on_a = dump(&a);
+    assert!(on_a.iter().all(|l| !l.contains("a-only")), "{on_a:?}");
+    assert_eq!(on_a.iter().filter(|l| l.contains("b-only")).count(), 5);
+    assert_eq!(on_a.iter().filter(|l| l.contains("shared")).count(), 20);
+    assert_eq!(on_a, dump(&b), "the copies differ");
+
+    // The old copy is kept for inspection, and the discarded tail counted.
+    let kept = discarded(&a.data);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(kept[0].starts_with("default.discarded-0-"), "{kept:?}");
+    let tail = a
+        .metric(
+            "cairn_replication_discarded_positions",
+            &["database=\"default\""],
+        )
+        .expect("discarded positions");
+    assert!(tail >= 10.0, "discarded {tail} positions\n{}", a.log());
+    assert!(a.log().contains("discarded this copy's diverged tail"));
+    assert_eq!(
+        a.metric(
+            "cairn_replication_rebuilds_total",
+            &["database=\"default\"", "source=\"primary\""]
+        ),
+        Some(1.0)
+    );
+
+    // And it follows the new primary.
+    runtime.block_on(write(&b.url, "later", 0, 3));
+    a.wait_for_position(b.position());
+    assert_eq!(dump(&a), dump(&b), "the copies differ");
+}
+
+#[test]
+fn with_replica_rebuild_never_a_diverged_replica_stays_refused() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let runtime = e2e::runtime();
+    let (a, b) = diverge(dirs.path(), &runtime);
+    drop(a);
+    let a = Node::start(
+        &dirs.path().join("a"),
+        &["--replica-of", b.url.as_str(), "--replica-rebuild", "never"],
+    );
+    a.wait_for_log("refuses this replica as diverged");
+    assert!(!a.log().contains("rebuilt from the primary"), "{}", a.log());
+    assert!(discarded(&a.data).is_empty());
+    assert!(a.data.join("default").exists());
+}
