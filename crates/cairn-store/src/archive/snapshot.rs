@@ -45,11 +45,15 @@ pub(crate) fn write_snapshot(
     )
 }
 
+/// Where [`write_snapshot_to`] hands each object: its name under the database's prefix, its
+/// bytes.
+pub(crate) type PutObject<'a> = dyn Fn(&str, &[u8]) -> Result<(), ArchiveError> + 'a;
+
 /// [`write_snapshot`] handing each object (name under the database's prefix, bytes) to
 /// `put` in order — parts, then the trailer: to a destination, or to a replica over the
 /// network (`transfer.rs`).
 pub(crate) fn write_snapshot_to(
-    put: &dyn Fn(&str, &[u8]) -> Result<(), ArchiveError>,
+    put: &PutObject<'_>,
     range: u64,
     asn: u64,
     snapshot: &dyn Snapshot,
@@ -109,7 +113,7 @@ pub(crate) fn write_snapshot_to(
 }
 
 struct PartWriter<'a> {
-    put: &'a dyn Fn(&str, &[u8]) -> Result<(), ArchiveError>,
+    put: &'a PutObject<'a>,
     range: u64,
     asn: u64,
     part: SnapshotPart,

@@ -228,8 +228,11 @@ impl SnapshotReceiver {
     }
 }
 
-/// The first whole frame of `bytes`: its name, its object and the length of the frame.
-fn split_frame(bytes: &[u8]) -> Result<Option<(&str, &[u8], usize)>, ArchiveError> {
+/// A whole frame: its object's name, the object, and the frame's length.
+type Split<'a> = (&'a str, &'a [u8], usize);
+
+/// The first whole frame of `bytes`, if they hold one.
+fn split_frame(bytes: &[u8]) -> Result<Option<Split<'_>>, ArchiveError> {
     let Some((len, rest)) = bytes.split_first_chunk::<2>() else {
         return Ok(None);
     };
