@@ -26,6 +26,19 @@ async fn write(url: &str, prefix: &str, from: u64, to: u64) {
     }
 }
 
+/// A replica of `primary`'s default database on `data` that serves its own reads (so that
+/// [`dump`] reads its copy), with `args`.
+fn replica_of(data: &std::path::Path, primary: &Node, args: &[&str]) -> Node {
+    let mut all = vec![
+        "--replica-of",
+        primary.url.as_str(),
+        "--replica-endpoints",
+        "replica",
+    ];
+    all.extend_from_slice(args);
+    Node::start(data, &all)
+}
+
 /// The discarded copies of the default database in `data`.
 fn discarded(data: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(data)
@@ -36,6 +49,15 @@ fn discarded(data: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// `node`'s rebuilds of the default database from its primary's snapshot.
+fn rebuilds_from_primary(node: &Node) -> f64 {
+    node.metric(
+        "cairn_replication_rebuilds_total",
+        &["database=\"default\"", "source=\"primary\""],
+    )
+    .unwrap_or(0.0)
+}
+
 #[test]
 fn a_replica_behind_the_retained_stream_rebuilds_from_the_primary_without_an_archive() {
     let dirs = tempfile::tempdir().expect("temp dir");
@@ -44,15 +66,7 @@ fn a_replica_behind_the_retained_stream_rebuilds_from_the_primary_without_an_arc
         &dirs.path().join("primary"),
         &["--replication-retained-bytes", "4096"],
     );
-    let mut replica = Node::start(
-        &dirs.path().join("replica"),
-        &[
-            "--replica-of",
-            primary.url.as_str(),
-            "--replica-endpoints",
-            "replica",
-        ],
-    );
+    let mut replica = replica_of(&dirs.path().join("replica"), &primary, &[]);
     runtime.block_on(write(&primary.url, "n", 0, 20));
     replica.wait_for_position(primary.position());
 
@@ -61,15 +75,7 @@ fn a_replica_behind_the_retained_stream_rebuilds_from_the_primary_without_an_arc
     replica.kill_and_restart();
     replica.wait_for_log("replica rebuilt from the primary's snapshot");
     replica.wait_for_position(primary.position());
-    assert_eq!(
-        replica.metric(
-            "cairn_replication_rebuilds_total",
-            &["database=\"default\"", "source=\"primary\""]
-        ),
-        Some(1.0),
-        "{}",
-        replica.log()
-    );
+    assert_eq!(rebuilds_from_primary(&replica), 1.0, "{}", replica.log());
     // Nothing was diverged: nothing discarded, nothing kept aside.
     assert!(discarded(&replica.data).is_empty());
 
@@ -81,19 +87,11 @@ fn a_replica_behind_the_retained_stream_rebuilds_from_the_primary_without_an_arc
     assert_eq!(on_primary, on_replica, "the copies differ");
 }
 
-/// A primary `a` with a replica `b`; `b` promoted; `a` writes a tail of its own. Returns
-/// both, `a` stopped, and `b`'s dump before `a` rejoins.
+/// A primary `a` with a replica `b`; `b` promoted; `a` writes a tail of its own, `b` too.
+/// Returns both, `a` stopped.
 fn diverge(dirs: &std::path::Path, runtime: &tokio::runtime::Runtime) -> (Node, Node) {
     let mut a = Node::start(&dirs.join("a"), &[]);
-    let b = Node::start(
-        &dirs.join("b"),
-        &[
-            "--replica-of",
-            a.url.as_str(),
-            "--replica-endpoints",
-            "replica",
-        ],
-    );
+    let b = replica_of(&dirs.join("b"), &a, &[]);
     runtime.block_on(write(&a.url, "shared", 0, 20));
     b.wait_for_position(a.position());
     promote(&b);
@@ -111,15 +109,7 @@ fn a_diverged_former_primary_rebuilds_from_the_new_primary_and_keeps_its_tail_as
     let runtime = e2e::runtime();
     let (a, b) = diverge(dirs.path(), &runtime);
     drop(a);
-    let a = Node::start(
-        &dirs.path().join("a"),
-        &[
-            "--replica-of",
-            b.url.as_str(),
-            "--replica-endpoints",
-            "replica",
-        ],
-    );
+    let a = replica_of(&dirs.path().join("a"), &b, &[]);
     a.wait_for_log("replica rebuilt from the primary's snapshot");
     a.wait_for_position(b.position());
     let on_a = dump(&a);
@@ -140,13 +130,7 @@ fn a_diverged_former_primary_rebuilds_from_the_new_primary_and_keeps_its_tail_as
         .expect("discarded positions");
     assert!(tail >= 10.0, "discarded {tail} positions\n{}", a.log());
     assert!(a.log().contains("discarded this copy's diverged tail"));
-    assert_eq!(
-        a.metric(
-            "cairn_replication_rebuilds_total",
-            &["database=\"default\"", "source=\"primary\""]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(rebuilds_from_primary(&a), 1.0, "{}", a.log());
 
     // And it follows the new primary.
     runtime.block_on(write(&b.url, "later", 0, 3));
@@ -160,10 +144,7 @@ fn with_replica_rebuild_never_a_diverged_replica_stays_refused() {
     let runtime = e2e::runtime();
     let (a, b) = diverge(dirs.path(), &runtime);
     drop(a);
-    let a = Node::start(
-        &dirs.path().join("a"),
-        &["--replica-of", b.url.as_str(), "--replica-rebuild", "never"],
-    );
+    let a = replica_of(&dirs.path().join("a"), &b, &["--replica-rebuild", "never"]);
     a.wait_for_log("refuses this replica as diverged");
     assert!(!a.log().contains("rebuilt from the primary"), "{}", a.log());
     assert!(discarded(&a.data).is_empty());

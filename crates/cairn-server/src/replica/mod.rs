@@ -151,6 +151,35 @@ fn rebuild_auto(follower: &Follower) -> bool {
     follower.app.config.replication.rebuild == crate::config::ReplicaRebuild::Auto
 }
 
+/// A rebuild the follower starts after a session ended.
+enum Rebuild {
+    /// Behind the primary's retained stream: from the archive or the primary's snapshot.
+    CatchUp {
+        oldest: u64,
+        database_id: uuid::Uuid,
+    },
+    /// Diverged from the primary: from its snapshot, the old copy kept aside.
+    Diverged,
+}
+
+impl Rebuild {
+    async fn run(
+        self,
+        follower: &Follower,
+        http: &http::Http,
+    ) -> Result<cairn_store::replication::StreamPosition, String> {
+        match self {
+            Rebuild::CatchUp {
+                oldest,
+                database_id,
+            } => catch_up(follower, http, oldest, database_id).await,
+            Rebuild::Diverged => {
+                rebuild::from_primary(follower, http, rebuild::Cause::Diverged).await
+            }
+        }
+    }
+}
+
 /// Catches a replica behind the primary's retained stream up: from the archive if this
 /// server has one and it reaches the retained stream, else (or if it fails) from a snapshot
 /// of the primary with `--replica-rebuild auto`.
@@ -182,63 +211,60 @@ async fn follow(follower: Arc<Follower>, mut stop: tokio::sync::watch::Receiver<
             _ = stop.wait_for(|stop| *stop) => return,
         };
         let name = follower.name.as_str();
-        match ended {
+        let rebuild = match ended {
             Ended::Closed(reason) => {
                 tracing::info!(database = name, %reason, "replication stream ended; reconnecting");
                 follower.set_state("connecting", None);
                 pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
+                None
             }
             Ended::NotRetained {
                 oldest,
                 database_id,
             } => {
                 follower.set_state("rebuilding", None);
-                let rebuilt = tokio::select! {
-                    rebuilt = catch_up(&follower, &http, oldest, database_id) => rebuilt,
-                    _ = stop.wait_for(|stop| *stop) => return,
-                };
-                match rebuilt {
-                    Ok(_) => {
-                        pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
-                        continue;
-                    }
-                    Err(reason) => {
-                        tracing::error!(database = name, %reason, "replica cannot catch up");
-                        follower.set_state("rebuilding", Some(reason));
-                    }
-                }
+                Some(Rebuild::CatchUp {
+                    oldest,
+                    database_id,
+                })
             }
             Ended::Diverged(reason) if rebuild_auto(&follower) => {
                 tracing::warn!(database = name, primary = %follower.primary, %reason, "diverged from the primary: rebuilding from its snapshot (--replica-rebuild auto)");
                 follower.set_state("rebuilding", Some(reason));
-                let rebuilt = tokio::select! {
-                    rebuilt = rebuild::from_primary(&follower, &http, rebuild::Cause::Diverged) => rebuilt,
-                    _ = stop.wait_for(|stop| *stop) => return,
-                };
-                match rebuilt {
-                    Ok(_) => {
-                        pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
-                        continue;
-                    }
-                    Err(reason) => {
-                        tracing::error!(database = name, %reason, "rebuilding from the primary failed; retrying");
-                        follower.set_state("rebuilding", Some(reason));
-                    }
-                }
+                Some(Rebuild::Diverged)
             }
             Ended::Diverged(reason) => {
                 tracing::error!(database = name, primary = %follower.primary, %reason, "the primary refuses this replica as diverged (--replica-rebuild never: move its directory away to rebuild it)");
                 follower.set_state("refused", Some(reason));
                 pause = max;
+                None
             }
             Ended::Refused(reason) => {
                 tracing::error!(database = name, primary = %follower.primary, %reason, "the primary refuses this replica");
                 follower.set_state("refused", Some(reason));
                 pause = max;
+                None
             }
             Ended::Failed(reason) => {
                 tracing::warn!(database = name, %reason, "replication failed; retrying");
                 follower.set_state("connecting", Some(reason));
+                None
+            }
+        };
+        if let Some(rebuild) = rebuild {
+            let rebuilt = tokio::select! {
+                rebuilt = rebuild.run(&follower, &http) => rebuilt,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match rebuilt {
+                Ok(_) => {
+                    pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
+                    continue;
+                }
+                Err(reason) => {
+                    tracing::error!(database = name, %reason, "replica cannot catch up");
+                    follower.set_state("rebuilding", Some(reason));
+                }
             }
         }
         tokio::select! {
