@@ -485,6 +485,9 @@ cairn_replication_role{database=\"app\",role=\"replica\"} 1
 cairn_replication_epoch{database=\"app\"} 2
 cairn_replication_lag_positions{database=\"app\"} 7
 cairn_replication_follower{database=\"app\",state=\"streaming\"} 1
+cairn_replication_rebuilds_total{database=\"app\",source=\"primary\"} 1
+cairn_replication_rebuilds_total{database=\"app\",source=\"archive\"} 0
+cairn_replication_discarded_positions{database=\"app\"} 12
 ";
 
     #[test]
@@ -501,6 +504,10 @@ cairn_replication_follower{database=\"app\",state=\"streaming\"} 1
         assert_eq!(r.role.as_deref(), Some("replica"));
         assert_eq!((r.epoch, r.lag_positions), (Some(2.0), Some(7.0)));
         assert_eq!(r.follower.as_deref(), Some("streaming"));
+        assert_eq!(
+            (r.rebuilds_primary, r.rebuilds_archive, r.discarded_positions),
+            (Some(1.0), Some(0.0), Some(12.0))
+        );
     }
 
     #[test]
