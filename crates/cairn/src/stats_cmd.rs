@@ -505,7 +505,11 @@ cairn_replication_discarded_positions{database=\"app\"} 12
         assert_eq!((r.epoch, r.lag_positions), (Some(2.0), Some(7.0)));
         assert_eq!(r.follower.as_deref(), Some("streaming"));
         assert_eq!(
-            (r.rebuilds_primary, r.rebuilds_archive, r.discarded_positions),
+            (
+                r.rebuilds_primary,
+                r.rebuilds_archive,
+                r.discarded_positions
+            ),
             (Some(1.0), Some(0.0), Some(12.0))
         );
     }
