@@ -3,6 +3,7 @@
 //!
 //! - *behind*: stopped while its primary wrote more than it retains (410), with no archive:
 //!   it fetches the primary's snapshot, swaps it in and streams on; both copies end equal.
+//!   The same with an archive that holds nothing of the primary: the archive is tried first.
 //! - *diverged*: a former primary that kept writing after its replica was promoted, restarted
 //!   as a replica of the new primary, is refused as diverged (409): it rebuilds from the new
 //!   primary, discards its unacknowledged tail (the keys only it wrote are gone, the new
@@ -149,4 +150,31 @@ fn with_replica_rebuild_never_a_diverged_replica_stays_refused() {
     assert!(!a.log().contains("rebuilt from the primary"), "{}", a.log());
     assert!(discarded(&a.data).is_empty());
     assert!(a.data.join("default").exists());
+}
+
+#[test]
+fn an_archive_that_cannot_catch_the_replica_up_falls_back_to_the_primary() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let runtime = e2e::runtime();
+    let primary = Node::start(
+        &dirs.path().join("primary"),
+        &["--replication-retained-bytes", "4096"],
+    );
+    // The replica's archive is not the primary's: it holds nothing to restore.
+    let archive = dirs.path().join("empty-archive");
+    let archive = archive.to_str().expect("a UTF-8 path");
+    let mut replica = replica_of(
+        &dirs.path().join("replica"),
+        &primary,
+        &["--archive", archive],
+    );
+    runtime.block_on(write(&primary.url, "n", 0, 20));
+    replica.wait_for_position(primary.position());
+    replica.kill();
+    runtime.block_on(write(&primary.url, "n", 20, 300));
+    replica.kill_and_restart();
+    replica.wait_for_log("cannot catch up from an archive");
+    replica.wait_for_log("replica rebuilt from the primary's snapshot");
+    replica.wait_for_position(primary.position());
+    assert_eq!(dump(&primary), dump(&replica), "the copies differ");
 }
