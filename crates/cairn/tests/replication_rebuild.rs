@@ -10,6 +10,8 @@
 //!   primary's are there), keeps the old copy as `default.discarded-<epoch>-<position>`, says
 //!   how many positions it discarded, and follows the new primary.
 //! - with `--replica-rebuild never` the diverged replica stays refused and keeps its copy.
+//! - the snapshot endpoint answers only the replication token (401), and only on a primary
+//!   (409 on a replica).
 
 mod e2e;
 mod replication;
@@ -177,4 +179,49 @@ fn an_archive_that_cannot_catch_the_replica_up_falls_back_to_the_primary() {
     replica.wait_for_log("replica rebuilt from the primary's snapshot");
     replica.wait_for_position(primary.position());
     assert_eq!(dump(&primary), dump(&replica), "the copies differ");
+}
+
+/// The status of `POST <url>/replication/snapshot` with `token` (HTTP/1.0: the server closes
+/// the connection; the body is not read).
+fn snapshot_status(url: &str, token: &str) -> u16 {
+    use std::io::{BufRead, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        stream,
+        "POST /replication/snapshot HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .expect("write");
+    let mut status = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut status)
+        .expect("read");
+    status
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status")
+}
+
+#[test]
+fn the_snapshot_endpoint_refuses_a_wrong_token_and_a_replica() {
+    let dirs = tempfile::tempdir().expect("temp dir");
+    let runtime = e2e::runtime();
+    let primary = Node::start(&dirs.path().join("primary"), &[]);
+    let replica = replica_of(&dirs.path().join("replica"), &primary, &[]);
+    runtime.block_on(write(&primary.url, "n", 0, 3));
+    replica.wait_for_position(primary.position());
+    assert_eq!(snapshot_status(&primary.url, "not-the-token"), 401);
+    assert_eq!(snapshot_status(&primary.url, TOKEN), 401, "an access token");
+    assert_eq!(
+        snapshot_status(&replica.url, replication::REPLICATION_TOKEN),
+        409
+    );
+    assert_eq!(
+        snapshot_status(&primary.url, replication::REPLICATION_TOKEN),
+        200
+    );
 }
