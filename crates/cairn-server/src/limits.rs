@@ -78,6 +78,17 @@ pub const REPLICATION_PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const REPLICATION_RETRY_MS_MIN: u64 = 100;
 /// See [`REPLICATION_RETRY_MS_MIN`].
 pub const REPLICATION_RETRY_MS_MAX: u64 = 5_000;
+/// Snapshot transfers (a replica rebuilding from its primary) a server serves at once; more
+/// are answered 503 and asked again by the replica after its pause. Each holds one storage
+/// snapshot open and up to [`REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT`] objects in memory.
+pub const REPLICATION_SNAPSHOT_TRANSFERS_MAX: usize = 2;
+/// Objects of a snapshot transfer (each at most about 8 MiB, a snapshot part) queued for the
+/// network while the next is read: the transfer's memory is bounded by this, never by the
+/// database's size.
+pub const REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT: usize = 2;
+/// A replica takes a snapshot transfer silent for this long for dead, ms (a part of about
+/// 8 MiB is read from a storage snapshot between two writes).
+pub const REPLICATION_SNAPSHOT_SILENCE_MS: u64 = 60_000;
 /// Longest URL a replica may advertise for its reads.
 pub const REPLICATION_ADVERTISE_URL_BYTES_MAX: usize = 512;
 

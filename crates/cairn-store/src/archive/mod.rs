@@ -17,6 +17,7 @@ pub mod limits;
 mod restore;
 mod retention;
 mod snapshot;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use catalog::{Catalog, RangeSummary};
 pub use dest::{Destination, LocalDir, Prefixed};
 pub use restore::{restore, restore_to_dir, RestoreReport, RestoreTarget};
 pub use snapshot::backup_snapshot;
+pub use transfer::{SnapshotReceiver, SnapshotSource, TRANSFER_RANGE, TRANSFER_REASON};
 
 use crate::error::StorageError;
 
