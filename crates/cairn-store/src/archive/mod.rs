@@ -21,7 +21,7 @@ mod transfer;
 
 use std::sync::Arc;
 
-pub use archiver::{ArchiveStatus, Archiver};
+pub use archiver::{ArchiveStatus, Archiver, LAG_BUCKETS_MS};
 pub use catalog::{Catalog, RangeSummary};
 pub use dest::{Destination, LocalDir, Prefixed};
 pub use restore::{restore, restore_to_dir, RestoreReport, RestoreTarget};
