@@ -135,12 +135,7 @@ pub const API_BIGINT_DIGITS_MAX: usize = 20_000;
 pub const API_VALUE_DEPTH_MAX: usize = 128;
 /// Longest console text (`display`) of a value the API returns read-only, in bytes.
 pub const API_VALUE_DISPLAY_BYTES_MAX: usize = 256 * 1024;
-/// Interval at which a prefix watch reads the changelog for new commits, in milliseconds.
-pub const API_WATCH_PREFIX_POLL_MS: u64 = 250;
 /// Changelog entries a prefix watch reads at a time (each can be as large as a write).
 pub const API_WATCH_CHANGELOG_BATCH: usize = 16;
 /// How long a browser may cache a CORS preflight's answer, in seconds.
 pub const API_CORS_MAX_AGE_S: u64 = 600;
-
-// A prefix watch's keep-alive comes between two polls at the latest.
-const _: () = assert!(API_WATCH_PREFIX_POLL_MS < SERVER_WATCH_KEEPALIVE_MS);
