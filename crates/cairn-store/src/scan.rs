@@ -1,7 +1,7 @@
 //! Reads that return less than whole entries, each from one snapshot: keys-only listings,
 //! counts and aggregates of numeric values (`cairn_model::scan`).
 //!
-//! A count or an aggregate runs in *pages*: [`count_page`] and [`aggregate_page`] read from
+//! A count or an aggregate runs in *pages*: `count_page` and `aggregate_page` read from
 //! `start` until the range ends or the [`ScanBudget`] is spent, and say where to resume. The
 //! embedded [`Kv::count`](cairn_model::Kv::count) runs every page on the same snapshot and
 //! yields to the runtime between them; the server answers one page per request (its budget in

@@ -8,6 +8,13 @@ use anyhow::{bail, Context};
 use cairn_server::config::{parse_durability, FileConfig};
 use cairn_server::{ServerConfig, TokenGrant};
 
+// The flags' doc comments are clap's `--help` text, read in a terminal: `<name>` and
+// `[archive]` there are placeholders for people, not HTML or links for rustdoc.
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links,
+    reason = "doc comments here are --help text"
+)]
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Directory holding the databases (one subdirectory each). [default: cairn-data]
