@@ -11,6 +11,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+echo "== cargo doc (broken links and stray HTML in doc comments are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
+
 echo "== tools/install.sh (the pinned Deno runtime and @deno/kv for the end-to-end tests)"
 # Installs into tools/node_modules when missing or stale (needs Node.js with npm); prints the
 # deno binary's path, which the tests find again themselves.

@@ -22,7 +22,7 @@ use crate::limits::CONNECTIONS_MAX;
 use crate::writer::Writer;
 
 /// The database behind Redis database index `index`: 0 is the server's default database
-/// ("default", the one KV Connect serves at `/`), n is "db<n>".
+/// ("default", the one KV Connect serves at `/`), n is `"db<n>"`.
 pub fn database_name(index: u32) -> String {
     if index == 0 {
         cairn_server::registry::DEFAULT_DATABASE.to_owned()

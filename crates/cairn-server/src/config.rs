@@ -204,6 +204,22 @@ pub struct ReplicationSettings {
     pub retained_bytes: u64,
     /// What a replica's metadata exchange lists.
     pub replica_endpoints: ReplicaEndpoints,
+    /// Whether a replica diverged from its primary, or behind its retained stream with no
+    /// usable archive, rebuilds itself from a snapshot of the primary (`--replica-rebuild`).
+    pub rebuild: ReplicaRebuild,
+}
+
+/// `--replica-rebuild`: what a replica does when its primary refuses it as diverged (409),
+/// or no longer retains its position (410) and no archive can bring it there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReplicaRebuild {
+    /// Fetch a snapshot of the primary, keep the old copy aside as
+    /// `<name>.discarded-<epoch>-<position>`, swap, stream on.
+    #[default]
+    Auto,
+    /// Stay refused until an operator moves the copy away (or an archive catches it up).
+    Never,
 }
 
 /// The endpoints a replica's metadata exchange lists (`--replica-endpoints`).
@@ -231,6 +247,7 @@ impl Default for ReplicationSettings {
             sync_timeout_ms: cairn_store::limits::REPLICATION_SYNC_TIMEOUT_MS_DEFAULT,
             retained_bytes: cairn_store::limits::REPLICATION_RETAINED_BYTES_DEFAULT,
             replica_endpoints: ReplicaEndpoints::Primary,
+            rebuild: ReplicaRebuild::Auto,
         }
     }
 }
@@ -366,6 +383,9 @@ pub struct ReplicationFileConfig {
     pub retained_bytes: Option<u64>,
     /// What a replica's metadata exchange lists: "primary" or "replica".
     pub replica_endpoints: Option<ReplicaEndpoints>,
+    /// Whether a diverged or too-far-behind replica rebuilds from its primary: "auto" or
+    /// "never".
+    pub replica_rebuild: Option<ReplicaRebuild>,
 }
 
 /// The `[archive]` table: where and how to archive (see `cairn_store::archive::ArchiveConfig`

@@ -60,6 +60,11 @@ pub enum ApiError {
         /// The primary's database id.
         database_id: String,
     },
+    /// A replica's history diverged from this primary's (it holds batches of a former
+    /// primary past a promotion): 409 with a JSON body, so that the replica can tell it from
+    /// the other refusals and rebuild itself from a snapshot (`--replica-rebuild auto`).
+    #[error("{}", diverged_json(.0))]
+    Diverged(String),
     /// A replica has not copied its database yet: nothing to read. Retry shortly.
     #[error("not ready: {0}; retry shortly")]
     ReplicaNotReady(String),
@@ -97,6 +102,7 @@ pub fn status(error: &ApiError) -> StatusCode {
         ApiError::NotFound(_) => StatusCode::NOT_FOUND,
         ApiError::Conflict(_) => StatusCode::CONFLICT,
         ApiError::NotRetained { .. } => StatusCode::GONE,
+        ApiError::Diverged(_) => StatusCode::CONFLICT,
         ApiError::ReplicaNotReady(_) => StatusCode::SERVICE_UNAVAILABLE,
         // Server busy, nothing applied: Deno's clients retry a 503 with a backoff, where a 429
         // would fail the application's call at once (see `crate::limits`).
@@ -126,6 +132,7 @@ pub fn code(error: &ApiError) -> &'static str {
         ApiError::MethodNotAllowed(_) => "method_not_allowed",
         ApiError::Conflict(_) => "conflict",
         ApiError::NotRetained { .. } => "not_retained",
+        ApiError::Diverged(_) => "diverged",
         ApiError::ReplicaNotReady(_) => "unavailable",
         ApiError::Store(StoreError::Overloaded(_)) => "overloaded",
         ApiError::Store(StoreError::ReadOnlyReplica { .. }) => "read_only_replica",
@@ -178,9 +185,14 @@ pub fn not_applied(error: &ApiError) -> bool {
     matches!(error, ApiError::Store(StoreError::NotApplied(_))) || is_overload(error)
 }
 
+/// The body of [`ApiError::Diverged`]: `{"error":"diverged","reason":…}`.
+fn diverged_json(reason: &str) -> String {
+    serde_json::json!({ "error": "diverged", "reason": reason }).to_string()
+}
+
 /// The answer to a JSON error (`NotRetained`) is JSON.
 fn is_json(error: &ApiError) -> bool {
-    matches!(error, ApiError::NotRetained { .. })
+    matches!(error, ApiError::NotRetained { .. } | ApiError::Diverged(_))
 }
 
 /// True for the overload answers (503 with `Retry-After`, nothing applied): a full server,

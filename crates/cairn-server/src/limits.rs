@@ -78,6 +78,17 @@ pub const REPLICATION_PENDING_BYTES_MAX: usize = 64 * 1024 * 1024;
 pub const REPLICATION_RETRY_MS_MIN: u64 = 100;
 /// See [`REPLICATION_RETRY_MS_MIN`].
 pub const REPLICATION_RETRY_MS_MAX: u64 = 5_000;
+/// Snapshot transfers (a replica rebuilding from its primary) a server serves at once; more
+/// are answered 503 and asked again by the replica after its pause. Each holds one storage
+/// snapshot open and up to [`REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT`] objects in memory.
+pub const REPLICATION_SNAPSHOT_TRANSFERS_MAX: usize = 2;
+/// Objects of a snapshot transfer (each at most about 8 MiB, a snapshot part) queued for the
+/// network while the next is read: the transfer's memory is bounded by this, never by the
+/// database's size.
+pub const REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT: usize = 2;
+/// A replica takes a snapshot transfer silent for this long for dead, ms (a part of about
+/// 8 MiB is read from a storage snapshot between two writes).
+pub const REPLICATION_SNAPSHOT_SILENCE_MS: u64 = 60_000;
 /// Longest URL a replica may advertise for its reads.
 pub const REPLICATION_ADVERTISE_URL_BYTES_MAX: usize = 512;
 
@@ -124,15 +135,10 @@ pub const API_BIGINT_DIGITS_MAX: usize = 20_000;
 pub const API_VALUE_DEPTH_MAX: usize = 128;
 /// Longest console text (`display`) of a value the API returns read-only, in bytes.
 pub const API_VALUE_DISPLAY_BYTES_MAX: usize = 256 * 1024;
-/// Interval at which a prefix watch reads the changelog for new commits, in milliseconds.
-pub const API_WATCH_PREFIX_POLL_MS: u64 = 250;
 /// Changelog entries a prefix watch reads at a time (each can be as large as a write).
 pub const API_WATCH_CHANGELOG_BATCH: usize = 16;
 /// How long a browser may cache a CORS preflight's answer, in seconds.
 pub const API_CORS_MAX_AGE_S: u64 = 600;
-
-// A prefix watch's keep-alive comes between two polls at the latest.
-const _: () = assert!(API_WATCH_PREFIX_POLL_MS < SERVER_WATCH_KEEPALIVE_MS);
 
 // Failover groups (`failover/`, docs/design/failover.md).
 /// Default etcd lease TTL of a failover group's members, seconds (`--failover-ttl-s`).

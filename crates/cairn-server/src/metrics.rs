@@ -67,7 +67,14 @@ fn exposition(app: &App) -> Response {
         .into_iter()
         .map(|(name, db)| {
             let mut sample = DatabaseSample::read(&name, &db, &app.config.data_dir.join(&name));
-            sample.follower = app.followers.state(&name).map(|f| f.state);
+            if let Some(follower) = app.followers.state(&name) {
+                sample.follower = Some(follower.state);
+                sample.rebuilds = Some(Rebuilds {
+                    primary: follower.rebuilds_primary,
+                    archive: follower.rebuilds_archive,
+                    discarded_positions: follower.discarded_positions,
+                });
+            }
             sample
         })
         .collect();
@@ -123,6 +130,19 @@ pub struct DatabaseSample {
     pub replication: ReplicationStatus,
     /// A replica's follower: `connecting`, `streaming`, `rebuilding` or `refused`.
     pub follower: Option<&'static str>,
+    /// A replica's rebuilds since the server started.
+    pub rebuilds: Option<Rebuilds>,
+}
+
+/// A replica's rebuilds of its copy, since the server started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rebuilds {
+    /// From a snapshot of the primary.
+    pub primary: u64,
+    /// From the archive.
+    pub archive: u64,
+    /// Positions of a diverged tail the last discarding rebuild discarded.
+    pub discarded_positions: u64,
 }
 
 impl DatabaseSample {
@@ -138,6 +158,7 @@ impl DatabaseSample {
             archive: db.archive_status(),
             replication: db.replication_status(),
             follower: None,
+            rebuilds: None,
         }
     }
 }
@@ -384,7 +405,7 @@ impl StoreCollector {
     /// Replication: role, epoch, positions, lag, replicas (reads by role are in
     /// `cairn_reads_total`).
     fn encode_replication(&self, e: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        use MetricType::{Gauge as G, Histogram as H};
+        use MetricType::{Counter as C, Gauge as G, Histogram as H};
         let role = |d: &DatabaseSample| d.replication.role.name();
         let help = "1, labelled with the database's role: primary or replica";
         self.each(e, "cairn_replication_role", help, G, |f, d| {
@@ -449,7 +470,25 @@ impl StoreCollector {
                 Some(state) => f.gauge(&[("database", d.name.as_str()), ("state", state)], 1),
                 None => Ok(()),
             }
-        })
+        })?;
+        let help = "Replica: rebuilds of its copy, from a snapshot of the primary (diverged, or behind the retained stream) or from the archive";
+        self.each(e, "cairn_replication_rebuilds", help, C, |f, d| {
+            let Some(r) = d.rebuilds else { return Ok(()) };
+            let name = d.name.as_str();
+            f.counter(&[("database", name), ("source", "primary")], r.primary)?;
+            f.counter(&[("database", name), ("source", "archive")], r.archive)
+        })?;
+        let help = "Replica: positions of a diverged tail discarded by its last rebuild from the primary (kept as <name>.discarded-<epoch>-<position>)";
+        self.each(
+            e,
+            "cairn_replication_discarded_positions",
+            help,
+            G,
+            |f, d| match d.rebuilds {
+                Some(r) => f.gauge(&db_label(d), r.discarded_positions),
+                None => Ok(()),
+            },
+        )
     }
 
     /// One family: its descriptor, then `series` for every database.

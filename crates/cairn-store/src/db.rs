@@ -261,6 +261,14 @@ impl Database {
         read_changelog(self.snapshot().as_ref(), after, limit)
     }
 
+    /// A receiver marked changed each time batches are published from now on (its value is
+    /// an internal order, not a versionstamp): what code that follows the changelog waits
+    /// on, instead of polling it. Subscribe before reading, so nothing published between the
+    /// read and the wait goes unnoticed.
+    pub fn published_batches(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared().announcer.published()
+    }
+
     /// The queue's delivery state (the queue module's primitives use it).
     pub(crate) fn queue_hub(&self) -> &Arc<QueueHub> {
         &self.inner.queue

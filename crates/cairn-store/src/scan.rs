@@ -1,7 +1,7 @@
 //! Reads that return less than whole entries, each from one snapshot: keys-only listings,
 //! counts and aggregates of numeric values (`cairn_model::scan`).
 //!
-//! A count or an aggregate runs in *pages*: [`count_page`] and [`aggregate_page`] read from
+//! A count or an aggregate runs in *pages*: `count_page` and `aggregate_page` read from
 //! `start` until the range ends or the [`ScanBudget`] is spent, and say where to resume. The
 //! embedded [`Kv::count`](cairn_model::Kv::count) runs every page on the same snapshot and
 //! yields to the runtime between them; the server answers one page per request (its budget in
@@ -14,13 +14,14 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use cairn_model::{
-    decode_key, Aggregate, AggregateOptions, KeyEntry, KvKeyList, Limits, ListOptions, ListPager,
+    decode_key, Aggregate, AggregateOptions, KeyEntry, KvKeyList, Limits, ListOptions,
     ListSelector, ReadRange, Versionstamp,
 };
 
 use crate::error::{Result, StorageError, StoreError};
 use crate::index::fields;
 use crate::limits::SCAN_PAGE_ENTRIES;
+use crate::list::{PagedReader, PagedRow};
 use crate::record::DataRecord;
 use crate::storage::{Keyspace, Scan, Snapshot};
 
@@ -285,10 +286,16 @@ impl Future for YieldNow {
 /// A keys-only listing of the embedded database, from one snapshot (see
 /// [`Kv::list_keys`](cairn_model::Kv::list_keys)).
 pub struct KeyListIterator {
-    snapshot: Arc<dyn Snapshot>,
-    now_ms: u64,
-    pager: ListPager,
-    buffer: std::collections::VecDeque<RawKey>,
+    reader: PagedReader<RawKey>,
+}
+
+impl PagedRow for RawKey {
+    fn key(&self) -> &[u8] {
+        &self.key
+    }
+    fn read_page(snapshot: &dyn Snapshot, range: &ReadRange, now_ms: u64) -> Result<Vec<Self>> {
+        read_keys(snapshot, range, now_ms)
+    }
 }
 
 impl KeyListIterator {
@@ -300,34 +307,8 @@ impl KeyListIterator {
         limits: &Limits,
     ) -> Result<Self> {
         Ok(KeyListIterator {
-            snapshot,
-            now_ms,
-            pager: ListPager::new(selector, options, limits)?,
-            buffer: Default::default(),
+            reader: PagedReader::new(snapshot, now_ms, selector, options, limits)?,
         })
-    }
-
-    fn next_raw(&mut self) -> Option<Result<RawKey>> {
-        if self.pager.limit_reached() {
-            return None;
-        }
-        if self.buffer.is_empty() {
-            let range = self.pager.next_range()?;
-            match read_keys(self.snapshot.as_ref(), &range, self.now_ms) {
-                Ok(batch) => {
-                    self.pager
-                        .advance(range.limit, batch.iter().map(|e| e.key.as_slice()));
-                    self.buffer.extend(batch);
-                }
-                Err(e) => {
-                    self.pager.advance(usize::MAX, []);
-                    return Some(Err(e));
-                }
-            }
-        }
-        let raw = self.buffer.pop_front()?;
-        self.pager.returned(&raw.key);
-        Some(Ok(raw))
     }
 }
 
@@ -335,7 +316,7 @@ impl KvKeyList for KeyListIterator {
     type Error = StoreError;
 
     async fn next(&mut self) -> Option<Result<KeyEntry>> {
-        self.next_raw().map(|r| {
+        self.reader.next_row().map(|r| {
             r.and_then(|raw| {
                 let key = decode_key(&raw.key).map_err(|e| StorageError::Corrupt {
                     keyspace: "data",
@@ -350,7 +331,7 @@ impl KvKeyList for KeyListIterator {
     }
 
     fn cursor(&self) -> String {
-        self.pager.cursor()
+        self.reader.cursor()
     }
 }
 

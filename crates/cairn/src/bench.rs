@@ -166,8 +166,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     workloads(&db, &queue, &args).await?;
     if let Some(status) = db.archive_status() {
         println!(
-            "archive lag_ms_max={} errors={} snapshots={}",
-            status.lag_ms_max, status.errors, status.snapshots
+            "archive lag_ms_p99<={} lag_ms_max={} errors={} snapshots={}",
+            status
+                .lag_ms_quantile(0.99)
+                .map_or("-".to_owned(), |ms| ms.to_string()),
+            status.lag_ms_max,
+            status.errors,
+            status.snapshots
         );
     }
     db.close();

@@ -4,24 +4,24 @@
 //!
 //! Keys and `Deno.KvU64` / `Uint8Array` values map one to one. V8-serialized values map to
 //! kv-utils' typed JSON when the mapping is exact: undefined, null, booleans, numbers, bigints,
-//! strings, plain objects, arrays without holes or extra properties, `Map`, `Set` and `Date`.
-//! Anything else (typed arrays inside a value, `RegExp`, errors, boxed primitives, sparse
-//! arrays, shared or cyclic references) would lose something in that form, so it is written as
-//! `{"type": "cairn:v8", "value": "<the V8 bytes, base64url>"}`, which `cairn import` restores
-//! byte for byte (kv-utils' `importEntries` does not know this type).
+//! strings, plain objects, arrays without holes or extra properties, `Map`, `Set`, valid
+//! `Date`s and whole `Uint8Array`s. Anything else (other typed arrays, `RegExp`, errors, boxed
+//! primitives, sparse arrays, shared or cyclic references, invalid dates) would lose something
+//! in that form, so it is written as `{"type": "cairn:v8", "value": "<the V8 bytes,
+//! base64url>"}`, which `cairn import` restores byte for byte (kv-utils' `importEntries` does
+//! not know this type).
+//!
+//! V8's format is read and written in one place, the HTTP API's codec
+//! (`cairn_server::api::values`): this module only rewrites its typed JSON (`{"$type": ..}`)
+//! into kv-utils' (`{"type": .., "value": ..}`) and back.
 
-use std::collections::HashSet;
-
-use anyhow::{bail, Context};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use cairn_model::{Entry, Key, KeyPart, KvValue};
+use cairn_server::api::values::{self as api, TAG};
 use num_bigint::BigInt;
 use serde_json::{json, Map as JsonMap, Value as Json};
-use v8_valueserializer::{
-    Date, DenseArray, Heap, HeapReference, HeapValue, Map, Object, PropertyKey, Set, StringValue,
-    Value, ValueDeserializer, ValueSerializer,
-};
 
 /// The type name of cairn's own exact form of a V8 value.
 pub const V8_TYPE: &str = "cairn:v8";
@@ -124,101 +124,75 @@ pub fn key_from_json(value: &Json) -> anyhow::Result<Key> {
 }
 
 /// A value as kv-utils' `KvValueJSON` (or cairn's exact V8 form).
+///
+/// V8's bytes are read by the HTTP API's codec (`cairn_server::api::values`), whose typed JSON
+/// is then rewritten in kv-utils' form: one reader of V8's format for the API, the CLI and
+/// export.
 pub fn value_to_json(value: &KvValue) -> Json {
     match value {
         KvValue::U64(n) => json!({"type": "KvU64", "value": n.to_string()}),
         KvValue::Bytes(b) => json!({"type": "Uint8Array", "value": b64(b)}),
-        KvValue::V8(bytes) => ValueDeserializer::default()
-            .read(bytes)
-            .ok()
-            .and_then(|(value, heap)| V8ToJson::new(&heap).convert(&value, 0))
-            .unwrap_or_else(|| json!({"type": V8_TYPE, "value": b64(bytes)})),
-    }
-}
-
-struct V8ToJson<'a> {
-    heap: &'a Heap,
-    /// Heap objects already written: a second reference to one is not expressible.
-    seen: HashSet<HeapReference>,
-}
-
-impl<'a> V8ToJson<'a> {
-    fn new(heap: &'a Heap) -> Self {
-        V8ToJson {
-            heap,
-            seen: HashSet::new(),
+        KvValue::V8(bytes) => {
+            let exact = api_to_kv_utils(&api::to_json(value), 0)
+                // A V8-serialized whole Uint8Array would come back as raw bytes (what Deno
+                // stores for one): another encoding of the value, so it keeps its exact form.
+                .filter(|json| json["type"] != "Uint8Array");
+            exact.unwrap_or_else(|| json!({"type": V8_TYPE, "value": b64(bytes)}))
         }
     }
-
-    fn convert(&mut self, value: &Value, depth: usize) -> Option<Json> {
-        Some(match value {
-            Value::Undefined => json!({"type": "undefined"}),
-            Value::Null => json!({"type": "null", "value": null}),
-            Value::Bool(b) => json!({"type": "boolean", "value": b}),
-            Value::I32(n) => json!({"type": "number", "value": n}),
-            Value::U32(n) => json!({"type": "number", "value": n}),
-            Value::Double(x) => json!({"type": "number", "value": number_to_json(*x)}),
-            Value::BigInt(i) => json!({"type": "bigint", "value": i.to_string()}),
-            Value::String(s) => json!({"type": "string", "value": s.to_string()}),
-            Value::HeapReference(reference) => {
-                if depth >= DEPTH_MAX || !self.seen.insert(*reference) {
-                    return None;
-                }
-                match reference.try_open(self.heap)? {
-                    HeapValue::Object(object) => {
-                        let mut fields = JsonMap::new();
-                        for (k, v) in &object.properties {
-                            fields.insert(property_name(k), self.convert(v, depth + 1)?);
-                        }
-                        json!({"type": "object", "value": fields})
-                    }
-                    HeapValue::DenseArray(array) if array.properties.is_empty() => {
-                        let items = array
-                            .elements
-                            .iter()
-                            .map(|e| e.as_ref().and_then(|v| self.convert(v, depth + 1)))
-                            .collect::<Option<Vec<_>>>()?;
-                        json!({"type": "Array", "value": items})
-                    }
-                    HeapValue::Map(map) => {
-                        let entries = map
-                            .entries
-                            .iter()
-                            .map(|(k, v)| {
-                                Some(json!([
-                                    self.convert(k, depth + 1)?,
-                                    self.convert(v, depth + 1)?
-                                ]))
-                            })
-                            .collect::<Option<Vec<_>>>()?;
-                        json!({"type": "Map", "value": entries})
-                    }
-                    HeapValue::Set(set) => {
-                        let values = set
-                            .values
-                            .iter()
-                            .map(|v| self.convert(v, depth + 1))
-                            .collect::<Option<Vec<_>>>()?;
-                        json!({"type": "Set", "value": values})
-                    }
-                    HeapValue::Date(date) => {
-                        let ms = u64::try_from(date.ms_since_epoch()?).ok()?;
-                        json!({"type": "Date", "value": cairn_proto::metadata::rfc3339_ms(ms)})
-                    }
-                    _ => return None,
-                }
-            }
-        })
-    }
 }
 
-fn property_name(key: &PropertyKey) -> String {
-    match key {
-        PropertyKey::I32(n) => n.to_string(),
-        PropertyKey::U32(n) => n.to_string(),
-        PropertyKey::Double(x) => x.to_string(),
-        PropertyKey::String(s) => s.to_string().into_owned(),
+/// The API's typed JSON of a value in kv-utils' form; `None` when kv-utils has no exact form
+/// for it (the API's `unsupported`, a `RegExp`, an invalid `Date`, nested too deep).
+fn api_to_kv_utils(value: &Json, depth: usize) -> Option<Json> {
+    if depth >= DEPTH_MAX {
+        return None;
     }
+    let inner = |v: &Json| api_to_kv_utils(v, depth + 1);
+    let list = |v: &Json| v.as_array()?.iter().map(inner).collect::<Option<Vec<_>>>();
+    Some(match value {
+        Json::Null => json!({"type": "null", "value": null}),
+        Json::Bool(b) => json!({"type": "boolean", "value": b}),
+        Json::Number(n) => json!({"type": "number", "value": number_to_json(n.as_f64()?)}),
+        Json::String(s) => json!({"type": "string", "value": s}),
+        Json::Array(_) => json!({"type": "Array", "value": list(value)?}),
+        Json::Object(fields) => match fields.get(TAG).and_then(Json::as_str) {
+            None => json!({"type": "object", "value": object(fields, inner)?}),
+            Some("object") => {
+                json!({"type": "object", "value": object(fields.get("value")?.as_object()?, inner)?})
+            }
+            Some("undefined") => json!({"type": "undefined"}),
+            Some("number") => {
+                json!({"type": "number", "value": match fields.get("value")?.as_str()? {
+                    "-0" => json!(-0.0),
+                    other => json!(other),
+                }})
+            }
+            Some("bigint") => json!({"type": "bigint", "value": fields.get("value")?}),
+            // An invalid date (`null` here) would be read back by kv-utils as 1970: exact form.
+            Some("Date") => json!({"type": "Date", "value": fields.get("value")?.as_str()?}),
+            Some("Map") => {
+                let entries = fields.get("entries")?.as_array()?.iter().map(list);
+                json!({"type": "Map", "value": entries.map(|pair| pair.map(Json::from)).collect::<Option<Vec<_>>>()?})
+            }
+            Some("Set") => json!({"type": "Set", "value": list(fields.get("values")?)?}),
+            Some("Uint8Array") => {
+                let bytes = STANDARD.decode(fields.get("base64")?.as_str()?).ok()?;
+                json!({"type": "Uint8Array", "value": b64(&bytes)})
+            }
+            Some(_) => return None,
+        },
+    })
+}
+
+fn object(
+    fields: &JsonMap<String, Json>,
+    convert: impl Fn(&Json) -> Option<Json>,
+) -> Option<JsonMap<String, Json>> {
+    fields
+        .iter()
+        .map(|(k, v)| Some((k.clone(), convert(v)?)))
+        .collect()
 }
 
 /// A value from kv-utils' `KvValueJSON` (or cairn's exact V8 form).
@@ -229,80 +203,75 @@ pub fn value_from_json(value: &Json) -> anyhow::Result<KvValue> {
         "Uint8Array" => Ok(KvValue::Bytes(unb64(text(v)?)?)),
         V8_TYPE => Ok(KvValue::V8(unb64(text(v)?)?)),
         _ => {
-            let mut heap = Heap::default();
-            let root = json_to_v8(&mut heap, value, 0)?;
-            Ok(KvValue::V8(
-                ValueSerializer::default().finish(&heap, &root)?,
-            ))
+            let document = kv_utils_to_api(value, 0)?;
+            let value = api::from_json(&document, "value").map_err(|e| anyhow!("{e}"))?;
+            Ok(value)
         }
     }
 }
 
-fn json_to_v8(heap: &mut Heap, value: &Json, depth: usize) -> anyhow::Result<Value> {
+/// kv-utils' typed JSON of a value (inside the value: undefined, null, boolean, number,
+/// bigint, string, object, Array, Map, Set, Date, Uint8Array) in the API's typed JSON.
+fn kv_utils_to_api(value: &Json, depth: usize) -> anyhow::Result<Json> {
     if depth >= DEPTH_MAX {
         bail!("value nested deeper than {DEPTH_MAX}");
     }
     let (kind, v) = typed(value)?;
-    let object = |heap: &mut Heap, h: HeapValue| Value::HeapReference(heap.insert(h));
+    let list = |v: &Json, what: &str| -> anyhow::Result<Vec<Json>> {
+        v.as_array()
+            .with_context(|| format!("{what} value is not a JSON array"))?
+            .iter()
+            .map(|item| kv_utils_to_api(item, depth + 1))
+            .collect()
+    };
     Ok(match kind {
-        "undefined" => Value::Undefined,
-        "null" => Value::Null,
-        "boolean" => Value::Bool(v.as_bool().context("bad boolean")?),
-        "number" => {
-            let x = number_from_json(v)?;
-            match v.as_i64().and_then(|i| i32::try_from(i).ok()) {
-                Some(small) => Value::I32(small),
-                None => Value::Double(x),
+        "undefined" => json!({ TAG: "undefined" }),
+        "null" => Json::Null,
+        "boolean" => Json::Bool(v.as_bool().context("bad boolean")?),
+        "number" => match v {
+            Json::Number(n) if n.as_f64().is_some_and(|x| x == 0.0 && x.is_sign_negative()) => {
+                json!({ TAG: "number", "value": "-0" })
             }
-        }
-        "bigint" => Value::BigInt(text(v)?.parse().context("bad bigint")?),
-        "string" => Value::String(StringValue::new(text(v)?.to_owned())),
+            Json::Number(_) => v.clone(),
+            Json::String(s) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => {
+                json!({ TAG: "number", "value": s })
+            }
+            other => bail!("{other} is not a number"),
+        },
+        "bigint" => json!({ TAG: "bigint", "value": text(v)?.parse::<BigInt>().context("bad bigint")?.to_string() }),
+        "string" => Json::String(text(v)?.to_owned()),
         "object" => {
             let fields = v.as_object().context("object value is not a JSON object")?;
-            let mut properties = Vec::with_capacity(fields.len());
+            let mut out = JsonMap::with_capacity(fields.len());
             for (k, item) in fields {
-                let key = match k.parse::<u32>() {
-                    Ok(index) if index.to_string() == *k => PropertyKey::U32(index),
-                    _ => PropertyKey::String(StringValue::new(k.clone())),
-                };
-                properties.push((key, json_to_v8(heap, item, depth + 1)?));
+                out.insert(k.clone(), kv_utils_to_api(item, depth + 1)?);
             }
-            object(heap, HeapValue::Object(Object { properties }))
+            // An object with its own "$type" key is wrapped, so it is not read as a tag.
+            if out.contains_key(TAG) {
+                json!({ TAG: "object", "value": out })
+            } else {
+                Json::Object(out)
+            }
         }
-        "Array" => {
-            let items = v.as_array().context("Array value is not a JSON array")?;
-            let elements = items
-                .iter()
-                .map(|item| json_to_v8(heap, item, depth + 1).map(Some))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            object(heap, HeapValue::DenseArray(DenseArray { elements, properties: Vec::new() }))
-        }
+        "Array" => Json::Array(list(v, "Array")?),
         "Map" => {
-            let items = v.as_array().context("Map value is not a JSON array")?;
-            let mut entries = Vec::with_capacity(items.len());
-            for pair in items {
+            let mut entries = Vec::new();
+            for pair in v.as_array().context("Map value is not a JSON array")? {
                 let [k, item] = pair.as_array().map(Vec::as_slice).unwrap_or_default() else {
                     bail!("a Map entry is not a [key, value] pair");
                 };
-                entries.push((json_to_v8(heap, k, depth + 1)?, json_to_v8(heap, item, depth + 1)?));
+                entries.push(json!([
+                    kv_utils_to_api(k, depth + 1)?,
+                    kv_utils_to_api(item, depth + 1)?
+                ]));
             }
-            object(heap, HeapValue::Map(Map { entries }))
+            json!({ TAG: "Map", "entries": entries })
         }
-        "Set" => {
-            let items = v.as_array().context("Set value is not a JSON array")?;
-            let values = items
-                .iter()
-                .map(|item| json_to_v8(heap, item, depth + 1))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            object(heap, HeapValue::Set(Set { values }))
-        }
-        "Date" => {
-            let ms = cairn_proto::metadata::parse_rfc3339_ms(text(v)?)
-                .with_context(|| format!("Date {v} is not an ISO time after 1970"))?;
-            object(heap, HeapValue::Date(Date::new(ms as f64)))
-        }
+        "Set" => json!({ TAG: "Set", "values": list(v, "Set")? }),
+        "Date" => json!({ TAG: "Date", "value": text(v)? }),
+        "Uint8Array" => json!({ TAG: "Uint8Array", "base64": STANDARD.encode(unb64(text(v)?)?) }),
         other => bail!(
-            "values of type {other:?} are not supported by cairn import (inside a value, only undefined, null, boolean, number, bigint, string, object, Array, Map, Set and Date)"
+            "values of type {other:?} are not supported by cairn import (inside a value, only undefined, null, boolean, number, bigint, string, object, Array, Map, Set, Date and Uint8Array)"
         ),
     })
 }
@@ -324,8 +293,11 @@ mod tests {
             "tags": {"type": "Set", "value": [{"type": "number", "value": 1}]},
             "born": {"type": "Date", "value": "1815-12-10T00:00:00.000Z"},
         }}));
-        // Dates before 1970 are refused with a clear message rather than shifted.
-        assert!(value.is_err());
+        // Dates before 1970 too (the API's date code covers JavaScript's whole range).
+        assert_eq!(
+            value_to_json(&value?)["value"]["born"],
+            json!({"type": "Date", "value": "1815-12-10T00:00:00.000Z"})
+        );
         let original = json!({"type": "object", "value": {
             "name": {"type": "string", "value": "ada"},
             "n": {"type": "number", "value": "NaN"},
@@ -343,9 +315,15 @@ mod tests {
     }
 
     #[test]
-    fn unknown_types_and_bad_bytes_are_clear_errors() {
+    fn unknown_types_and_bad_bytes_are_clear_errors() -> anyhow::Result<()> {
         assert!(value_from_json(&json!({"type": "RegExp", "value": "/a/"})).is_err());
         assert!(value_from_json(&json!({"type": "Uint8Array", "value": "***"})).is_err());
+        assert!(value_from_json(&json!({"type": "Date", "value": "yesterday"})).is_err());
+        // An object's own "$type" key is data, not a tag, and survives the round trip.
+        let tagged =
+            json!({"type": "object", "value": {"$type": {"type": "string", "value": "x"}}});
+        assert_eq!(value_to_json(&value_from_json(&tagged)?), tagged);
         assert!(key_from_json(&json!([{"type": "object"}])).is_err());
+        Ok(())
     }
 }

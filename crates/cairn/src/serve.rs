@@ -8,6 +8,13 @@ use anyhow::{bail, Context};
 use cairn_server::config::{parse_durability, FileConfig};
 use cairn_server::{ServerConfig, TokenGrant};
 
+// The flags' doc comments are clap's `--help` text, read in a terminal: `<name>` and
+// `[archive]` there are placeholders for people, not HTML or links for rustdoc.
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links,
+    reason = "doc comments here are --help text"
+)]
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Directory holding the databases (one subdirectory each). [default: cairn-data]
@@ -95,6 +102,13 @@ pub struct ServeArgs {
     /// and writes then fail with the reason). [default: primary]
     #[arg(long, env = "CAIRN_REPLICA_ENDPOINTS")]
     replica_endpoints: Option<String>,
+    /// What a replica does when its primary refuses it as diverged (it holds batches the
+    /// primary never had: a deposed primary's unacknowledged tail) or no longer retains its
+    /// position and no --archive reaches it: "auto" rebuilds it from a snapshot of the
+    /// primary, keeping the old copy as <name>.discarded-<epoch>-<position>; "never" leaves
+    /// it refused until an operator acts. [default: auto]
+    #[arg(long, env = "CAIRN_REPLICA_REBUILD")]
+    replica_rebuild: Option<String>,
     /// Do not serve the web console at /console (the JSON API under /api/v1 stays).
     #[arg(long)]
     no_console: bool,
@@ -238,6 +252,7 @@ fn prepare(args: ServeArgs) -> anyhow::Result<Prepared> {
             sync_timeout_ms: args.sync_timeout_ms,
             retained_bytes: args.replication_retained_bytes,
             endpoints: args.replica_endpoints,
+            rebuild: args.replica_rebuild,
         },
         file.replication.unwrap_or_default(),
     )?;
@@ -321,6 +336,7 @@ struct ReplicationFlags {
     sync_timeout_ms: Option<u64>,
     retained_bytes: Option<u64>,
     endpoints: Option<String>,
+    rebuild: Option<String>,
 }
 
 /// Replication from the flags and the `[replication]` table.
@@ -367,6 +383,13 @@ fn replication_settings(
         Some("primary") => ReplicaEndpoints::Primary,
         Some("replica") => ReplicaEndpoints::Replica,
         Some(other) => bail!("--replica-endpoints must be primary or replica, not {other:?}"),
+    };
+    use cairn_server::config::ReplicaRebuild;
+    settings.rebuild = match flags.rebuild.as_deref() {
+        None => table.replica_rebuild.unwrap_or_default(),
+        Some("auto") => ReplicaRebuild::Auto,
+        Some("never") => ReplicaRebuild::Never,
+        Some(other) => bail!("--replica-rebuild must be auto or never, not {other:?}"),
     };
     if (!settings.replica_of.is_empty() || settings.sync_replicas > 0) && settings.token.is_none() {
         bail!("--replica-of and --sync-replicas need --replication-token (replicas authenticate with it)");

@@ -358,6 +358,11 @@ struct Replication {
     /// Primary: replicas streaming, and how many must confirm a commit.
     replicas: Option<f64>,
     sync_replicas: Option<f64>,
+    /// Replica: rebuilds from the primary's snapshot and from the archive, and the diverged
+    /// positions the last discarding rebuild discarded.
+    rebuilds_primary: Option<f64>,
+    rebuilds_archive: Option<f64>,
+    discarded_positions: Option<f64>,
 }
 
 impl Replication {
@@ -388,6 +393,17 @@ impl Replication {
             follower: labelled("cairn_replication_follower", "state"),
             replicas: gauge("cairn_replication_replicas"),
             sync_replicas: gauge("cairn_replication_sync_replicas"),
+            rebuilds_primary: value(
+                samples,
+                "cairn_replication_rebuilds_total",
+                &[("database", db), ("source", "primary")],
+            ),
+            rebuilds_archive: value(
+                samples,
+                "cairn_replication_rebuilds_total",
+                &[("database", db), ("source", "archive")],
+            ),
+            discarded_positions: gauge("cairn_replication_discarded_positions"),
         }
     }
 
@@ -406,6 +422,12 @@ impl Replication {
                 count(self.lag_positions),
                 ms(self.lag_p50_s),
                 ms(self.lag_p99_s)
+            );
+            println!(
+                "  rebuilds: {} from the primary, {} from the archive; last discarded tail {} positions",
+                count(self.rebuilds_primary),
+                count(self.rebuilds_archive),
+                count(self.discarded_positions)
             );
         } else if role == "primary" {
             println!(
@@ -426,6 +448,8 @@ impl Replication {
             "follower": self.follower,
             "replicas": self.replicas,
             "sync_replicas": self.sync_replicas,
+            "rebuilds": { "primary": self.rebuilds_primary, "archive": self.rebuilds_archive },
+            "discarded_positions": self.discarded_positions,
         })
     }
 }
@@ -566,6 +590,9 @@ cairn_replication_role{database=\"app\",role=\"replica\"} 1
 cairn_replication_epoch{database=\"app\"} 2
 cairn_replication_lag_positions{database=\"app\"} 7
 cairn_replication_follower{database=\"app\",state=\"streaming\"} 1
+cairn_replication_rebuilds_total{database=\"app\",source=\"primary\"} 1
+cairn_replication_rebuilds_total{database=\"app\",source=\"archive\"} 0
+cairn_replication_discarded_positions{database=\"app\"} 12
 ";
 
     #[test]
@@ -582,6 +609,14 @@ cairn_replication_follower{database=\"app\",state=\"streaming\"} 1
         assert_eq!(r.role.as_deref(), Some("replica"));
         assert_eq!((r.epoch, r.lag_positions), (Some(2.0), Some(7.0)));
         assert_eq!(r.follower.as_deref(), Some("streaming"));
+        assert_eq!(
+            (
+                r.rebuilds_primary,
+                r.rebuilds_archive,
+                r.discarded_positions
+            ),
+            (Some(1.0), Some(0.0), Some(12.0))
+        );
     }
 
     #[test]

@@ -22,9 +22,7 @@ mod replication;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use failover::{
-    member_args_at, role, wait_for_leader, wait_rejoined_or_diverged, Etcd, Load, Member3,
-};
+use failover::{member_args_at, role, wait_for_leader, wait_rejoined, Etcd, Load, Member3};
 use replication::Node;
 
 /// A network namespace and a veth pair into it; removed on drop.
@@ -185,8 +183,7 @@ fn a_primary_cut_off_acknowledges_nothing_after_its_lease_and_rejoins() {
     println!(
         "{checked} acknowledged writes (some straight to the cut-off primary) on the new primary"
     );
-    // TODO(rebuild branch): wait_rejoined once a diverged replica rebuilds itself.
-    wait_rejoined_or_diverged(&members[0].node, new);
+    wait_rejoined(&members[0].node, new);
     assert_eq!(role(&members[0].node), Some("replica"));
     drop(etcd);
 }

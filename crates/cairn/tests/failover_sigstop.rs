@@ -20,8 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use failover::{
-    check_present, direct_writes, start_group, wait_for_leader, wait_rejoined_or_diverged, Etcd,
-    Load,
+    check_present, direct_writes, start_group, wait_for_leader, wait_rejoined, Etcd, Load,
 };
 
 #[test]
@@ -71,7 +70,6 @@ fn a_frozen_primary_acknowledges_nothing_after_its_lease_and_rejoins() {
          all on the new primary",
         direct.len()
     );
-    // TODO(rebuild branch): wait_rejoined once a diverged replica rebuilds itself.
-    wait_rejoined_or_diverged(old, new);
+    wait_rejoined(old, new);
     drop(etcd);
 }

@@ -12,7 +12,7 @@ use crate::view::View;
 /// The Redis version cairn answers as (clients gate features on it).
 pub const REDIS_VERSION: &str = "7.2.0";
 
-/// PING [message]
+/// `PING [message]`
 pub fn ping(args: &[Vec<u8>], _: &mut dyn View) -> Result<Frame> {
     Ok(match args.get(1) {
         Some(message) => Frame::Bulk(message.clone()),
@@ -45,7 +45,7 @@ pub fn hello_reply(protocol: Protocol, id: u64) -> Frame {
     ])
 }
 
-/// INFO [section]: what clients look for (version, mode, `loading:0`), and cairn's own.
+/// `INFO [section]`: what clients look for (version, mode, `loading:0`), and cairn's own.
 pub fn info(connected: usize, uptime_s: u64, port: u16) -> Frame {
     let text = format!(
         "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_mode:standalone\r\n\

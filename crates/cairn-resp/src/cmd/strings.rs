@@ -87,7 +87,7 @@ pub fn expire_at(unit: &[u8], n: i64, now_ms: u64, command: &str) -> Result<u64>
     at.filter(|&at| at <= i64::MAX as u64).ok_or_else(invalid)
 }
 
-/// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`
 pub fn set(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let options = set_options(args, view.now_ms())?;
     let name = arg(args, 1);

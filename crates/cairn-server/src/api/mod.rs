@@ -18,7 +18,7 @@
 //!
 //! Errors are JSON, `{"error": <code>, "reason": <text>}`, with the status of
 //! [`crate::error::status`] (`reply.rs`). Bodies go through the server's one body budget
-//! ([`crate::routes::read_body`]). Cross-origin requests are refused unless
+//! (`crate::routes::read_body`). Cross-origin requests are refused unless
 //! `ServerConfig::api_cors_origins` names the origin (`cors.rs`).
 
 mod atomic;

@@ -6,9 +6,9 @@
 //! - `?prefix=<tuple>`: every commit that writes or removes a key under the prefix, as a
 //!   `changes` event `{"versionstamp", "changes": [{"key", "value"} | {"key", "deleted": true}]}`
 //!   after a first `ready` event. The store wakes watchers per key, not per prefix, so these
-//!   come from the changelog (the store's seam for replication and backups), read every
-//!   [`API_WATCH_PREFIX_POLL_MS`]: a watcher never misses a commit the changelog still holds
-//!   (it keeps the last million commits by default). A watcher that fell further behind than
+//!   come from the changelog (written in the same storage batch as the commit), read each
+//!   time the database publishes batches (`Database::published_batches`): a watcher never
+//!   misses a commit the changelog still holds (it keeps the last million commits by default). A watcher that fell further behind than
 //!   the changelog holds gets a `lagged` event and the stream ends: commits it would have seen
 //!   were trimmed, and it must read the prefix again rather than believe it missed nothing.
 //!
@@ -20,7 +20,6 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -38,11 +37,9 @@ use super::reply::entry_json;
 use super::request::{bad, Caller, Query};
 use super::values::to_json;
 use super::JsonError;
-use crate::limits::{API_WATCH_CHANGELOG_BATCH, API_WATCH_PREFIX_POLL_MS};
+use crate::limits::API_WATCH_CHANGELOG_BATCH;
 use crate::routes::watch::{take_slot, Slot, KEEPALIVE};
 use crate::App;
-
-const POLL: Duration = Duration::from_millis(API_WATCH_PREFIX_POLL_MS);
 
 pub(crate) async fn watch(
     State(app): State<Arc<App>>,
@@ -75,12 +72,15 @@ pub(crate) async fn watch(
         }
         (true, Some(prefix)) => {
             let encoded = try_encode_key(&prefix).map_err(|e| bad(format!("prefix: {e}")))?;
+            // Before the tail is read: a batch published after it marks this changed.
+            let published = caller.db.published_batches();
             let db = caller.db.clone();
             let after = tokio::task::spawn_blocking(move || changelog_tail(&db))
                 .await
                 .map_err(|_| StoreError::Closed)??;
             Source::Prefix(PrefixWatch {
                 db: caller.db.clone(),
+                published,
                 prefix: encoded,
                 after,
                 pending: VecDeque::from([event("ready", &json!({}))]),
@@ -116,6 +116,8 @@ enum Source {
 
 struct PrefixWatch {
     db: Database,
+    /// Changed each time the database publishes batches: time to read the changelog.
+    published: tokio::sync::watch::Receiver<u64>,
     /// The encoded prefix.
     prefix: Vec<u8>,
     /// The changelog position read up to.
@@ -168,9 +170,11 @@ impl Stream {
                     return None;
                 }
                 if !watch.catching_up {
-                    let wake = deadline.min(Instant::now() + POLL);
                     tokio::select! {
-                        () = tokio::time::sleep_until(wake) => {}
+                        changed = watch.published.changed() => if changed.is_err() {
+                            return None; // the database closed
+                        },
+                        () = tokio::time::sleep_until(deadline) => {}
                         _ = self.closing.wait_for(|closing| *closing) => return None,
                     }
                 }
@@ -190,8 +194,8 @@ impl PrefixWatch {
     /// Reads the next changelog batch into `pending`.
     fn read(&mut self) -> Result<(), StoreError> {
         // Only a watcher still catching up can have lost commits: one that read up to the tail
-        // at its last poll (a quarter second ago) sees new commits there, and an old entry at
-        // its position trimmed by age while it idled is no loss.
+        // at its last read (the previous publication) sees new commits there, and an old entry
+        // at its position trimmed by age while it idled is no loss.
         let oldest = if self.catching_up {
             self.db.changelog(None, 1)?.first().map(|(v, _)| *v)
         } else {

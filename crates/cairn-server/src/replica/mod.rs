@@ -34,9 +34,13 @@ pub(crate) enum Ended {
         /// The database it holds.
         database_id: uuid::Uuid,
     },
-    /// The primary refused the replica (token, database, history, not a primary): an
-    /// operator must act; asked again slowly meanwhile.
+    /// The primary refused the replica (token, database, not a primary): an operator must
+    /// act; asked again slowly meanwhile.
     Refused(String),
+    /// The primary refused the replica as diverged: it holds batches the primary never had
+    /// (a former primary's tail past a promotion). Rebuilt from the primary's snapshot with
+    /// `--replica-rebuild auto`, else refused.
+    Diverged(String),
     /// Something failed here or on the way: retry.
     Failed(String),
 }
@@ -48,6 +52,12 @@ pub struct FollowerState {
     pub state: &'static str,
     /// Why the last session ended, if it failed.
     pub last_error: Option<String>,
+    /// Rebuilds of the copy from a snapshot of the primary.
+    pub rebuilds_primary: u64,
+    /// Rebuilds of the copy from the archive.
+    pub rebuilds_archive: u64,
+    /// Positions of a diverged copy's tail discarded by the last rebuild that discarded any.
+    pub discarded_positions: u64,
 }
 
 /// One database's follower.
@@ -98,7 +108,7 @@ impl Followers {
             primary: primary.to_owned(),
             state: Mutex::new(FollowerState {
                 state: "connecting",
-                last_error: None,
+                ..FollowerState::default()
             }),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -153,6 +163,60 @@ impl Followers {
     }
 }
 
+/// Whether the copy may be rebuilt from a snapshot of the primary (`--replica-rebuild`).
+fn rebuild_auto(follower: &Follower) -> bool {
+    follower.app.config.replication.rebuild == crate::config::ReplicaRebuild::Auto
+}
+
+/// A rebuild the follower starts after a session ended.
+enum Rebuild {
+    /// Behind the primary's retained stream: from the archive or the primary's snapshot.
+    CatchUp {
+        oldest: u64,
+        database_id: uuid::Uuid,
+    },
+    /// Diverged from the primary: from its snapshot, the old copy kept aside.
+    Diverged,
+}
+
+impl Rebuild {
+    async fn run(
+        self,
+        follower: &Follower,
+        http: &http::Http,
+    ) -> Result<cairn_store::replication::StreamPosition, String> {
+        match self {
+            Rebuild::CatchUp {
+                oldest,
+                database_id,
+            } => catch_up(follower, http, oldest, database_id).await,
+            Rebuild::Diverged => {
+                rebuild::from_primary(follower, http, rebuild::Cause::Diverged).await
+            }
+        }
+    }
+}
+
+/// Catches a replica behind the primary's retained stream up: from the archive if this
+/// server has one and it reaches the retained stream, else (or if it fails) from a snapshot
+/// of the primary with `--replica-rebuild auto`.
+async fn catch_up(
+    follower: &Follower,
+    http: &http::Http,
+    oldest: u64,
+    database_id: uuid::Uuid,
+) -> Result<cairn_store::replication::StreamPosition, String> {
+    let archived = rebuild::from_archive(follower, oldest, database_id).await;
+    match archived {
+        Ok(at) => Ok(at),
+        Err(reason) if rebuild_auto(follower) => {
+            tracing::warn!(database = %follower.name, %reason, "cannot catch up from an archive: rebuilding from the primary's snapshot");
+            rebuild::from_primary(follower, http, rebuild::Cause::Behind).await
+        }
+        Err(reason) => Err(reason),
+    }
+}
+
 /// Follows the primary until stopped.
 async fn follow(follower: Arc<Follower>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let http = http::Http::new();
@@ -164,31 +228,33 @@ async fn follow(follower: Arc<Follower>, mut stop: tokio::sync::watch::Receiver<
             _ = stop.wait_for(|stop| *stop) => return,
         };
         let name = follower.name.as_str();
-        match ended {
+        let rebuild = match ended {
             Ended::Closed(reason) => {
                 tracing::info!(database = name, %reason, "replication stream ended; reconnecting");
                 follower.set_state("connecting", None);
                 pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
+                None
             }
             Ended::NotRetained {
                 oldest,
                 database_id,
             } => {
                 follower.set_state("rebuilding", None);
-                let rebuilt = tokio::select! {
-                    rebuilt = rebuild::from_archive(&follower, oldest, database_id) => rebuilt,
-                    _ = stop.wait_for(|stop| *stop) => return,
-                };
-                match rebuilt {
-                    Ok(_) => {
-                        pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
-                        continue;
-                    }
-                    Err(reason) => {
-                        tracing::error!(database = name, %reason, "replica cannot catch up");
-                        follower.set_state("rebuilding", Some(reason));
-                    }
-                }
+                Some(Rebuild::CatchUp {
+                    oldest,
+                    database_id,
+                })
+            }
+            Ended::Diverged(reason) if rebuild_auto(&follower) => {
+                tracing::warn!(database = name, primary = %follower.primary, %reason, "diverged from the primary: rebuilding from its snapshot (--replica-rebuild auto)");
+                follower.set_state("rebuilding", Some(reason));
+                Some(Rebuild::Diverged)
+            }
+            Ended::Diverged(reason) => {
+                tracing::error!(database = name, primary = %follower.primary, %reason, "the primary refuses this replica as diverged (--replica-rebuild never: move its directory away to rebuild it)");
+                follower.set_state("refused", Some(reason));
+                pause = max;
+                None
             }
             Ended::Refused(reason) => {
                 tracing::error!(database = name, primary = %follower.primary, %reason, "the primary refuses this replica");
@@ -198,10 +264,28 @@ async fn follow(follower: Arc<Follower>, mut stop: tokio::sync::watch::Receiver<
                 if follower.app.failover.is_none() {
                     pause = max;
                 }
+                None
             }
             Ended::Failed(reason) => {
                 tracing::warn!(database = name, %reason, "replication failed; retrying");
                 follower.set_state("connecting", Some(reason));
+                None
+            }
+        };
+        if let Some(rebuild) = rebuild {
+            let rebuilt = tokio::select! {
+                rebuilt = rebuild.run(&follower, &http) => rebuilt,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match rebuilt {
+                Ok(_) => {
+                    pause = Duration::from_millis(REPLICATION_RETRY_MS_MIN);
+                    continue;
+                }
+                Err(reason) => {
+                    tracing::error!(database = name, %reason, "replica cannot catch up");
+                    follower.set_state("rebuilding", Some(reason));
+                }
             }
         }
         tokio::select! {

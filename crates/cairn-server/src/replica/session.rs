@@ -66,6 +66,9 @@ pub(crate) async fn run(follower: &Follower, http: &Http) -> Ended {
     let response = match http.post(&url, token, request.to_string()).await {
         Ok(Answer::Ok(response)) => response,
         Ok(Answer::Status(StatusCode::GONE, text)) => return not_retained(&text),
+        Ok(Answer::Status(StatusCode::CONFLICT, text)) if is_diverged(&text) => {
+            return Ended::Diverged(text)
+        }
         Ok(Answer::Status(status, text)) if status.is_client_error() => {
             return Ended::Refused(format!("the primary answered {status}: {text}"))
         }
@@ -125,6 +128,14 @@ fn not_retained(text: &str) -> Ended {
         },
         None => Ended::Failed(format!("the primary answered 410 with {text:?}")),
     }
+}
+
+/// A 409 whose JSON body says `"error": "diverged"` (the other 409s — another database,
+/// not a primary — are plain text and stay refusals).
+fn is_diverged(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .is_some_and(|v| v.get("error").and_then(|e| e.as_str()) == Some("diverged"))
 }
 
 struct Stream<'a> {

@@ -9,6 +9,9 @@
 //!   metadata exchange lists it as an `eventual` endpoint.
 //! - `ack`: the replica has every batch up to a position durable.
 //! - `promote`: this server's replica of the database becomes its primary.
+//! - `snapshot`: a consistent image of the database at its last published position, in the
+//!   archive's snapshot objects (`cairn_store::archive::SnapshotSource`): what a replica
+//!   diverged from this primary, or behind its retained stream, rebuilds itself from.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -29,7 +32,10 @@ use serde::Deserialize;
 use super::bearer;
 use crate::config::Access;
 use crate::error::ApiError;
-use crate::limits::{REPLICATION_ADVERTISE_URL_BYTES_MAX, REPLICATION_HEARTBEAT_MS};
+use crate::limits::{
+    REPLICATION_ADVERTISE_URL_BYTES_MAX, REPLICATION_HEARTBEAT_MS,
+    REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT, REPLICATION_SNAPSHOT_TRANSFERS_MAX,
+};
 use crate::registry::DEFAULT_DATABASE;
 use crate::App;
 
@@ -38,6 +44,14 @@ pub const TOKEN_KEY_HEADER: &str = "cairn-token-key";
 /// The response header telling a replica how many replicas must confirm each commit
 /// (`--sync-replicas`): with 0, its acknowledgements need not be immediate.
 pub const SYNC_REPLICAS_HEADER: &str = "cairn-sync-replicas";
+/// The response header of a snapshot transfer naming its position: `<epoch>/<position>`.
+pub const SNAPSHOT_POSITION_HEADER: &str = "cairn-stream-position";
+/// The response header of a snapshot transfer naming the database's id.
+pub const DATABASE_ID_HEADER: &str = "cairn-database-id";
+
+/// Snapshot transfers being served (at most [`REPLICATION_SNAPSHOT_TRANSFERS_MAX`]).
+static SNAPSHOT_TRANSFERS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(REPLICATION_SNAPSHOT_TRANSFERS_MAX);
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
@@ -76,6 +90,7 @@ async fn dispatch(
         "stream" => stream(app, name, body).await,
         "ack" => ack(&app, name, body).await,
         "promote" => promote(&app, name).await,
+        "snapshot" => snapshot(&app, name).await,
         other => Err(ApiError::NotFound(format!(
             "no replication operation {other:?}"
         ))),
@@ -171,7 +186,12 @@ async fn stream(app: Arc<App>, name: &str, body: &[u8]) -> Result<Response, ApiE
         epoch: request.epoch,
         position: request.position,
     };
-    db.check_follower(at)?;
+    // A diverged history is answered with a JSON body naming it, so that the replica can tell
+    // it from the other refusals (another database, not a primary) and rebuild itself.
+    db.check_follower(at).map_err(|e| match e {
+        cairn_store::StoreError::Replication(reason) => ApiError::Diverged(reason),
+        other => ApiError::Store(other),
+    })?;
     if let Err(ReadError::NotRetained { oldest }) = log.check(at.position, request.empty) {
         return Err(ApiError::NotRetained {
             oldest,
@@ -317,4 +337,59 @@ async fn promote(app: &App, name: &str) -> Result<Response, ApiError> {
     tracing::warn!(database = name, %at, "promoted to primary by hand; remove its --replica-of before the next start");
     let body = serde_json::json!({ "epoch": at.epoch, "position": at.position }).to_string();
     Ok(([("content-type", "application/json")], body).into_response())
+}
+
+/// Streams a consistent image of the database (`docs/protocol.md` §12, "snapshot"): the
+/// archive's objects for one snapshot, read from a storage snapshot by a blocking task and
+/// handed to the response through a bounded channel, one part at a time.
+async fn snapshot(app: &App, name: &str) -> Result<Response, ApiError> {
+    let (db, _, _) = primary(app, name).await?;
+    let permit = SNAPSHOT_TRANSFERS.try_acquire().map_err(|_| {
+        ApiError::Overloaded(format!(
+            "{REPLICATION_SNAPSHOT_TRANSFERS_MAX} snapshot transfers are being served"
+        ))
+    })?;
+    let source = cairn_store::archive::SnapshotSource::take(&db)
+        .map_err(|e| ApiError::Store(cairn_store::StoreError::Replication(e.to_string())))?;
+    let at = source.position();
+    let database_id = uuid::Uuid::from_bytes(source.database_id());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(
+        REPLICATION_SNAPSHOT_OBJECTS_IN_FLIGHT,
+    );
+    let database = name.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let sent = source.send(&|object| {
+            tx.blocking_send(Ok(Bytes::from(object))).map_err(|_| {
+                cairn_store::archive::ArchiveError::Destination("the replica went away".into())
+            })
+        });
+        match sent {
+            Ok(done) => {
+                tracing::info!(database, %at, entries = done.entries, "snapshot sent to a replica")
+            }
+            Err(e) => {
+                tracing::warn!(database, %at, error = %e, "snapshot transfer to a replica stopped");
+                // Break the body off: the replica sees a torn transfer, never a short one.
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(app.auth.data_key(name));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok((
+        [
+            ("content-type", "application/octet-stream".to_owned()),
+            (TOKEN_KEY_HEADER, key),
+            (
+                SNAPSHOT_POSITION_HEADER,
+                format!("{}/{}", at.epoch, at.position),
+            ),
+            (DATABASE_ID_HEADER, database_id.to_string()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
 }

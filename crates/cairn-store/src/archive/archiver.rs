@@ -107,6 +107,9 @@ pub struct ArchiveStatus {
     /// The largest lag of a shipment since the database opened: from the publication of its
     /// oldest batch to the end of its upload, ms.
     pub lag_ms_max: u64,
+    /// Shipped batches by lag (publication to the end of its segment's upload), counted per
+    /// bucket of [`LAG_BUCKETS_MS`]; the last counts the lags beyond its largest bound.
+    pub lag_ms_batches: [u64; LAG_BUCKETS_MS.len() + 1],
     /// Failed attempts since the database opened.
     pub errors: u64,
     /// The last failure.
@@ -117,6 +120,30 @@ pub struct ArchiveStatus {
     pub started: bool,
     /// Snapshots written by this process.
     pub snapshots: u64,
+}
+
+/// Upper bounds, in ms, of the buckets that count shipped batches by lag.
+pub const LAG_BUCKETS_MS: [u64; 13] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+
+impl ArchiveStatus {
+    /// The bound of the bucket holding the `q` quantile of shipped batches' lags (an upper
+    /// bound of it, ms); `None` before any batch is shipped, `u64::MAX` beyond the largest
+    /// bucket.
+    pub fn lag_ms_quantile(&self, q: f64) -> Option<u64> {
+        let total: u64 = self.lag_ms_batches.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, count) in self.lag_ms_batches.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(LAG_BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX));
+            }
+        }
+        Some(u64::MAX)
+    }
 }
 
 /// The running archiver of one database.
@@ -422,11 +449,14 @@ impl Worker {
                 &names::segment(current.range, first, last),
                 &segment.encode(),
             )?;
-            let shipped: u64 = self
-                .pending
-                .drain(..count)
-                .map(|p| p.batch.len() as u64)
-                .sum();
+            let now_ms = self.shared.config.clock.now_ms();
+            let mut lags = [0u64; LAG_BUCKETS_MS.len() + 1];
+            let mut shipped = 0u64;
+            for p in self.pending.drain(..count) {
+                shipped += p.batch.len() as u64;
+                let lag = now_ms.saturating_sub(p.time_ms);
+                lags[LAG_BUCKETS_MS.partition_point(|&bound| bound < lag)] += 1;
+            }
             let mut buffer = self.feed.buffer.lock();
             buffer.bytes = buffer.bytes.saturating_sub(shipped);
             drop(buffer);
@@ -435,8 +465,10 @@ impl Worker {
             self.current = Some(current);
             let mut status = self.status.lock();
             status.shipped_asn = last;
-            let lag = self.shared.config.clock.now_ms().saturating_sub(oldest_ms);
-            status.lag_ms_max = status.lag_ms_max.max(lag);
+            status.lag_ms_max = status.lag_ms_max.max(now_ms.saturating_sub(oldest_ms));
+            for (total, n) in status.lag_ms_batches.iter_mut().zip(lags) {
+                *total += n;
+            }
             status.shipped_commit_version = status.shipped_commit_version.max(newest_cv);
         }
         Ok(())
@@ -535,4 +567,23 @@ fn continuation(
         last_asn,
         last_snapshot_asn: newest.asn,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lag_quantile_is_the_bound_of_its_bucket() {
+        let mut status = ArchiveStatus::default();
+        assert_eq!(status.lag_ms_quantile(0.99), None);
+        // 98 batches within 100 ms, one within 500 ms, one past every bound.
+        status.lag_ms_batches[6] = 98;
+        status.lag_ms_batches[8] = 1;
+        status.lag_ms_batches[LAG_BUCKETS_MS.len()] = 1;
+        assert_eq!(status.lag_ms_quantile(0.5), Some(100));
+        assert_eq!(status.lag_ms_quantile(0.99), Some(500));
+        assert_eq!(status.lag_ms_quantile(1.0), Some(u64::MAX));
+        assert_eq!(status.lag_ms_quantile(0.0), Some(100));
+    }
 }

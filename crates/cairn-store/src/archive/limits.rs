@@ -17,6 +17,9 @@ pub const UNSHIPPED_BYTES_MAX_DEFAULT: u64 = 256 * 1024 * 1024;
 pub const SEGMENT_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// One snapshot part holds at most about this much.
 pub const SNAPSHOT_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Largest object a snapshot transfer to a replica accepts (a part is cut after about
+/// [`SNAPSHOT_PART_BYTES`], so it exceeds it by at most one entry).
+pub const TRANSFER_OBJECT_BYTES_MAX: usize = 2 * SNAPSHOT_PART_BYTES;
 /// Pairs read from a storage snapshot at a time while writing a snapshot.
 pub const SNAPSHOT_SCAN_CHUNK: usize = 4096;
 /// Restore applies snapshot entries to the new database in storage batches of about this size.

@@ -17,14 +17,16 @@ pub mod limits;
 mod restore;
 mod retention;
 mod snapshot;
+mod transfer;
 
 use std::sync::Arc;
 
-pub use archiver::{ArchiveStatus, Archiver};
+pub use archiver::{ArchiveStatus, Archiver, LAG_BUCKETS_MS};
 pub use catalog::{Catalog, RangeSummary};
 pub use dest::{Destination, LocalDir, Prefixed};
 pub use restore::{restore, restore_to_dir, RestoreReport, RestoreTarget};
 pub use snapshot::backup_snapshot;
+pub use transfer::{SnapshotReceiver, SnapshotSource, TRANSFER_RANGE, TRANSFER_REASON};
 
 use crate::error::StorageError;
 

@@ -36,9 +36,32 @@ pub(crate) fn write_snapshot(
     snapshot: &dyn Snapshot,
     time_ms: u64,
 ) -> Result<SnapshotDone, ArchiveError> {
+    write_snapshot_to(
+        &|name, bytes| dest.put(name, bytes),
+        range,
+        asn,
+        snapshot,
+        time_ms,
+    )
+}
+
+/// Where [`write_snapshot_to`] hands each object: its name under the database's prefix, its
+/// bytes.
+pub(crate) type PutObject<'a> = dyn Fn(&str, &[u8]) -> Result<(), ArchiveError> + 'a;
+
+/// [`write_snapshot`] handing each object (name under the database's prefix, bytes) to
+/// `put` in order — parts, then the trailer: to a destination, or to a replica over the
+/// network (`transfer.rs`).
+pub(crate) fn write_snapshot_to(
+    put: &PutObject<'_>,
+    range: u64,
+    asn: u64,
+    snapshot: &dyn Snapshot,
+    time_ms: u64,
+) -> Result<SnapshotDone, ArchiveError> {
     let (commit_version, database_id) = snapshot_meta(snapshot)?;
     let mut writer = PartWriter {
-        dest,
+        put,
         range,
         asn,
         part: SnapshotPart::default(),
@@ -85,12 +108,12 @@ pub(crate) fn write_snapshot(
         entries: writer.entries,
         part_crcs: writer.crcs,
     };
-    dest.put(&names::snapshot_done(range, asn), &done.encode())?;
+    put(&names::snapshot_done(range, asn), &done.encode())?;
     Ok(done)
 }
 
-struct PartWriter<'a, 'b> {
-    dest: &'a Prefixed<'b>,
+struct PartWriter<'a> {
+    put: &'a PutObject<'a>,
     range: u64,
     asn: u64,
     part: SnapshotPart,
@@ -99,7 +122,7 @@ struct PartWriter<'a, 'b> {
     entries: u64,
 }
 
-impl PartWriter<'_, '_> {
+impl PartWriter<'_> {
     fn push(
         &mut self,
         keyspace: Keyspace,
@@ -122,8 +145,7 @@ impl PartWriter<'_, '_> {
         let bytes = std::mem::take(&mut self.part).encode();
         self.part_bytes = 0;
         let number = u32::try_from(self.crcs.len()).unwrap_or(u32::MAX);
-        self.dest
-            .put(&names::snapshot_part(self.range, self.asn, number), &bytes)?;
+        (self.put)(&names::snapshot_part(self.range, self.asn, number), &bytes)?;
         self.crcs.push(object_crc(&bytes));
         Ok(())
     }

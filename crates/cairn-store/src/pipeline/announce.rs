@@ -14,7 +14,7 @@
 //! pipeline: it runs on the commit path.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 
@@ -87,6 +87,10 @@ pub(crate) struct Announcer {
     /// Some subscriber needs each batch's encoded storage batch ([`BatchEffects::archived`]):
     /// only then does the evaluator encode it.
     wants_batches: AtomicBool,
+    /// The last announced batch's order, for code outside the store that only needs to know
+    /// *that* something was published (the HTTP API's prefix watches); made at the first
+    /// [`Announcer::published`] call, so a database nobody asks pays nothing for it.
+    signal: OnceLock<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Announcer {
@@ -115,6 +119,13 @@ impl Announcer {
         self.wants_batches.load(Ordering::Relaxed)
     }
 
+    /// A receiver marked changed at each announcement from now on.
+    pub(crate) fn published(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.signal
+            .get_or_init(|| tokio::sync::watch::Sender::new(self.last_seq.load(Ordering::Relaxed)))
+            .subscribe()
+    }
+
     /// Tells every subscriber that `batches` were published.
     pub(crate) fn announce(&self, batches: &[&BatchEffects], now_ms: u64) {
         let (Some(first), Some(last)) = (batches.first(), batches.last()) else {
@@ -129,6 +140,9 @@ impl Announcer {
         );
         for subscriber in self.subscribers.load().iter() {
             subscriber.published(batches, now_ms);
+        }
+        if let Some(signal) = self.signal.get() {
+            signal.send_replace(last.seq);
         }
     }
 }

@@ -26,6 +26,19 @@ pub fn directory_position(path: &std::path::Path) -> Result<([u8; 16], StreamPos
     Ok((meta.database_id, meta.stream))
 }
 
+/// The epoch history of the database directory `path` (not open elsewhere): a replica
+/// rebuilt from its primary's snapshot counts the positions of its old copy it discarded.
+pub fn directory_history(path: &std::path::Path) -> Result<EpochHistory> {
+    if !path.join("engine").exists() && !path.join("tlog").exists() {
+        return Err(StoreError::InvalidArgument(format!(
+            "{} holds no database",
+            path.display()
+        )));
+    }
+    let storage = crate::storage::FjallStorage::open(path, DIRECTORY_CACHE_BYTES)?;
+    Ok(crate::meta::load_or_init(&storage)?.history)
+}
+
 /// Block cache for [`directory_position`]'s few reads.
 const DIRECTORY_CACHE_BYTES: u64 = 1 << 20;
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-pub use api::directory_position;
+pub use api::{directory_history, directory_position};
 pub use gate::{ReplicaInfo, SyncGate};
 pub use history::{EpochHistory, StreamPosition};
 pub use lease::WriteLease;

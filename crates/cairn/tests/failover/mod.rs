@@ -690,15 +690,3 @@ pub fn check_present(
         }
     });
 }
-
-/// Until replicas rebuild themselves from their primary (the `rebuild` branch): waits until
-/// `member` either rejoined ([`wait_rejoined`]'s condition) or was refused by the new primary
-/// as diverged (its unacknowledged tail kept out of the group).
-pub fn wait_rejoined_or_diverged(member: &Node, leader: &Node) {
-    member.wait_until("the member rejoined, or was refused as diverged", |n| {
-        let rejoined = role(n) == Some("replica")
-            && n.metric("cairn_replication_follower", &["state=\"streaming\""]) == Some(1.0)
-            && n.position() >= leader.position();
-        rejoined || n.log().contains("the histories diverged")
-    });
-}
