@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use failover::{direct_writes, role, start_group, wait_for_leader, Etcd, Load};
+use failover::{direct_writes, start_group, wait_for_leader, Etcd, Load};
 
 /// The times a member's log says it rebuilt a diverged copy from its primary, over every
 /// start.
