@@ -12,5 +12,12 @@ cd "$(dirname "$0")/.."
 cycles="${1:-20}"
 command -v etcd >/dev/null || { echo "needs etcd (apt-get install etcd-server)" >&2; exit 1; }
 tools/install.sh >/dev/null
+# The whole output (the members' logs on a failure) goes to a file; the figures to stdout.
+log="${CARGO_TARGET_DIR:-target}/failover_long.log"
+mkdir -p "$(dirname "$log")"
+status=0
 CAIRN_FAILOVER_LONG_CYCLES="$cycles" cargo test -p cairn --test failover_long -- \
-  --ignored --nocapture --test-threads 1 2>&1 | grep -E "^(cycle|[0-9]+ failovers|SIGKILL to|test )"
+  --ignored --nocapture --test-threads 1 >"$log" 2>&1 || status=$?
+grep -E "^(cycle|[0-9]+ failovers|SIGKILL to|test )|panicked" "$log" || true
+[[ $status == 0 ]] || echo "failed: the whole output is in $log" >&2
+exit "$status"

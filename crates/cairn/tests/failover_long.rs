@@ -69,12 +69,14 @@ fn repeated_failovers_lose_no_acknowledged_write() {
         ));
         load.wait_for_acks_after(Instant::now() - Duration::from_secs(3600), 30, "load");
         let freeze = cycle % 2 == 1;
-        let failed_at = Instant::now();
+        // Taken once the signal was delivered (`kill` has exited, or the child was reaped):
+        // a write sent before it may still be answered by the old primary.
         if freeze {
             members[leader].node.signal("STOP");
         } else {
             members[leader].node.kill();
         }
+        let failed_at = Instant::now();
         let alive: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
         let new_leader = wait_for_leader(&members, &alive, 1);
         load.wait_for_acks(failed_at, 10, 0, "cairn-client writes on the new primary");

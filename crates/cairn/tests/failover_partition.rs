@@ -162,8 +162,8 @@ fn a_primary_cut_off_acknowledges_nothing_after_its_lease_and_rejoins() {
     load.wait_for_acks_after(start, 50, "load before the cut");
     inside.wait_for_acks(start, 0, 20, "the Deno writer inside the namespace");
 
-    let cut_at = Instant::now();
     ns.link(false);
+    let cut_at = Instant::now();
     let new_leader = wait_for_leader(&members, &[1, 2], 1);
     // Requests already sent to a0 wait for the network (no reset comes back): only
     // cairn-client's writers, which time out, move on before it is back.

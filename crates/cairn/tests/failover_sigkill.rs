@@ -44,8 +44,8 @@ fn a_killed_primary_is_replaced_and_no_acknowledged_write_is_lost() {
         50,
         "load before the kill",
     );
-    let killed_at = Instant::now();
     members[leader].node.kill();
+    let killed_at = Instant::now();
     let alive: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let new_leader = wait_for_leader(&members, &alive, 1);
     assert_ne!(new_leader, leader);

@@ -47,8 +47,8 @@ fn a_frozen_primary_acknowledges_nothing_after_its_lease_and_rejoins() {
         50,
         "load before the freeze",
     );
-    let frozen_at = Instant::now();
     members[leader].node.signal("STOP");
+    let frozen_at = Instant::now();
     let alive: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let new_leader = wait_for_leader(&members, &alive, 1);
     // The Deno runtime's request to the frozen primary waits for it (its client sets no
