@@ -56,6 +56,7 @@ fn repeated_failovers_lose_no_acknowledged_write() {
     for cycle in 0..cycles {
         let leader = wait_for_leader(&members, &[0, 1, 2], 2);
         let entry = (leader + 1) % 3;
+        failover::wait_exchange(&runtime, &members[entry].node);
         let mut load = Load::start(
             &runtime,
             &members[entry].node.url,
@@ -67,7 +68,23 @@ fn repeated_failovers_lose_no_acknowledged_write() {
             members[leader].node.url.clone(),
             stop_direct.clone(),
         ));
-        load.wait_for_acks_after(Instant::now() - Duration::from_secs(3600), 30, "load");
+        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            load.wait_for_acks_after(Instant::now() - Duration::from_secs(3600), 30, "load")
+        }));
+        if let Err(panic) = loaded {
+            for m in &members {
+                let (_, metadata) = replication::get(&m.node.metrics_addr, "/metrics");
+                let failover: String = metadata
+                    .lines()
+                    .filter(|l| {
+                        l.starts_with("cairn_failover") || l.starts_with("cairn_replication")
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                eprintln!("--- {} ---\n{failover}{}", m.name, m.node.log());
+            }
+            std::panic::resume_unwind(panic);
+        }
         let freeze = cycle % 2 == 1;
         // Taken once the signal was delivered (`kill` has exited, or the child was reaped):
         // a write sent before it may still be answered by the old primary.

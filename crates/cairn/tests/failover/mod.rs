@@ -690,3 +690,22 @@ pub fn check_present(
         }
     });
 }
+
+/// Waits (bounded) until the metadata exchange of `node` answers (a member rebuilding its
+/// copy answers 503 meanwhile); its log on failure.
+pub fn wait_exchange(runtime: &tokio::runtime::Runtime, node: &Node) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let connected = runtime.block_on(cairn_client::Client::connect(&node.url, TOKEN));
+        match connected {
+            Ok(_) => return,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the metadata exchange of {} never answered: {e}\n{}",
+                node.url,
+                node.log()
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
