@@ -7,7 +7,16 @@
 //
 //   deno run -A --unstable-kv tests/e2e/failover/deno_writer.ts URL TAG
 const [url, tag] = Deno.args;
-const kv = await Deno.openKv(url);
+// A member's metadata exchange answers 503 while it rebuilds its copy: open again.
+let kv;
+while (!kv) {
+  try {
+    kv = await Deno.openKv(url);
+  } catch (e) {
+    console.log(`failed open ${Date.now()} ${String(e).replaceAll("\n", " ")}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 for (let n = 0; ; n++) {
   try {
     await kv.set(["deno", Number(tag), n], n);

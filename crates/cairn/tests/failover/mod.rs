@@ -342,9 +342,18 @@ impl Load {
                     let mut options = cairn_client::ClientOptions::default();
                     options.retry_budget = Duration::from_secs(2);
                     options.request_timeout = Duration::from_secs(5);
-                    let db = cairn_client::Client::connect_with(&url, TOKEN, options)
-                        .await
-                        .expect("connect");
+                    // A member's exchange answers 503 while it rebuilds its copy: an
+                    // application connects again, and so do these writers.
+                    let db = loop {
+                        match cairn_client::Client::connect_with(&url, TOKEN, options.clone()).await
+                        {
+                            Ok(db) => break db,
+                            Err(_) if !stop.load(Ordering::SeqCst) => {
+                                tokio::time::sleep(Duration::from_millis(50)).await
+                            }
+                            Err(_) => return,
+                        }
+                    };
                     for n in 0u64.. {
                         if stop.load(Ordering::SeqCst) {
                             return;
