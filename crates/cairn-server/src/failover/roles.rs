@@ -105,6 +105,18 @@ pub(crate) async fn follow_all(app: &Arc<App>, leader_url: &str) {
     for name in databases(app) {
         let url = super::database_url(leader_url, &name);
         if app.followers.following(&name).as_deref() == Some(url.as_str()) {
+            // A request may have opened the database while no leader was known (its role
+            // then names no primary, and its metadata exchange names itself): every round
+            // puts the leader's URL right.
+            if let Some(db) = open(app, &name) {
+                if db.role()
+                    != (Role::Replica {
+                        primary: url.clone(),
+                    })
+                {
+                    db.follow_primary(&url);
+                }
+            }
             continue;
         }
         app.followers.stop(&name).await;
