@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use cairn_model::key;
 use cairn_store::replication::{ReplicationConfig, StreamPosition, WriteLease};
+use cairn_store::storage::{FaultStorage, MemoryStorage};
 use cairn_store::{Config, Database, Kv, KvValue, StoreError};
 
 const RETAINED: u64 = 1 << 20;
@@ -82,6 +83,50 @@ async fn a_batch_finished_after_the_lease_is_never_acknowledged() -> Result<(), 
             Some(StoreError::NotLeader(_))
         ),
         "{refused:?}"
+    );
+    Ok(())
+}
+
+/// Without synchronous replicas too: a batch admitted while the lease held, whose local sync
+/// ends after the lease passed (a primary frozen mid-commit), is not acknowledged.
+#[tokio::test]
+async fn without_synchronous_replicas_an_answer_after_the_lease_is_unconfirmed_too(
+) -> Result<(), StoreError> {
+    let lease = Arc::new(WriteLease::new());
+    lease.extend_to(Instant::now() + Duration::from_secs(60));
+    let storage = Arc::new(FaultStorage::new(MemoryStorage::new()));
+    let primary = Database::open_storage(
+        storage.clone(),
+        Config::default().replication(
+            ReplicationConfig::default()
+                .stream(RETAINED)
+                .lease(lease.clone()),
+        ),
+    )?;
+    let syncs_at_open = storage.sync_count();
+    storage.hold_syncs(true);
+    let writer = {
+        let primary = primary.clone();
+        tokio::spawn(async move { primary.set(&key!["a"], KvValue::U64(1)).await })
+    };
+    // The batch is admitted and its sync has started (and is held).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while storage.sync_count() == syncs_at_open {
+        assert!(
+            Instant::now() < deadline,
+            "the write never reached its sync"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    lease.revoke();
+    storage.hold_syncs(false);
+    let answer = tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("answered")
+        .expect("task");
+    assert!(
+        matches!(answer, Err(StoreError::ReplicationUnconfirmed(_))),
+        "{answer:?}"
     );
     Ok(())
 }

@@ -315,28 +315,26 @@ fn flush_relaxed(shared: &Shared) -> bool {
     true
 }
 
-/// Replaces every answer of a batch that timed out waiting for the synchronous replicas.
+/// Replaces every answer of a batch that timed out waiting for the synchronous replicas, or
+/// that finished after the failover lease could have passed (with or without synchronous
+/// replicas: a lease's end stops every acknowledgement).
 fn unconfirmed(shared: &Shared, jobs: &mut [Applied]) {
-    let Some(gate) = shared.replication.gate.as_ref() else {
-        return;
-    };
     let late: Vec<&mut Applied> = jobs.iter_mut().filter(|j| j.unconfirmed).collect();
     if late.is_empty() {
         return;
     }
     shared.replication.unconfirmed(late.len() as u64);
-    let reason = if shared.replication.lease_valid_at(Instant::now()) {
-        format!(
+    let reason = match shared.replication.gate.as_ref() {
+        Some(gate) if shared.replication.lease_valid_at(Instant::now()) => format!(
             "fewer than {} replicas had it durable within {} ms of its local sync (sync \
              frontier at position {})",
             gate.required,
             gate.timeout.as_millis(),
             gate.frontier()
-        )
-    } else {
-        "this primary's lease in its failover group could have expired before the write was \
-         confirmed (another member may be taking over)"
-            .to_owned()
+        ),
+        _ => "this primary's lease in its failover group could have expired before the write \
+              was confirmed (another member may be taking over)"
+            .to_owned(),
     };
     tracing::warn!(%reason, batches = late.len(), "answering writes as unconfirmed");
     for job in late {
