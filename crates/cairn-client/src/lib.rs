@@ -25,7 +25,9 @@
 //! - a listing is consistent per batch, not across batches (as with Deno's remote lists);
 //! - a server that fails (5xx) or cannot be reached is retried for
 //!   [`ClientOptions::retry_budget`]; a *write* is retried only when it provably never
-//!   reached the database (no connection, or cairn's `503` marked `cairn-not-applied: 1`):
+//!   reached the database (no connection, cairn's `421` from a replica, or cairn's `503`
+//!   marked `cairn-not-applied: 1`); after no connection or a `421` the metadata exchange
+//!   runs again first, so a client follows a failover to the new primary:
 //!   after a lost answer or any other 5xx (a proxy's 502/504) it may have committed, and the
 //!   caller gets [`ClientError::OutcomeUnknown`];
 //! - limits are checked locally only where the request shape needs it (batch sizes, the
@@ -218,9 +220,24 @@ impl Client {
         let mut backoff = Backoff::new(self.inner.options.retry_budget);
         let mut renewed = false;
         let mut renew = false;
+        // The server may have moved (unreachable, or a replica now): ask the metadata
+        // exchange again before the next attempt. It may fail too while a failover group
+        // elects its next primary; that is one more failed attempt, within the budget.
+        let mut moved = false;
+        // A 421 after a fresh exchange: the exchange itself sends writes to a replica (one
+        // started with `--replica-endpoints replica`); that refusal stands.
+        let mut misdirected_before = false;
         loop {
-            let session = self.session(renew).await?;
+            let session = match self.session(renew || moved).await {
+                Ok(session) => session,
+                Err(e) if moved => {
+                    backoff.pause(format!("metadata exchange: {e}")).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             renew = false;
+            moved = false;
             let uri: &Uri = match path {
                 Path::SnapshotRead => &session.snapshot_read,
                 Path::AtomicWrite => &session.atomic_write,
@@ -236,6 +253,20 @@ impl Client {
             match sent.then(&finish).await {
                 Attempt::Done(t) => return Ok(t),
                 Attempt::Retry(last) => backoff.pause(last).await?,
+                Attempt::Elsewhere {
+                    reason,
+                    misdirected,
+                } => {
+                    if misdirected && misdirected_before {
+                        return Err(ClientError::Refused {
+                            status: 421,
+                            message: reason,
+                        });
+                    }
+                    misdirected_before |= misdirected;
+                    backoff.pause(reason).await?;
+                    moved = true;
+                }
                 // The data token may have expired or the server restarted with a new secret:
                 // one new metadata exchange, then the refusal stands.
                 Attempt::Unauthorized { .. } if !renewed => {

@@ -95,7 +95,9 @@ pub(crate) async fn exchange(
             .await;
         match attempt {
             Attempt::Done(bytes) => break bytes,
-            Attempt::Retry(last) => backoff.pause(last).await?,
+            Attempt::Retry(last) | Attempt::Elsewhere { reason: last, .. } => {
+                backoff.pause(last).await?
+            }
             Attempt::Unauthorized { status, message } => {
                 return Err(ClientError::Unauthorized { status, message })
             }

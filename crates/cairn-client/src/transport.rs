@@ -7,7 +7,8 @@
 //! - a read (or any request the caller marks idempotent): after any 5xx, a connection that
 //!   could not be made, a lost or broken-off answer, a timeout;
 //! - a write: only when it provably never reached the database: the connection could not be
-//!   made (nothing was sent), or cairn's `503` with `cairn-not-applied: 1`
+//!   made (nothing was sent), cairn's `421` from a replica, or cairn's `503` with
+//!   `cairn-not-applied: 1`
 //!   ([`cairn_proto::NOT_APPLIED_HEADER`]), which cairn's server sends only for a request
 //!   refused before its commit pipeline (`docs/protocol.md`). Any other failure of a write,
 //!   a proxy's 502/503/504 included, may follow a committed write: sending it again could
@@ -33,8 +34,16 @@ use crate::error::{ClientError, Result};
 pub(crate) enum Attempt<T> {
     /// A 2xx answer.
     Done(T),
-    /// Try again after a pause (5xx, unreachable, or a lost answer to a read).
+    /// Try again after a pause (5xx, or a lost answer to a read).
     Retry(String),
+    /// Nothing was applied, and the server the session names may no longer be the one to
+    /// ask (it cannot be reached, or it answered 421: it is a replica now, after a failover):
+    /// run the metadata exchange again, then try again after a pause.
+    Elsewhere {
+        reason: String,
+        /// The server answered 421 (it is a replica), as opposed to not answering.
+        misdirected: bool,
+    },
     /// 401/403: the caller may refresh its credentials once and try again.
     Unauthorized { status: u16, message: String },
     /// A final error.
@@ -50,6 +59,13 @@ impl<T> Attempt<T> {
         match self {
             Attempt::Done(t) => next(t).await,
             Attempt::Retry(reason) => Attempt::Retry(reason),
+            Attempt::Elsewhere {
+                reason,
+                misdirected,
+            } => Attempt::Elsewhere {
+                reason,
+                misdirected,
+            },
             Attempt::Unauthorized { status, message } => Attempt::Unauthorized { status, message },
             Attempt::Fail(e) => Attempt::Fail(e),
         }
@@ -101,7 +117,12 @@ impl Transport {
         let response = match sent {
             Ok(Ok(response)) => response,
             // Not connected: the request never left, so even a write may be retried.
-            Ok(Err(e)) if e.is_connect() => return Attempt::Retry(format!("cannot connect: {e}")),
+            Ok(Err(e)) if e.is_connect() => {
+                return Attempt::Elsewhere {
+                    reason: format!("cannot connect: {e}"),
+                    misdirected: false,
+                }
+            }
             Ok(Err(e)) => return lost(format!("request failed: {e}")),
             Err(_) => return lost(format!("no answer within {:?}", self.timeout)),
         };
@@ -121,6 +142,12 @@ impl Transport {
             StatusCode::FAILED_DEPENDENCY => {
                 Attempt::Fail(ClientError::OutcomeUnknown(format!("{status}: {message}")))
             }
+            // cairn's answer from a replica to a write (refused before its pipeline): after
+            // a failover the session may name a former primary; the exchange names the new.
+            StatusCode::MISDIRECTED_REQUEST => Attempt::Elsewhere {
+                reason: message,
+                misdirected: true,
+            },
             // Deno's clients retry every 5xx; this one does for reads and for writes that
             // the server marked as not applied, within its budget.
             s if s.is_server_error() && (idempotent || not_applied) => {
