@@ -407,22 +407,13 @@ fn run_bounded(mut command: Command, timeout: Duration) -> ScriptRun {
     }
 }
 
-/// Starts a server, runs `tests/e2e/<client>/<name>.<ext>` against it and fails the test with
-/// the script's output and the server log unless the script exits with status 0.
-pub fn run_script(client: Client, name: &str) {
-    let tools = match tools() {
-        Ok(tools) => tools,
-        Err(message) => panic!("{message}"),
-    };
-    let (dir, ext) = client.scripts();
-    let script = dir.join(format!("{name}.{ext}"));
-    assert!(script.is_file(), "missing script {}", script.display());
-    let server = Server::start();
+/// The command that runs `script` with `client` against `server` with the test tokens.
+fn script_command(tools: &Tools, client: Client, script: &Path, server: &Server) -> Command {
     let mut command = match client {
         Client::Deno => {
             let mut c = Command::new(&tools.deno);
             c.args(["run", "-A", "--unstable-kv"])
-                .arg(&script)
+                .arg(script)
                 .arg(server.url())
                 .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
                 .env("DENO_NO_UPDATE_CHECK", "1")
@@ -433,7 +424,7 @@ pub fn run_script(client: Client, name: &str) {
         }
         Client::Node => {
             let mut c = Command::new(&tools.node);
-            c.arg(&script)
+            c.arg(script)
                 .arg(server.url())
                 .arg(READ_WRITE_TOKEN)
                 .env_remove("DENO_KV_ACCESS_TOKEN")
@@ -445,6 +436,21 @@ pub fn run_script(client: Client, name: &str) {
         .current_dir(repo_root())
         .env("CAIRN_E2E_READ_ONLY_TOKEN", READ_ONLY_TOKEN)
         .env("NO_COLOR", "1");
+    command
+}
+
+/// Starts a server, runs `tests/e2e/<client>/<name>.<ext>` against it and fails the test with
+/// the script's output and the server log unless the script exits with status 0.
+pub fn run_script(client: Client, name: &str) {
+    let tools = match tools() {
+        Ok(tools) => tools,
+        Err(message) => panic!("{message}"),
+    };
+    let (dir, ext) = client.scripts();
+    let script = dir.join(format!("{name}.{ext}"));
+    assert!(script.is_file(), "missing script {}", script.display());
+    let server = Server::start();
+    let command = script_command(tools, client, &script, &server);
     let run = run_bounded(command, SCRIPT_TIMEOUT);
     let report = format!(
         "{client:?} script {} against {}\n--- stdout ---\n{}--- stderr ---\n{}",
@@ -604,33 +610,8 @@ pub fn run_client_script(
     };
     let script = repo_root().join("tests/e2e").join(relative);
     assert!(script.is_file(), "missing script {}", script.display());
-    let mut command = match client {
-        Client::Deno => {
-            let mut c = Command::new(&tools.deno);
-            c.args(["run", "-A", "--unstable-kv"])
-                .arg(&script)
-                .arg(server.url())
-                .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
-                .env("DENO_NO_UPDATE_CHECK", "1")
-                .env("DENO_NO_PROMPT", "1")
-                .env("DENO_DIR", server.data.path().join("deno-dir"));
-            c
-        }
-        Client::Node => {
-            let mut c = Command::new(&tools.node);
-            c.arg(&script)
-                .arg(server.url())
-                .arg(READ_WRITE_TOKEN)
-                .env_remove("DENO_KV_ACCESS_TOKEN")
-                .env("CAIRN_E2E_TOOLS_DIR", repo_root().join("tools"));
-            c
-        }
-    };
-    command
-        .current_dir(repo_root())
-        .env("CAIRN_E2E_READ_ONLY_TOKEN", READ_ONLY_TOKEN)
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied());
+    let mut command = script_command(tools, client, &script, server);
+    command.envs(env.iter().copied());
     let run = run_bounded(command, SCRIPT_TIMEOUT);
     match run.status {
         Some(status) if status.success() => run.stdout,
