@@ -236,24 +236,33 @@ async fn delete<K: Kv>(db: &K, key_text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn selector(
-    prefix: Option<&str>,
-    start: Option<&str>,
-    end: Option<&str>,
-) -> anyhow::Result<ListSelector> {
-    Ok(
-        match (
-            prefix.map(key).transpose()?,
-            start.map(key).transpose()?,
-            end.map(key).transpose()?,
-        ) {
-            (Some(prefix), None, None) => ListSelector::Prefix(prefix),
-            (Some(prefix), Some(start), None) => ListSelector::PrefixStart { prefix, start },
-            (Some(prefix), None, Some(end)) => ListSelector::PrefixEnd { prefix, end },
-            (None, Some(start), Some(end)) => ListSelector::Range { start, end },
-            _ => bail!("give a prefix, a prefix with --start or --end, or --start and --end"),
-        },
-    )
+/// Which keys a listing, count or aggregate covers: a prefix, a prefix with a bound, or a
+/// range.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Range {
+    /// The prefix, e.g. '["users"]'. Omit with --start/--end.
+    prefix: Option<String>,
+    /// Inclusive start key.
+    #[arg(long)]
+    start: Option<String>,
+    /// Exclusive end key.
+    #[arg(long)]
+    end: Option<String>,
+}
+
+impl Range {
+    pub fn selector(&self) -> anyhow::Result<ListSelector> {
+        let parse = |text: &Option<String>| text.as_deref().map(key).transpose();
+        Ok(
+            match (parse(&self.prefix)?, parse(&self.start)?, parse(&self.end)?) {
+                (Some(prefix), None, None) => ListSelector::Prefix(prefix),
+                (Some(prefix), Some(start), None) => ListSelector::PrefixStart { prefix, start },
+                (Some(prefix), None, Some(end)) => ListSelector::PrefixEnd { prefix, end },
+                (None, Some(start), Some(end)) => ListSelector::Range { start, end },
+                _ => bail!("give a prefix, a prefix with --start or --end, or --start and --end"),
+            },
+        )
+    }
 }
 
 /// What `list` was asked for besides the selector.

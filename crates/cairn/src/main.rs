@@ -75,14 +75,8 @@ enum Command {
     List {
         #[command(flatten)]
         target: data::Target,
-        /// The prefix, e.g. '["users"]'. Omit with --start/--end.
-        prefix: Option<String>,
-        /// Inclusive start key.
-        #[arg(long)]
-        start: Option<String>,
-        /// Exclusive end key.
-        #[arg(long)]
-        end: Option<String>,
+        #[command(flatten)]
+        range: data::Range,
         /// Most entries.
         #[arg(long)]
         limit: Option<usize>,
@@ -103,14 +97,8 @@ enum Command {
     Count {
         #[command(flatten)]
         target: data::Target,
-        /// The prefix, e.g. '["users"]'. Omit with --start/--end.
-        prefix: Option<String>,
-        /// Inclusive start key.
-        #[arg(long)]
-        start: Option<String>,
-        /// Exclusive end key.
-        #[arg(long)]
-        end: Option<String>,
+        #[command(flatten)]
+        range: data::Range,
         /// One JSON document.
         #[arg(long)]
         json: bool,
@@ -120,14 +108,8 @@ enum Command {
     Aggregate {
         #[command(flatten)]
         target: data::Target,
-        /// The prefix, e.g. '["orders"]'. Omit with --start/--end.
-        prefix: Option<String>,
-        /// Inclusive start key.
-        #[arg(long)]
-        start: Option<String>,
-        /// Exclusive end key.
-        #[arg(long)]
-        end: Option<String>,
+        #[command(flatten)]
+        range: data::Range,
         /// Aggregate this field of object values (`a.b` for a nested one).
         #[arg(long)]
         field: Option<String>,
@@ -218,16 +200,14 @@ fn main() -> anyhow::Result<()> {
             Command::Delete { target, key } => data::run(&target, Op::Delete { key }).await,
             Command::List {
                 target,
-                prefix,
-                start,
-                end,
+                range,
                 limit,
                 reverse,
                 cursor,
                 json,
                 keys_only,
             } => {
-                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                let selector = range.selector()?;
                 let args = data::ListArgs {
                     limit,
                     reverse,
@@ -239,23 +219,19 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Count {
                 target,
-                prefix,
-                start,
-                end,
+                range,
                 json,
             } => {
-                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                let selector = range.selector()?;
                 data::run(&target, Op::Count { selector, json }).await
             }
             Command::Aggregate {
                 target,
-                prefix,
-                start,
-                end,
+                range,
                 field,
                 json,
             } => {
-                let selector = data::selector(prefix.as_deref(), start.as_deref(), end.as_deref())?;
+                let selector = range.selector()?;
                 let op = Op::Aggregate {
                     selector,
                     field,
