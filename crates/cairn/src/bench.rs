@@ -105,6 +105,24 @@ pub(crate) struct Figures {
 }
 
 impl Figures {
+    /// The figures of `ops` operations started at `started` by `tasks`, each returning its
+    /// latencies in nanoseconds: waits for every task (the first failure is the answer).
+    pub(crate) async fn gather(
+        mut tasks: JoinSet<anyhow::Result<Vec<u64>>>,
+        ops: u64,
+        started: Instant,
+    ) -> anyhow::Result<Figures> {
+        let mut latencies_ns = Vec::with_capacity(ops as usize);
+        while let Some(r) = tasks.join_next().await {
+            latencies_ns.extend(r??);
+        }
+        Ok(Figures {
+            ops,
+            elapsed: started.elapsed(),
+            latencies_ns,
+        })
+    }
+
     pub(crate) fn print(mut self, name: &str) {
         self.latencies_ns.sort_unstable();
         let pct = |p| percentile_us(&self.latencies_ns, p);
@@ -293,15 +311,7 @@ async fn atomic<K: Kv>(db: &K, writers: u64, ops: u64) -> anyhow::Result<Figures
             anyhow::Ok(latencies)
         });
     }
-    let mut latencies_ns = Vec::with_capacity(ops as usize);
-    while let Some(r) = tasks.join_next().await {
-        latencies_ns.extend(r??);
-    }
-    Ok(Figures {
-        ops: per_writer * writers,
-        elapsed: started.elapsed(),
-        latencies_ns,
-    })
+    Figures::gather(tasks, per_writer * writers, started).await
 }
 
 /// Random point reads of the preloaded keys from `readers` tasks, `ops` in total.
@@ -324,15 +334,7 @@ async fn get<K: Kv>(db: &K, keys: u64, readers: u64, ops: u64) -> anyhow::Result
             anyhow::Ok(latencies)
         });
     }
-    let mut latencies_ns = Vec::with_capacity(ops as usize);
-    while let Some(r) = tasks.join_next().await {
-        latencies_ns.extend(r??);
-    }
-    Ok(Figures {
-        ops: per_reader * readers,
-        elapsed: started.elapsed(),
-        latencies_ns,
-    })
+    Figures::gather(tasks, per_reader * readers, started).await
 }
 
 /// The whole preloaded prefix in batches of 100; latency per batch.

@@ -68,15 +68,7 @@ async fn write_objects<K: KvIndexes>(db: &K, prefix: &str, ops: u64) -> anyhow::
             anyhow::Ok(latencies)
         });
     }
-    let mut latencies_ns = Vec::with_capacity(ops as usize);
-    while let Some(r) = tasks.join_next().await {
-        latencies_ns.extend(r??);
-    }
-    Ok(Figures {
-        ops: per_writer * WRITERS,
-        elapsed: started.elapsed(),
-        latencies_ns,
-    })
+    Figures::gather(tasks, per_writer * WRITERS, started).await
 }
 
 /// The three `atomic_c64` runs with 0, 1 and 3 indexes.
