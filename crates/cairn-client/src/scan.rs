@@ -9,17 +9,16 @@
 //! reads, retried like `snapshot_read`; creating and dropping an index may be repeated
 //! harmlessly, so they are retried too.
 
-use std::collections::VecDeque;
-
 use cairn_model::{
     decode_key, Aggregate, AggregateOptions, IndexInfo, IndexSpec, KeyEntry, KvIndexes, KvKeyList,
-    Limits, ListOptions, ListPager, ListSelector, Versionstamp,
+    Limits, ListOptions, ListSelector, ReadRange, Versionstamp,
 };
 use cairn_proto::scan as s;
 use cairn_proto::{messages as pb, Message};
 use hyper::Uri;
 
 use crate::error::{ClientError, Result};
+use crate::list::{Page, PagedReader};
 use crate::session::Session;
 use crate::{decode, Client, Path};
 
@@ -145,9 +144,7 @@ impl KvIndexes for Client {
 /// A keys-only listing in progress against a server; see [`cairn_model::Kv::list_keys`].
 /// Each batch is one request, so a listing is consistent per batch.
 pub struct RemoteKeyList {
-    client: Client,
-    pager: ListPager,
-    buffer: VecDeque<(Vec<u8>, Versionstamp)>,
+    reader: PagedReader<(Vec<u8>, Versionstamp)>,
 }
 
 impl RemoteKeyList {
@@ -158,55 +155,40 @@ impl RemoteKeyList {
         limits: &Limits,
     ) -> Result<RemoteKeyList> {
         Ok(RemoteKeyList {
-            client,
-            pager: ListPager::new(selector, options, limits)?,
-            buffer: VecDeque::new(),
+            reader: PagedReader::new(client, selector, options, limits)?,
         })
     }
+}
 
-    async fn refill(&mut self) -> Result<()> {
-        let Some(range) = self.pager.next_range() else {
-            return Ok(());
-        };
-        let asked = range.limit;
+impl Page for (Vec<u8>, Versionstamp) {
+    const WHAT: &'static str = "keys";
+    fn key(&self) -> &[u8] {
+        &self.0
+    }
+    async fn read(client: &Client, range: ReadRange) -> Result<Vec<Self>> {
         let body = s::ScanKeys {
             range: Some(pb::ReadRange {
                 start: range.start,
                 end: range.end,
-                limit: i32::try_from(asked).unwrap_or(i32::MAX),
+                limit: i32::try_from(range.limit).unwrap_or(i32::MAX),
                 reverse: range.reverse,
             }),
         }
         .encode_to_vec();
-        let output: s::ScanKeysOutput = match self.client.scan_call(ScanPath::Keys, body).await {
-            Ok(output) => output,
-            Err(e) => {
-                // Ends the listing: a later call must not skip past the failed batch.
-                self.pager.advance(usize::MAX, []);
-                return Err(e);
-            }
-        };
-        if output.keys.len() > asked {
-            self.pager.advance(usize::MAX, []);
-            return Err(protocol(format!(
-                "asked for at most {asked} keys, got {}",
-                output.keys.len()
-            )));
-        }
-        let mut batch = Vec::with_capacity(output.keys.len());
-        for k in output.keys {
-            let stamp: [u8; 10] = k.versionstamp.as_slice().try_into().map_err(|_| {
-                protocol(format!(
-                    "versionstamp of {} bytes, not 10",
-                    k.versionstamp.len()
-                ))
-            })?;
-            batch.push((k.key, Versionstamp(stamp)));
-        }
-        self.pager
-            .advance(asked, batch.iter().map(|(key, _)| key.as_slice()));
-        self.buffer.extend(batch);
-        Ok(())
+        let output: s::ScanKeysOutput = client.scan_call(ScanPath::Keys, body).await?;
+        output
+            .keys
+            .into_iter()
+            .map(|k| {
+                let stamp: [u8; 10] = k.versionstamp.as_slice().try_into().map_err(|_| {
+                    protocol(format!(
+                        "versionstamp of {} bytes, not 10",
+                        k.versionstamp.len()
+                    ))
+                })?;
+                Ok((k.key, Versionstamp(stamp)))
+            })
+            .collect()
     }
 }
 
@@ -214,16 +196,10 @@ impl KvKeyList for RemoteKeyList {
     type Error = ClientError;
 
     async fn next(&mut self) -> Option<Result<KeyEntry>> {
-        if self.pager.limit_reached() {
-            return None;
-        }
-        if self.buffer.is_empty() {
-            if let Err(e) = self.refill().await {
-                return Some(Err(e));
-            }
-        }
-        let (key, versionstamp) = self.buffer.pop_front()?;
-        self.pager.returned(&key);
+        let (key, versionstamp) = match self.reader.next_row().await? {
+            Ok(row) => row,
+            Err(e) => return Some(Err(e)),
+        };
         Some(
             decode_key(&key)
                 .map(|key| KeyEntry { key, versionstamp })
@@ -232,6 +208,6 @@ impl KvKeyList for RemoteKeyList {
     }
 
     fn cursor(&self) -> String {
-        self.pager.cursor()
+        self.reader.cursor()
     }
 }
