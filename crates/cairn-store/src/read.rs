@@ -63,9 +63,26 @@ pub(crate) fn read_range(
     if let Some(key) = point(range) {
         return Ok(get(snapshot, key, now_ms)?.into_iter().collect());
     }
+    scan_live(snapshot, range, |key, bytes| {
+        let record = DataRecord::decode(bytes)?;
+        Ok((!record.is_expired(now_ms)).then_some(RawEntry {
+            key,
+            value: record.value,
+            versionstamp: record.versionstamp,
+        }))
+    })
+}
+
+/// Up to `range.limit` rows of the range's data records, each made by `live` from a key and
+/// its stored bytes, or skipped when `live` says `None` (an expired entry): the scan loop of
+/// every range read, entries or keys only.
+pub(crate) fn scan_live<T>(
+    snapshot: &dyn Snapshot,
+    range: &ReadRange,
+    mut live: impl FnMut(Vec<u8>, &[u8]) -> Result<Option<T>>,
+) -> Result<Vec<T>> {
     let mut out = Vec::with_capacity(range.limit.min(1024));
-    let mut start = range.start.clone();
-    let mut end = range.end.clone();
+    let (mut start, mut end) = (range.start.clone(), range.end.clone());
     while out.len() < range.limit {
         let want = range.limit - out.len();
         let scan = Scan {
@@ -78,17 +95,10 @@ pub(crate) fn read_range(
         let exhausted = chunk.len() < want;
         let last_key = chunk.last().map(|(k, _)| k.clone());
         for (key, bytes) in chunk {
-            let record = DataRecord::decode(&bytes)?;
-            if !record.is_expired(now_ms) {
-                out.push(RawEntry {
-                    key,
-                    value: record.value,
-                    versionstamp: record.versionstamp,
-                });
-            }
+            out.extend(live(key, &bytes)?);
         }
         match last_key {
-            // Expired entries were skipped: continue after the last key seen.
+            // Entries were skipped: continue after the last key seen.
             Some(last) if !exhausted => {
                 if range.reverse {
                     end = last;

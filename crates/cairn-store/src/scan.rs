@@ -163,38 +163,12 @@ pub(crate) fn read_keys(
     range: &ReadRange,
     now_ms: u64,
 ) -> Result<Vec<RawKey>> {
-    let mut out = Vec::with_capacity(range.limit.min(1024));
-    let (mut start, mut end) = (range.start.clone(), range.end.clone());
-    while out.len() < range.limit {
-        let want = range.limit - out.len();
-        let scan = Scan {
-            start: &start,
-            end: &end,
-            reverse: range.reverse,
-            limit: want,
-        };
-        let chunk = snapshot.scan(Keyspace::Data, scan)?;
-        let exhausted = chunk.len() < want;
-        let last = chunk.last().map(|(k, _)| k.clone());
-        for (key, bytes) in chunk {
-            let (versionstamp, expire_at) = DataRecord::decode_header(&bytes)?;
-            if expire_at.is_none_or(|at| at > now_ms) {
-                out.push(RawKey { key, versionstamp });
-            }
-        }
-        match last {
-            Some(last) if !exhausted => {
-                if range.reverse {
-                    end = last;
-                } else {
-                    start = last;
-                    start.push(0);
-                }
-            }
-            _ => break,
-        }
-    }
-    Ok(out)
+    crate::read::scan_live(snapshot, range, |key, bytes| {
+        let (versionstamp, expire_at) = DataRecord::decode_header(bytes)?;
+        Ok(expire_at
+            .is_none_or(|at| at > now_ms)
+            .then_some(RawKey { key, versionstamp }))
+    })
 }
 
 /// A field path of an aggregate, split at dots; `None` for the values themselves.
