@@ -46,6 +46,12 @@ if ! command -v etcd >/dev/null 2>&1 || ! command -v etcdctl >/dev/null 2>&1; th
   [[ "$(id -u)" == 0 ]] || sudo="sudo"
   $sudo apt-get update -qq && $sudo apt-get install -y -qq etcd-server etcd-client >/dev/null
 fi
+# failover_partition.rs cuts the primary off in a network namespace made with `ip netns`.
+if ! command -v ip >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq iproute2 >/dev/null
+fi
 
 echo "== moto (an S3-compatible server on loopback for crates/cairn/tests/archive_s3.rs)"
 # Installs moto[server] from PyPI into tools/venv-moto when missing (needs python3 with venv).
