@@ -9,7 +9,7 @@
 //! reads (the `Database` methods). Each record is a clock read and a few uncontended atomic
 //! adds; with `Config::stats(false)` not even that. Reads are counted one by one but timed one
 //! in [`READ_TIMING_SAMPLE`]: a point read costs a few thousand instructions, and two clock
-//! reads and a histogram update on each were 4.5% of them (`bench/metrics_instructions.sh`).
+//! reads and a histogram update on each were 4.5% of them (`bench/instructions.sh`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
