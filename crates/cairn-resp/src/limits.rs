@@ -54,6 +54,10 @@ pub const WRITER_QUEUE_OPS_MAX: usize = 8192;
 /// Times a writer evaluates a batch again after another client of the database (KV Connect)
 /// changed a key it read; then the batch's commands get an error reply.
 pub const WRITER_CONFLICT_RETRIES_MAX: usize = 16;
+/// Longest a writer's batch waits for the clients its last round answered to send again
+/// (`writer.rs`, `Gather`): the runtime's timer resolution (1 ms), so in practice 1–2 ms,
+/// and only once before the writer stops waiting for clients that think between commands.
+pub const WRITER_GATHER_WAIT_MS: u64 = 1;
 /// Fields of one hash. A hash is rewritten whole by DEL, EXPIRE and PERSIST in one atomic
 /// write, so it must fit in one: it is also bounded by the database's mutation and byte
 /// limits, checked when a field is added.

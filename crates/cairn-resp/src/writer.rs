@@ -1,5 +1,6 @@
 //! One writer per database: every write command and every EXEC of the Redis front end goes
-//! through it, in arrival order. It takes all the operations waiting, evaluates them one
+//! through it, in arrival order. It takes all the operations waiting (first waiting, briefly,
+//! for the clients its last batch answered: `Gather`), evaluates them one
 //! after another on an [`Overlay`] (the published snapshot plus what earlier ones wrote) and
 //! commits the result as **one atomic write**, with a check on every key it read; then it
 //! answers each operation. So read-modify-write commands (INCR, APPEND, SETNX, HSET, …)
@@ -13,6 +14,7 @@
 //! limits wait for the next batch; one that alone exceeds them is refused.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use cairn_model::{
     AtomicWrite, Check, CommitResult, Key, KvValue, Limits, Mutation, MutationKind, Versionstamp,
@@ -24,7 +26,9 @@ use crate::cmd;
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keyspace::head_key;
-use crate::limits::{WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_QUEUE_OPS_MAX};
+use crate::limits::{
+    WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_GATHER_WAIT_MS, WRITER_QUEUE_OPS_MAX,
+};
 use crate::view::{read_children, read_point, Slot, View};
 
 /// One operation for a database's writer.
@@ -61,6 +65,7 @@ impl Writer {
 
 async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>) {
     let mut waiting: VecDeque<WriteOp> = VecDeque::new();
+    let mut gather = Gather::default();
     loop {
         if waiting.is_empty() {
             match receiver.recv().await {
@@ -68,19 +73,89 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
                 None => return,
             }
         }
-        while waiting.len() < WRITER_BATCH_OPS_MAX {
-            match receiver.try_recv() {
-                Ok(op) => waiting.push_back(op),
-                Err(_) => break,
+        let target = gather.target();
+        // One timer for the whole wait, armed only if there is a wait.
+        let mut deadline = None;
+        loop {
+            while waiting.len() < WRITER_BATCH_OPS_MAX {
+                match receiver.try_recv() {
+                    Ok(op) => waiting.push_back(op),
+                    Err(_) => break,
+                }
+            }
+            if waiting.len() >= target {
+                break;
+            }
+            let sleep = deadline.get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep(Duration::from_millis(
+                    WRITER_GATHER_WAIT_MS,
+                )))
+            });
+            tokio::select! {
+                biased;
+                op = receiver.recv() => match op {
+                    Some(op) => waiting.push_back(op),
+                    // Closed: this batch is the last.
+                    None => break,
+                },
+                () = sleep.as_mut() => {
+                    gather.missed();
+                    break;
+                }
             }
         }
-        run_batch(&db, &limits, &mut waiting).await;
+        let answered = run_batch(&db, &limits, &mut waiting).await;
+        gather.round(answered, waiting.len() + receiver.len());
+    }
+}
+
+/// How many operations a batch waits for before it commits: group commit's `commit_delay`,
+/// decided by the last round instead of configured.
+///
+/// With N clients each waiting for its reply, a writer that commits whatever is waiting
+/// settles into two groups of N/2 that take turns: one commits while the other's clients
+/// read their replies and send again. Each commit then carries half the clients. Waiting,
+/// after the first operation, for the clients the last round had in play — those it answered
+/// plus those that queued meanwhile — makes one group of N: half the commits (and syncs) for
+/// the same operations (`bench/README.md`, "Redis protocol"). The wait ends when they are
+/// all back, or after [`WRITER_GATHER_WAIT_MS`]; a wait that runs out means the clients
+/// think between commands, and there is no more waiting until operations queue up during a
+/// commit again (a lightly loaded database never waits).
+#[derive(Debug, Default)]
+struct Gather {
+    /// Operations in play in the last round.
+    expected: usize,
+    /// The last wait ran out, and nothing has queued during a commit since.
+    missed: bool,
+}
+
+impl Gather {
+    /// How many operations to wait for (1: none beyond the first).
+    fn target(&self) -> usize {
+        if self.missed {
+            1
+        } else {
+            self.expected.clamp(1, WRITER_BATCH_OPS_MAX)
+        }
+    }
+
+    /// The wait ran out before the target.
+    fn missed(&mut self) {
+        self.missed = true;
+    }
+
+    /// A batch answered `answered` operations, and `queued` arrived during its commit.
+    fn round(&mut self, answered: usize, queued: usize) {
+        self.expected = answered + queued;
+        if queued > 0 {
+            self.missed = false;
+        }
     }
 }
 
 /// Evaluates a prefix of `waiting` into one atomic write, commits it, answers those
 /// operations and removes them from `waiting`.
-async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteOp>) {
+async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteOp>) -> usize {
     let mut attempt = 0;
     let (taken, outcome, replies) = loop {
         let mut overlay = Overlay::new(db, limits);
@@ -122,6 +197,7 @@ async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteO
     for (op, reply) in waiting.drain(..taken).zip(replies) {
         let _ = op.reply.send(failure.clone().unwrap_or(reply));
     }
+    taken
 }
 
 /// Runs one operation on the overlay; a failed command leaves nothing behind.
@@ -433,5 +509,39 @@ impl View for Overlay<'_> {
         };
         self.replace(encoded, key.clone(), entry);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gather;
+
+    #[test]
+    fn a_batch_waits_for_the_clients_the_last_round_had_in_play() {
+        let mut gather = Gather::default();
+        assert_eq!(gather.target(), 1, "nothing known yet: no wait");
+        // Two groups taking turns: 25 answered while 25 queued.
+        gather.round(25, 25);
+        assert_eq!(gather.target(), 50);
+        // One group of all 50 since: the wait holds it together.
+        gather.round(50, 0);
+        assert_eq!(gather.target(), 50);
+        // A lone client never waits.
+        gather.round(1, 0);
+        assert_eq!(gather.target(), 1);
+    }
+
+    #[test]
+    fn a_wait_that_runs_out_stops_waiting_until_operations_queue_again() {
+        let mut gather = Gather::default();
+        gather.round(50, 0);
+        gather.missed();
+        assert_eq!(gather.target(), 1);
+        // Clients that think between commands: still nothing queued during commits.
+        gather.round(20, 0);
+        assert_eq!(gather.target(), 1);
+        // Load again: operations queued during a commit.
+        gather.round(20, 30);
+        assert_eq!(gather.target(), 50);
     }
 }
