@@ -340,13 +340,13 @@ impl<'a> Overlay<'a> {
     /// Replaces the entry of `encoded`, keeping the totals and the undo log.
     fn replace(&mut self, encoded: Vec<u8>, key: Key, entry: Entry) {
         let len = encoded.len();
-        let old = self.entries.get(&encoded).cloned();
+        entry.add_to(len, &mut self.totals, true);
+        // The entry replaced goes to the undo log as it is (moved, not copied).
+        let old = self.entries.insert(encoded.clone(), (key, entry));
         if let Some((_, old)) = &old {
             old.add_to(len, &mut self.totals, false);
         }
-        entry.add_to(len, &mut self.totals, true);
-        self.undo.push((encoded.clone(), old));
-        self.entries.insert(encoded, (key, entry));
+        self.undo.push((encoded, old));
     }
 
     /// Which of the database's limits the write built so far breaks, if any.
