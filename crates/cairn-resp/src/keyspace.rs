@@ -130,18 +130,33 @@ pub fn put_string(
     value: Vec<u8>,
     expire_at_ms: Option<u64>,
 ) -> Result<()> {
-    let old = head(view, name)?;
-    if let Some(Head {
-        kind: Kind::Hash(_),
-        ..
-    }) = old
-    {
+    let was_hash = matches!(
+        head(view, name)?,
+        Some(Head {
+            kind: Kind::Hash(_),
+            ..
+        })
+    );
+    put_string_over(view, name, was_hash, value, expire_at_ms)
+}
+
+/// [`put_string`] for a caller that has read `name`'s head already and knows whether it
+/// holds a hash (whose fields go too).
+pub fn put_string_over(
+    view: &mut dyn View,
+    name: &[u8],
+    was_hash: bool,
+    value: Vec<u8>,
+    expire_at_ms: Option<u64>,
+) -> Result<()> {
+    if was_hash {
         delete_fields(view, name)?;
     }
+    let key = head_key(name);
     if !live(view, expire_at_ms) {
-        return view.delete(&head_key(name));
+        return view.delete(&key);
     }
-    view.put(&head_key(name), KvValue::Bytes(value), expire_at_ms)
+    view.put(&key, KvValue::Bytes(value), expire_at_ms)
 }
 
 /// Removes `name`, whatever it holds; true if it existed.

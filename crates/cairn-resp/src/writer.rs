@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use cairn_model::{
-    AtomicWrite, Check, CommitResult, Key, KvValue, Limits, Mutation, MutationKind, Versionstamp,
+    AtomicWrite, Check, CommitResult, Key, KvValue, LimitError, Limits, Mutation, MutationKind,
+    Versionstamp,
 };
 use cairn_store::Database;
 use tokio::sync::{mpsc, oneshot};
@@ -481,9 +482,18 @@ impl View for Overlay<'_> {
 
     fn put(&mut self, key: &Key, value: KvValue, expire_at_ms: Option<u64>) -> Result<()> {
         let encoded = key.encode();
+        // Sizes only: a key encoded here is well formed (the pipeline checks it again).
+        if encoded.len() > self.limits.key_bytes_max {
+            return Err(Error::Limit(
+                LimitError::KeyTooLarge {
+                    len: encoded.len(),
+                    max: self.limits.key_bytes_max,
+                }
+                .to_string(),
+            ));
+        }
         self.limits
-            .check_write_key(&encoded)
-            .and_then(|()| self.limits.check_value(value.byte_len()))
+            .check_value(value.byte_len())
             .map_err(|e| Error::Limit(e.to_string()))?;
         let read = self.entries.get(&encoded).and_then(|(_, e)| e.read);
         let entry = Entry {

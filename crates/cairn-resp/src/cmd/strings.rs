@@ -92,18 +92,14 @@ pub fn set(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let options = set_options(args, view.now_ms())?;
     let name = arg(args, 1);
     let old = keyspace::head(view, name)?;
-    let old_value = match &old {
+    let reply = match &old {
+        _ if !options.get => Frame::ok(),
         Some(Head {
             kind: Kind::String(v),
             ..
-        }) => Some(v.clone()),
-        Some(_) if options.get => return Err(Error::WrongType),
-        _ => None,
-    };
-    let reply = if options.get {
-        bulk_or_null(old_value)
-    } else {
-        Frame::ok()
+        }) => bulk_or_null(Some(v.clone())),
+        Some(_) => return Err(Error::WrongType),
+        None => bulk_or_null(None),
     };
     if (options.nx && old.is_some()) || (options.xx && old.is_none()) {
         return Ok(if options.get { reply } else { Frame::Null });
@@ -111,9 +107,16 @@ pub fn set(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let expire_at_ms = match options.expiry {
         Expiry::None => None,
         Expiry::At(at) => Some(at),
-        Expiry::Keep => old.and_then(|h| h.expire_at_ms),
+        Expiry::Keep => old.as_ref().and_then(|h| h.expire_at_ms),
     };
-    keyspace::put_string(view, name, arg(args, 2).to_vec(), expire_at_ms)?;
+    let was_hash = matches!(
+        old,
+        Some(Head {
+            kind: Kind::Hash(_),
+            ..
+        })
+    );
+    keyspace::put_string_over(view, name, was_hash, arg(args, 2).to_vec(), expire_at_ms)?;
     Ok(reply)
 }
 
@@ -206,7 +209,14 @@ fn add(view: &mut dyn View, name: &[u8], delta: i64) -> Result<Frame> {
         Some((bytes, expire)) => (parse_int(&bytes).ok_or(Error::NotInteger)?, expire),
     };
     let new = current.checked_add(delta).ok_or(Error::Overflow)?;
-    keyspace::put_string(view, name, new.to_string().into_bytes(), expire_at_ms)?;
+    // A string or nothing (get_string refused anything else): no hash fields to remove.
+    keyspace::put_string_over(
+        view,
+        name,
+        false,
+        new.to_string().into_bytes(),
+        expire_at_ms,
+    )?;
     Ok(Frame::Integer(new))
 }
 
@@ -237,7 +247,8 @@ pub fn append(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let (mut value, expire_at_ms) = keyspace::get_string(view, name)?.unwrap_or_default();
     value.extend_from_slice(arg(args, 2));
     let len = value.len();
-    keyspace::put_string(view, name, value, expire_at_ms)?;
+    // A string or nothing (get_string refused anything else).
+    keyspace::put_string_over(view, name, false, value, expire_at_ms)?;
     Ok(Frame::Integer(i64::try_from(len).unwrap_or(i64::MAX)))
 }
 
