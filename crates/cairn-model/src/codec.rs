@@ -240,11 +240,16 @@ pub fn decode_key(bytes: &[u8]) -> Result<Key, KeyDecodeError> {
 fn encode_escaped(tag: u8, payload: &[u8], out: &mut Vec<u8>) {
     out.reserve(payload.len() + 2);
     out.push(tag);
-    for &byte in payload {
-        out.push(byte);
-        if byte == TERMINATOR {
-            out.push(ESCAPE);
-        }
+    // Copied in runs between terminator bytes (most payloads have none: one copy), each
+    // terminator byte followed by the escape.
+    let mut runs = payload.split(|&byte| byte == TERMINATOR);
+    if let Some(first) = runs.next() {
+        out.extend_from_slice(first);
+    }
+    for run in runs {
+        out.push(TERMINATOR);
+        out.push(ESCAPE);
+        out.extend_from_slice(run);
     }
     out.push(TERMINATOR);
 }
