@@ -34,6 +34,9 @@ use crate::writer::{WriteOp, Writer};
 /// Bytes read from the socket at a time, at most.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
+/// How much earlier than its bound a read's timeout may fire (see `serve`).
+const READ_DEADLINE_SLACK: Duration = Duration::from_secs(1);
+
 /// A reply in order: ready, or waiting for a writer.
 enum Pending {
     Ready(Frame, Protocol),
@@ -75,6 +78,8 @@ pub struct Connection {
     name: Option<Vec<u8>>,
     multi: Option<Multi>,
     watched: Watched,
+    /// When the read waiting for the next request (or the rest of one) gives up.
+    read_deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
 impl Connection {
@@ -96,6 +101,7 @@ impl Connection {
             name: None,
             multi: None,
             watched: Watched::default(),
+            read_deadline: Box::pin(tokio::time::sleep(Duration::from_millis(IDLE_TIMEOUT_MS))),
         }
     }
 
@@ -149,15 +155,24 @@ impl Connection {
                 .min(READ_CHUNK_BYTES);
             self.input.reserve(room);
             let mut limited = bytes::BufMut::limit(&mut self.input, room);
-            let read = tokio::time::timeout(
-                Duration::from_millis(timeout_ms),
-                self.stream.read_buf(&mut limited),
-            )
-            .await;
+            // One timer per connection, moved only when it must come closer or is more
+            // than READ_DEADLINE_SLACK early: re-arming a timer for every read cost more
+            // than parsing the request. So a timeout may end a connection up to that much
+            // early.
+            let wanted = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+            let armed = self.read_deadline.deadline();
+            if armed > wanted || wanted - armed > READ_DEADLINE_SLACK {
+                self.read_deadline.as_mut().reset(wanted);
+            }
+            let read = tokio::select! {
+                biased;
+                read = self.stream.read_buf(&mut limited) => Ok(read),
+                () = self.read_deadline.as_mut() => Err(()),
+            };
             let n = match read {
                 Ok(Ok(n)) => n,
                 Ok(Err(e)) => return Err(e),
-                Err(_) => {
+                Err(()) => {
                     if what == "request" {
                         self.push(Frame::err(format!(
                             "Protocol error: a request took longer than {FRAME_TIMEOUT_MS} ms to arrive"
