@@ -25,7 +25,7 @@
 
 use std::sync::Arc;
 
-use cairn_model::{CommitResult, Versionstamp};
+use cairn_model::{CommitResult, KvValue, Versionstamp};
 
 use super::{stage_data_without_expiry, BatchState, Evaluator, HashMap, WriteChanges};
 use crate::error::{Result, StoreError};
@@ -158,10 +158,12 @@ impl Evaluator {
             if maintained.peek().is_none() {
                 continue;
             }
-            // Read and decode each value once, whatever the number of indexes.
+            // Read and decode each value once, whatever the number of indexes; and the
+            // entries' common value (the key, for Deno) is encoded once too.
             let old = self.current(state, key)?;
             let old_parsed = old.as_ref().map(|r| fields::parse(&r.value));
             let new_parsed = new.as_ref().map(|r| fields::parse(&r.value));
+            let mut value = None;
             for (index, def) in maintained {
                 self.entry_changes(
                     def,
@@ -170,6 +172,7 @@ impl Evaluator {
                     old.as_ref().zip(old_parsed.as_ref()),
                     new.as_ref().zip(new_parsed.as_ref()),
                     versionstamp,
+                    &mut value,
                     &mut out,
                     &mut claims,
                 );
@@ -198,6 +201,7 @@ impl Evaluator {
         old: Option<(&DataRecord, &Parsed)>,
         new: Option<(&DataRecord, &Parsed)>,
         versionstamp: Versionstamp,
+        value: &mut Option<KvValue>,
         out: &mut IndexChanges,
         claims: &mut Vec<Claim>,
     ) {
@@ -225,7 +229,7 @@ impl Evaluator {
                 index_key.clone(),
                 Some(DataRecord {
                     versionstamp,
-                    value: entry_value(key),
+                    value: value.get_or_insert_with(|| entry_value(key)).clone(),
                     expire_at_ms,
                 }),
             ));
@@ -368,7 +372,17 @@ impl Evaluator {
                 let parsed = parsed.get_or_insert_with(|| fields::parse(&old.value));
                 let vs = Versionstamp::new(state.commit_version, state.accepted);
                 let old = Some((old, &*parsed));
-                self.entry_changes(def, index, key, old, None, vs, &mut out, &mut claims);
+                self.entry_changes(
+                    def,
+                    index,
+                    key,
+                    old,
+                    None,
+                    vs,
+                    &mut None,
+                    &mut out,
+                    &mut claims,
+                );
             }
         }
         self.merge_index_changes(state, out, log);
@@ -523,6 +537,7 @@ impl Evaluator {
                 None,
                 Some((&record, &parsed)),
                 versionstamp,
+                &mut None,
                 &mut out,
                 &mut claims,
             );
