@@ -29,7 +29,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 cairn_port="$(free_port)"
 "$bin" serve --data-dir "$data/cairn" --listen 127.0.0.1:0 --resp-listen "127.0.0.1:$cairn_port" \
-  --access-token bench >"$data/cairn.out" 2>"$data/cairn.log" &
+  --metrics-listen 127.0.0.1:0 --access-token bench >"$data/cairn.out" 2>"$data/cairn.log" &
 cairn_pid=$!
 pids+=("$cairn_pid")
 
@@ -47,6 +47,10 @@ for _ in $(seq 100); do
 done
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+metrics_url="$(sed -n 's/^metrics on //p' "$data/cairn.out")"
+# Commits of cairn's databases so far (the writer's batches: operations per commit shows how
+# well the Redis front end groups its clients' writes).
+commits() { curl -s "$metrics_url" | awk '/^cairn_commits_total\{.*result="committed"/ { s += $2 } END { print s + 0 }'; }
 hz="$(getconf CLK_TCK)"
 
 # run PID PORT AUTH TEST PIPELINE: prints "rps cpu_us_per_op"
@@ -60,15 +64,25 @@ run() {
     'BEGIN { printf "%.0f %.2f\n", r, t / hz * 1e6 / n }'
 }
 
+# A short warm-up of both servers first (opening cairn's database, the first log segment,
+# Redis's AOF file), so that the first measured test does not pay for it alone.
+for port_auth in "$cairn_port:-a bench" "$redis_port:"; do
+  redis-benchmark -h 127.0.0.1 -p "${port_auth%%:*}" ${port_auth#*:} -t set,incr -n 20000 \
+    -c "$CLIENTS" >/dev/null 2>&1
+done
+
 echo "redis-benchmark -n $N -c $CLIENTS; $(redis-server --version | cut -d' ' -f1-3); cairn $("$bin" --version 2>/dev/null || echo)"
-printf '| test | -P | cairn ops/s | Redis ops/s | cairn / Redis | cairn CPU µs/op | Redis CPU µs/op |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| test | -P | cairn ops/s | Redis ops/s | cairn / Redis | cairn CPU µs/op | Redis CPU µs/op | cairn ops/commit |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for pipeline in 1 16; do
   for test in set get incr; do
+    c0="$(commits)"
     read -r c_rps c_cpu < <(run "$cairn_pid" "$cairn_port" "-a bench" "$test" "$pipeline")
+    c1="$(commits)"
     read -r r_rps r_cpu < <(run "$redis_pid" "$redis_port" "" "$test" "$pipeline")
     ratio="$(awk -v a="$c_rps" -v b="$r_rps" 'BEGIN { printf "%.2f", a / b }')"
-    printf '| %s | %s | %s | %s | %s× | %s | %s |\n' \
-      "${test^^}" "$pipeline" "$c_rps" "$r_rps" "$ratio" "$c_cpu" "$r_cpu"
+    per_commit="$(awk -v n="$N" -v c=$((c1 - c0)) 'BEGIN { if (c > 0) printf "%.1f", n / c; else print "–" }')"
+    printf '| %s | %s | %s | %s | %s× | %s | %s | %s |\n' \
+      "${test^^}" "$pipeline" "$c_rps" "$r_rps" "$ratio" "$c_cpu" "$r_cpu" "$per_commit"
   done
 done
