@@ -358,6 +358,7 @@ impl Connection {
     ) {
         let (reply, receiver) = oneshot::channel();
         let op = WriteOp {
+            client: self.id,
             commands,
             transaction,
             reply,

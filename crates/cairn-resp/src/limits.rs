@@ -55,9 +55,11 @@ pub const WRITER_QUEUE_OPS_MAX: usize = 8192;
 /// changed a key it read; then the batch's commands get an error reply.
 pub const WRITER_CONFLICT_RETRIES_MAX: usize = 16;
 /// Longest a writer's batch waits for the clients its last round answered to send again
-/// (`writer.rs`, `Gather`): the runtime's timer resolution (1 ms), so in practice 1–2 ms,
-/// and only once before the writer stops waiting for clients that think between commands.
+/// (`writer.rs`, `Gather`): the runtime's timer resolution (1 ms), so in practice 1–2 ms.
 pub const WRITER_GATHER_WAIT_MS: u64 = 1;
+/// Most batches a writer commits without waiting after waits that ran out (doubling from 1),
+/// so that clients that do not come straight back pay for one wait in this many batches.
+pub const WRITER_GATHER_BACKOFF_MAX: usize = 64;
 /// Fields of one hash. A hash is rewritten whole by DEL, EXPIRE and PERSIST in one atomic
 /// write, so it must fit in one: it is also bounded by the database's mutation and byte
 /// limits, checked when a field is added.

@@ -14,7 +14,7 @@
 //! limits wait for the next batch; one that alone exceeds them is refused.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cairn_model::{
     AtomicWrite, Check, CommitResult, Key, KvValue, LimitError, Limits, Mutation, MutationKind,
@@ -28,12 +28,15 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::keyspace::head_key;
 use crate::limits::{
-    WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_GATHER_WAIT_MS, WRITER_QUEUE_OPS_MAX,
+    WRITER_BATCH_OPS_MAX, WRITER_CONFLICT_RETRIES_MAX, WRITER_GATHER_BACKOFF_MAX,
+    WRITER_GATHER_WAIT_MS, WRITER_QUEUE_OPS_MAX,
 };
 use crate::view::{read_children, read_point, Slot, View};
 
 /// One operation for a database's writer.
 pub struct WriteOp {
+    /// The connection it came from.
+    pub client: u64,
     /// One command, or the commands of an EXEC.
     pub commands: Vec<Vec<Vec<u8>>>,
     /// For an EXEC: the watched keys and the versions WATCH saw (`None`: absent). The
@@ -74,9 +77,13 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
                 None => return,
             }
         }
-        let target = gather.target();
+        // The clients the last batch answered that have not sent again yet.
+        let mut awaited = gather.awaited();
+        // Operations of `waiting` already compared with `awaited`.
+        let mut seen = 0;
         // One timer for the whole wait, armed only if there is a wait.
         let mut deadline = None;
+        let mut wait_started: Option<Instant> = None;
         loop {
             while waiting.len() < WRITER_BATCH_OPS_MAX {
                 match receiver.try_recv() {
@@ -84,9 +91,19 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
                     Err(_) => break,
                 }
             }
-            if waiting.len() >= target {
+            if !awaited.is_empty() {
+                for op in waiting.iter().skip(seen) {
+                    awaited.remove(&op.client);
+                }
+                seen = waiting.len();
+                if let (true, Some(started)) = (awaited.is_empty(), wait_started) {
+                    gather.came_back(started.elapsed());
+                }
+            }
+            if awaited.is_empty() || waiting.len() >= WRITER_BATCH_OPS_MAX {
                 break;
             }
+            wait_started.get_or_insert_with(Instant::now);
             let sleep = deadline.get_or_insert_with(|| {
                 Box::pin(tokio::time::sleep(Duration::from_millis(
                     WRITER_GATHER_WAIT_MS,
@@ -105,58 +122,80 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
                 }
             }
         }
+        let committing = Instant::now();
         let answered = run_batch(&db, &limits, &mut waiting).await;
-        gather.round(answered, waiting.len() + receiver.len());
+        gather.round(answered, committing.elapsed());
     }
 }
 
-/// How many operations a batch waits for before it commits: group commit's `commit_delay`,
-/// decided by the last round instead of configured.
+/// Which clients a batch waits for before it commits: group commit's `commit_delay`, decided
+/// by what the clients did in the last rounds instead of configured.
 ///
 /// With N clients each waiting for its reply, a writer that commits whatever is waiting
 /// settles into two groups of N/2 that take turns: one commits while the other's clients
 /// read their replies and send again. Each commit then carries half the clients. Waiting,
-/// after the first operation, for the clients the last round had in play — those it answered
-/// plus those that queued meanwhile — makes one group of N: half the commits (and syncs) for
-/// the same operations (`bench/README.md`, "Redis protocol"). The wait ends when they are
-/// all back, or after [`WRITER_GATHER_WAIT_MS`]; a wait that runs out means the clients
-/// think between commands, and there is no more waiting until operations queue up during a
-/// commit again (a lightly loaded database never waits).
+/// after the first operation, for the clients the last batch answered to send again makes
+/// one group of N: half the commits (and syncs) for the same operations (`bench/README.md`,
+/// "Redis protocol"). The wait ends when they are all back, or after
+/// [`WRITER_GATHER_WAIT_MS`]. A wait that runs out, or that took longer than two commits,
+/// means those clients do not come straight back (they think between commands, as
+/// applications do): waiting only adds latency there, so the next waits are skipped, for
+/// twice as many batches after each such wait, up to [`WRITER_GATHER_BACKOFF_MAX`]; a quick
+/// wait starts over. A lone client never waits (its own next command is the batch's first).
 #[derive(Debug, Default)]
 struct Gather {
-    /// Operations in play in the last round.
-    expected: usize,
-    /// The last wait ran out, and nothing has queued during a commit since.
-    missed: bool,
+    /// The clients (connections) the last batch answered.
+    answered: HashSet<u64>,
+    /// Batches still to commit without waiting.
+    skip: usize,
+    /// Batches to skip after the next wait that runs out (doubled each time).
+    backoff: usize,
+    /// How long the last batch took to commit.
+    commit: Duration,
 }
 
 impl Gather {
-    /// How many operations to wait for (1: none beyond the first).
-    fn target(&self) -> usize {
-        if self.missed {
-            1
+    /// The clients to wait for (none: commit what is there).
+    fn awaited(&self) -> HashSet<u64> {
+        if self.skip > 0 {
+            HashSet::new()
         } else {
-            self.expected.clamp(1, WRITER_BATCH_OPS_MAX)
+            self.answered.clone()
         }
     }
 
-    /// The wait ran out before the target.
+    /// Every client waited for came back, after `waited`: waiting pays if that was quick.
+    fn came_back(&mut self, waited: Duration) {
+        if waited <= self.commit * 2 {
+            self.backoff = 0;
+        } else {
+            self.missed();
+        }
+    }
+
+    /// The wait ran out first.
     fn missed(&mut self) {
-        self.missed = true;
+        self.backoff = (self.backoff * 2).clamp(1, WRITER_GATHER_BACKOFF_MAX);
+        // This batch's round counts as the first skipped.
+        self.skip = self.backoff + 1;
     }
 
-    /// A batch answered `answered` operations, and `queued` arrived during its commit.
-    fn round(&mut self, answered: usize, queued: usize) {
-        self.expected = answered + queued;
-        if queued > 0 {
-            self.missed = false;
-        }
+    /// A batch answered the operations of `answered` (their clients); its commit took
+    /// `commit`.
+    fn round(&mut self, answered: HashSet<u64>, commit: Duration) {
+        self.answered = answered;
+        self.commit = commit;
+        self.skip = self.skip.saturating_sub(1);
     }
 }
 
 /// Evaluates a prefix of `waiting` into one atomic write, commits it, answers those
 /// operations and removes them from `waiting`.
-async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteOp>) -> usize {
+async fn run_batch(
+    db: &Database,
+    limits: &Limits,
+    waiting: &mut VecDeque<WriteOp>,
+) -> HashSet<u64> {
     let mut attempt = 0;
     let (taken, outcome, replies) = loop {
         let mut overlay = Overlay::new(db, limits);
@@ -195,10 +234,12 @@ async fn run_batch(db: &Database, limits: &Limits, waiting: &mut VecDeque<WriteO
         }
     };
     let failure = outcome.err().map(|e| e.reply());
+    let mut clients = HashSet::new();
     for (op, reply) in waiting.drain(..taken).zip(replies) {
+        clients.insert(op.client);
         let _ = op.reply.send(failure.clone().unwrap_or(reply));
     }
-    taken
+    clients
 }
 
 /// Runs one operation on the overlay; a failed command leaves nothing behind.
@@ -524,34 +565,74 @@ impl View for Overlay<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Gather;
+    use std::collections::HashSet;
+    use std::time::Duration;
 
-    #[test]
-    fn a_batch_waits_for_the_clients_the_last_round_had_in_play() {
-        let mut gather = Gather::default();
-        assert_eq!(gather.target(), 1, "nothing known yet: no wait");
-        // Two groups taking turns: 25 answered while 25 queued.
-        gather.round(25, 25);
-        assert_eq!(gather.target(), 50);
-        // One group of all 50 since: the wait holds it together.
-        gather.round(50, 0);
-        assert_eq!(gather.target(), 50);
-        // A lone client never waits.
-        gather.round(1, 0);
-        assert_eq!(gather.target(), 1);
+    use super::Gather;
+    use crate::limits::WRITER_GATHER_BACKOFF_MAX;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn clients(ids: &[u64]) -> HashSet<u64> {
+        ids.iter().copied().collect()
     }
 
     #[test]
-    fn a_wait_that_runs_out_stops_waiting_until_operations_queue_again() {
+    fn a_batch_waits_for_the_clients_the_last_one_answered() {
         let mut gather = Gather::default();
-        gather.round(50, 0);
+        assert!(gather.awaited().is_empty(), "nothing known yet: no wait");
+        gather.round(clients(&[1, 2, 3]), MS);
+        assert_eq!(gather.awaited(), clients(&[1, 2, 3]));
+    }
+
+    #[test]
+    fn waits_that_run_out_are_skipped_for_longer_and_longer() {
+        let mut gather = Gather::default();
+        gather.round(clients(&[1, 2]), MS);
+        let mut waits = 0;
+        for _ in 0..1000 {
+            if !gather.awaited().is_empty() {
+                // Clients that think between commands: the wait always runs out.
+                waits += 1;
+                gather.missed();
+            }
+            gather.round(clients(&[1, 2]), MS);
+        }
+        // Skips of 1, 2, 4, …, then WRITER_GATHER_BACKOFF_MAX batches between waits.
+        assert!(
+            waits <= 8 + 1000 / WRITER_GATHER_BACKOFF_MAX,
+            "{waits} waits in 1000 batches"
+        );
+        assert!(waits >= 1000 / (WRITER_GATHER_BACKOFF_MAX + 1));
+    }
+
+    #[test]
+    fn a_wait_that_succeeds_starts_over() {
+        let mut gather = Gather::default();
+        gather.round(clients(&[1, 2]), MS);
         gather.missed();
-        assert_eq!(gather.target(), 1);
-        // Clients that think between commands: still nothing queued during commits.
-        gather.round(20, 0);
-        assert_eq!(gather.target(), 1);
-        // Load again: operations queued during a commit.
-        gather.round(20, 30);
-        assert_eq!(gather.target(), 50);
+        gather.round(clients(&[1, 2]), MS);
+        assert!(gather.awaited().is_empty(), "the next batch does not wait");
+        gather.round(clients(&[1, 2]), MS);
+        assert_eq!(gather.awaited(), clients(&[1, 2]), "then it tries again");
+        gather.came_back(MS);
+        gather.round(clients(&[1, 2]), MS);
+        assert_eq!(
+            gather.backoff, 0,
+            "and a wait that succeeded resets the backoff"
+        );
+        assert_eq!(gather.awaited(), clients(&[1, 2]));
+    }
+
+    #[test]
+    fn clients_that_come_back_slowly_count_as_a_wait_that_ran_out() {
+        let mut gather = Gather::default();
+        gather.round(clients(&[1, 2]), MS);
+        gather.came_back(MS * 3);
+        gather.round(clients(&[1, 2]), MS);
+        assert!(
+            gather.awaited().is_empty(),
+            "slower than two commits: skipped"
+        );
     }
 }
