@@ -22,32 +22,10 @@ for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "$tool missing: apt-get install redis-server redis-tools" >&2; exit 1; }
 done
 
-data="$(mktemp -d)"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-cairn_port="$(free_port)"
-"$bin" serve --data-dir "$data/cairn" --listen 127.0.0.1:0 --resp-listen "127.0.0.1:$cairn_port" \
-  --metrics-listen 127.0.0.1:0 --access-token bench >"$data/cairn.out" 2>"$data/cairn.log" &
-cairn_pid=$!
-pids+=("$cairn_pid")
-
-redis_port="$(free_port)"
-mkdir -p "$data/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data/redis" --appendonly yes \
-  --appendfsync always --save "" --daemonize no --logfile "$data/redis.log" &
-redis_pid=$!
-pids+=("$redis_pid")
-
-for _ in $(seq 100); do
-  redis-cli -p "$cairn_port" -a bench --no-auth-warning ping >/dev/null 2>&1 \
-    && redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=bench/resp_servers.sh
+source bench/resp_servers.sh
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-metrics_url="$(sed -n 's/^metrics on //p' "$data/cairn.out")"
 # Commits of cairn's databases so far (the writer's batches: operations per commit shows how
 # well the Redis front end groups its clients' writes).
 commits() { curl -s "$metrics_url" | awk '/^cairn_commits_total\{.*result="committed"/ { s += $2 } END { print s + 0 }'; }

@@ -18,25 +18,10 @@ per="${PER:-300}"
 [[ -x "$python" ]] || { echo "install redis-py first: tools/install_resp.sh" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "apt-get install redis-server redis-tools" >&2; exit 1; }
 
-data="$(mktemp -d)"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$data"' EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-cairn_port="$(free_port)"
-"$bin" serve --data-dir "$data/cairn" --listen 127.0.0.1:0 --resp-listen "127.0.0.1:$cairn_port" \
-  --access-token bench >"$data/cairn.out" 2>"$data/cairn.log" &
-pids+=($!)
-redis_port="$(free_port)"
-mkdir -p "$data/redis"
-redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$data/redis" --appendonly yes \
-  --appendfsync always --save "" --daemonize no --logfile "$data/redis.log" &
-pids+=($!)
-for _ in $(seq 100); do
-  redis-cli -p "$cairn_port" -a bench --no-auth-warning set warm 1 >/dev/null 2>&1 \
-    && redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=bench/resp_servers.sh
+source bench/resp_servers.sh
+# cairn opens a database on its first write: not inside the measured latencies.
+redis-cli -p "$cairn_port" -a bench --no-auth-warning set openloop:warm 1 >/dev/null
 
 echo "# cairn $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for profile in $profiles; do

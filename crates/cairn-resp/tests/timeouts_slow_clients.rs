@@ -24,6 +24,14 @@ async fn until_closed(stream: &mut tokio::net::TcpStream) -> (Vec<u8>, Duration)
     (bytes, start.elapsed())
 }
 
+/// The connection closed at `bound`, give or take the timer's slack.
+fn assert_closed_at(waited: Duration, bound: Duration) {
+    assert!(
+        waited + SLACK >= bound && waited <= bound + SLACK,
+        "closed after {waited:?}, the bound is {bound:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_request_that_stops_arriving_gets_an_error_then_a_close() {
     let server = Server::start().await;
@@ -40,11 +48,7 @@ async fn a_request_that_stops_arriving_gets_an_error_then_a_close() {
         is_error(&reply, "ERR Protocol error: a request took longer than"),
         "{reply:?}"
     );
-    let bound = Duration::from_millis(FRAME_TIMEOUT_MS);
-    assert!(
-        waited + SLACK >= bound && waited <= bound + SLACK,
-        "closed after {waited:?}, the bound is {bound:?}"
-    );
+    assert_closed_at(waited, Duration::from_millis(FRAME_TIMEOUT_MS));
 }
 
 #[tokio::test(start_paused = true)]
@@ -53,11 +57,7 @@ async fn a_silent_connection_is_closed_after_the_idle_timeout() {
     let mut client = server.anonymous().await;
     let (bytes, waited) = until_closed(&mut client.stream).await;
     assert!(bytes.is_empty(), "nothing is sent to an idle connection");
-    let bound = Duration::from_millis(IDLE_TIMEOUT_MS);
-    assert!(
-        waited + SLACK >= bound && waited <= bound + SLACK,
-        "closed after {waited:?}, the bound is {bound:?}"
-    );
+    assert_closed_at(waited, Duration::from_millis(IDLE_TIMEOUT_MS));
 }
 
 #[tokio::test(start_paused = true)]
