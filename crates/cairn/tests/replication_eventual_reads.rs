@@ -55,14 +55,15 @@ fn run(mut command: Command) -> String {
 
 fn deno(url: &str, extra: &[&str], deno_dir: &std::path::Path) -> String {
     let mut command = Command::new(e2e::deno_binary());
-    command
-        .args(["run", "-A", "--unstable-kv"])
-        .arg(e2e::repo_root().join("tests/e2e/replication/eventual_reads.ts"))
-        .arg(url)
-        .arg(READS.to_string())
-        .args(extra)
-        .env("DENO_KV_ACCESS_TOKEN", TOKEN)
-        .env("DENO_DIR", deno_dir);
+    e2e::deno_script(
+        &mut command,
+        "replication/eventual_reads.ts",
+        url,
+        TOKEN,
+        deno_dir,
+    )
+    .arg(READS.to_string())
+    .args(extra);
     run(command)
 }
 

@@ -121,20 +121,21 @@ fn acknowledged_writes_survive_the_primary_s_loss() {
         let acked = Arc::new(Mutex::new(Acked::default()));
         let count = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let mut deno_writer = Command::new(&deno)
-            .args(["run", "-A", "--unstable-kv"])
-            .arg(e2e::repo_root().join("tests/e2e/replication/deno_writer.ts"))
-            .arg(&primary.url)
-            .arg(cycle.to_string())
-            .env("DENO_KV_ACCESS_TOKEN", TOKEN)
-            .env("DENO_NO_UPDATE_CHECK", "1")
-            .env("DENO_DIR", dirs.path().join("deno-dir"))
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the Deno writer");
+        let deno_dir = dirs.path().join("deno-dir");
+        let mut command = Command::new(&deno);
+        let mut deno_writer = e2e::deno_script(
+            &mut command,
+            "replication/deno_writer.ts",
+            &primary.url,
+            TOKEN,
+            &deno_dir,
+        )
+        .arg(cycle.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting the Deno writer");
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
                 let (acked, count, stop) = (acked.clone(), count.clone(), stop.clone());

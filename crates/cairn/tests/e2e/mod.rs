@@ -479,6 +479,29 @@ pub fn run_script(client: Client, name: &str) {
     }
 }
 
+/// Makes `command` (deno, or a wrapper that runs it) run `tests/e2e/<relative>` against `url`
+/// with `token`, in the environment every Deno script of the tests has: no update check, no
+/// prompt, no colour, `deno_dir` as its cache.
+pub fn deno_script<'a>(
+    command: &'a mut Command,
+    relative: &str,
+    url: &str,
+    token: &str,
+    deno_dir: &Path,
+) -> &'a mut Command {
+    let script = repo_root().join("tests/e2e").join(relative);
+    assert!(script.is_file(), "missing script {}", script.display());
+    command
+        .args(["run", "-A", "--unstable-kv"])
+        .arg(script)
+        .arg(url)
+        .env("DENO_KV_ACCESS_TOKEN", token)
+        .env("DENO_NO_UPDATE_CHECK", "1")
+        .env("DENO_NO_PROMPT", "1")
+        .env("DENO_DIR", deno_dir)
+        .env("NO_COLOR", "1")
+}
+
 /// Runs the Deno script `tests/e2e/<relative>` with `args` after the server's URL, and returns
 /// its stdout; fails the test with its output and the server log unless it exits with 0.
 pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String {
@@ -486,26 +509,22 @@ pub fn run_deno_script(server: &Server, relative: &str, args: &[&str]) -> String
         Ok(tools) => tools,
         Err(message) => panic!("{message}"),
     };
-    let script = repo_root().join("tests/e2e").join(relative);
-    assert!(script.is_file(), "missing script {}", script.display());
     let mut command = Command::new(&tools.deno);
-    command
-        .args(["run", "-A", "--unstable-kv"])
-        .arg(&script)
-        .arg(server.url())
-        .args(args)
-        .current_dir(repo_root())
-        .env("DENO_KV_ACCESS_TOKEN", READ_WRITE_TOKEN)
-        .env("DENO_NO_UPDATE_CHECK", "1")
-        .env("DENO_NO_PROMPT", "1")
-        .env("DENO_DIR", server.data.path().join("deno-dir"))
-        .env("NO_COLOR", "1");
+    let deno_dir = server.data.path().join("deno-dir");
+    deno_script(
+        &mut command,
+        relative,
+        server.url(),
+        READ_WRITE_TOKEN,
+        &deno_dir,
+    )
+    .args(args)
+    .current_dir(repo_root());
     let run = run_bounded(command, SCRIPT_TIMEOUT);
     match run.status {
         Some(status) if status.success() => run.stdout,
         _ => panic!(
-            "deno {} failed ({:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
-            script.display(),
+            "deno tests/e2e/{relative} failed ({:?})\n--- stdout ---\n{}--- stderr ---\n{}\n{}",
             run.status,
             run.stdout,
             run.stderr,

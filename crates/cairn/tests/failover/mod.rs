@@ -600,20 +600,19 @@ fn spawn_deno(wrapper: &[&str], url: &str, tag: u64, deno_dir: &Path) -> (DenoLi
         }
         None => Command::new(&deno),
     };
-    let mut child = command
-        .args(["run", "-A", "--unstable-kv"])
-        .arg(crate::e2e::repo_root().join("tests/e2e/failover/deno_writer.ts"))
-        .arg(url)
-        .arg(tag.to_string())
-        .env("DENO_KV_ACCESS_TOKEN", TOKEN)
-        .env("DENO_NO_UPDATE_CHECK", "1")
-        .env("DENO_DIR", deno_dir)
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting the Deno writer");
+    let mut child = crate::e2e::deno_script(
+        &mut command,
+        "failover/deno_writer.ts",
+        url,
+        TOKEN,
+        deno_dir,
+    )
+    .arg(tag.to_string())
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("starting the Deno writer");
     let deno = DenoLines::default();
     let stdout = child.stdout.take().expect("piped");
     let sink = deno.clone();
