@@ -68,14 +68,7 @@ async fn a_batch_finished_after_the_lease_is_never_acknowledged() -> Result<(), 
     // afterwards. The answer is decided after the lease: unconfirmed.
     lease.revoke();
     gate.ack(7, 1);
-    let answer = tokio::time::timeout(Duration::from_secs(30), writer)
-        .await
-        .expect("answered")
-        .expect("task");
-    assert!(
-        matches!(answer, Err(StoreError::ReplicationUnconfirmed(_))),
-        "{answer:?}"
-    );
+    assert_unconfirmed(writer).await;
     let refused = primary.set(&key!["b"], KvValue::U64(1)).await.err();
     assert!(
         matches!(
@@ -120,14 +113,7 @@ async fn without_synchronous_replicas_an_answer_after_the_lease_is_unconfirmed_t
     }
     lease.revoke();
     storage.hold_syncs(false);
-    let answer = tokio::time::timeout(Duration::from_secs(30), writer)
-        .await
-        .expect("answered")
-        .expect("task");
-    assert!(
-        matches!(answer, Err(StoreError::ReplicationUnconfirmed(_))),
-        "{answer:?}"
-    );
+    assert_unconfirmed(writer).await;
     Ok(())
 }
 
@@ -169,4 +155,18 @@ async fn an_election_promotes_to_its_epoch_and_never_back() -> Result<(), StoreE
         "a primary now"
     );
     Ok(())
+}
+
+/// The write `writer` waits for is answered unconfirmed (durable here, not acknowledged).
+async fn assert_unconfirmed(
+    writer: tokio::task::JoinHandle<cairn_store::Result<cairn_model::Versionstamp>>,
+) {
+    let answer = tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("answered")
+        .expect("task");
+    assert!(
+        matches!(answer, Err(StoreError::ReplicationUnconfirmed(_))),
+        "{answer:?}"
+    );
 }

@@ -62,17 +62,7 @@ impl Node {
 
     /// Starts `cairn serve` on `data` with the test tokens and `args`.
     pub fn start(data: &Path, args: &[&str]) -> Node {
-        let mut node = Node {
-            child: None,
-            data: data.to_path_buf(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            url: String::new(),
-            metrics_addr: String::new(),
-            log: Arc::new(Mutex::new(String::new())),
-            wrapper: Vec::new(),
-        };
-        node.spawn();
-        node
+        Node::start_wrapped(data, &[], args)
     }
 
     fn spawn(&mut self) {
