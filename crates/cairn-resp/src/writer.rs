@@ -14,6 +14,7 @@
 //! limits wait for the next batch; one that alone exceeds them is refused.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use cairn_model::{
@@ -81,9 +82,8 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
         let mut awaited = gather.awaited();
         // Operations of `waiting` already compared with `awaited`.
         let mut seen = 0;
-        // One timer for the whole wait, armed only if there is a wait.
-        let mut deadline = None;
-        let mut wait_started: Option<Instant> = None;
+        // When the wait began, and its one timer: armed only if there is a wait.
+        let mut wait: Option<(Instant, Pin<Box<tokio::time::Sleep>>)> = None;
         loop {
             while waiting.len() < WRITER_BATCH_OPS_MAX {
                 match receiver.try_recv() {
@@ -96,18 +96,16 @@ async fn run(db: Database, limits: Limits, mut receiver: mpsc::Receiver<WriteOp>
                     awaited.remove(&op.client);
                 }
                 seen = waiting.len();
-                if let (true, Some(started)) = (awaited.is_empty(), wait_started) {
+                if let (true, Some((started, _))) = (awaited.is_empty(), &wait) {
                     gather.came_back(started.elapsed());
                 }
             }
             if awaited.is_empty() || waiting.len() >= WRITER_BATCH_OPS_MAX {
                 break;
             }
-            wait_started.get_or_insert_with(Instant::now);
-            let sleep = deadline.get_or_insert_with(|| {
-                Box::pin(tokio::time::sleep(Duration::from_millis(
-                    WRITER_GATHER_WAIT_MS,
-                )))
+            let (_, sleep) = wait.get_or_insert_with(|| {
+                let timer = tokio::time::sleep(Duration::from_millis(WRITER_GATHER_WAIT_MS));
+                (Instant::now(), Box::pin(timer))
             });
             tokio::select! {
                 biased;
