@@ -55,6 +55,56 @@ async fn set_honours_its_options() {
 }
 
 #[tokio::test]
+async fn setex_and_psetex_set_a_value_with_its_expiry() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    assert_eq!(c.cmd(&["SETEX", "k", "100", "v"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("v"));
+    assert!(matches!(
+        c.cmd(&["TTL", "k"]).await,
+        Frame::Integer(99..=100)
+    ));
+    assert_eq!(c.cmd(&["PSETEX", "k", "50000", "w"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["GET", "k"]).await, bulk("w"));
+    assert!(matches!(
+        c.cmd(&["PTTL", "k"]).await,
+        Frame::Integer(40_000..=50_000)
+    ));
+    // Over a hash, as SET: the hash and its fields are gone.
+    assert_eq!(c.cmd(&["HSET", "h", "f", "1"]).await, Frame::Integer(1));
+    assert_eq!(c.cmd(&["SETEX", "h", "100", "s"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["TYPE", "h"]).await, Frame::Simple("string".into()));
+    assert_eq!(c.cmd(&["GET", "h"]).await, bulk("s"));
+    // Redis's errors: a time that is not positive, a time that is not an integer, arity.
+    for (bad, message) in [
+        (
+            &["SETEX", "k", "0", "v"][..],
+            "ERR invalid expire time in 'setex' command",
+        ),
+        (
+            &["PSETEX", "k", "-1", "v"],
+            "ERR invalid expire time in 'psetex' command",
+        ),
+        (
+            &["SETEX", "k", "ten", "v"],
+            "ERR value is not an integer or out of range",
+        ),
+        (
+            &["SETEX", "k", "10"],
+            "ERR wrong number of arguments for 'setex' command",
+        ),
+    ] {
+        let reply = c.cmd(bad).await;
+        assert!(is_error(&reply, message), "{bad:?}: {reply:?}");
+    }
+    assert_eq!(
+        c.cmd(&["GET", "k"]).await,
+        bulk("w"),
+        "a refused SETEX changed nothing"
+    );
+}
+
+#[tokio::test]
 async fn counters_parse_strictly_and_keep_their_expiry() {
     let server = Server::start().await;
     let mut c = server.client(RW).await;

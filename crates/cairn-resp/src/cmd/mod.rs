@@ -94,6 +94,8 @@ pub static COMMANDS: &[Spec] = &[
     spec("get", 2, Read, Some(strings::get), R, ONE),
     spec("set", -3, Write, Some(strings::set), W, ONE),
     spec("setnx", 3, Write, Some(strings::setnx), W, ONE),
+    spec("setex", 4, Write, Some(strings::setex), W, ONE),
+    spec("psetex", 4, Write, Some(strings::psetex), W, ONE),
     spec("getset", 3, Write, Some(strings::getset), W, ONE),
     spec("getdel", 2, Write, Some(strings::getdel), W, ONE),
     spec("mget", -2, Read, Some(strings::mget), R, ALL),

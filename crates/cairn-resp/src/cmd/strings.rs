@@ -120,6 +120,36 @@ pub fn set(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     Ok(reply)
 }
 
+/// SETEX key seconds value: SET with EX, the form caching libraries use.
+pub fn setex(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    set_expiring(args, view, b"EX", "setex")
+}
+
+/// PSETEX key milliseconds value: SET with PX.
+pub fn psetex(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    set_expiring(args, view, b"PX", "psetex")
+}
+
+/// `<command> key <n unit> value`: replaces whatever the key held (a hash too), as SET does.
+fn set_expiring(
+    args: &[Vec<u8>],
+    view: &mut dyn View,
+    unit: &[u8],
+    command: &str,
+) -> Result<Frame> {
+    let at = expire_at(unit, int(arg(args, 2))?, view.now_ms(), command)?;
+    let name = arg(args, 1);
+    let was_hash = matches!(
+        keyspace::head(view, name)?,
+        Some(Head {
+            kind: Kind::Hash(_),
+            ..
+        })
+    );
+    keyspace::put_string_over(view, name, was_hash, arg(args, 3).to_vec(), Some(at))?;
+    Ok(Frame::ok())
+}
+
 /// SETNX key value
 pub fn setnx(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let name = arg(args, 1);
