@@ -382,6 +382,8 @@ impl Connection {
             Ok(open) => {
                 let result = if is(arg(args, 0), "DBSIZE") {
                     cmd::keys::dbsize(&open.db).await
+                } else if is(arg(args, 0), "KEYS") {
+                    cmd::keys::keys(args, &open.db).await
                 } else {
                     cmd::keys::scan(args, &open.db, &open.name, &shared.cursors).await
                 };

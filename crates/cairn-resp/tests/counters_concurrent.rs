@@ -111,4 +111,51 @@ async fn scan_walks_every_key_once_with_match_and_count() {
         &c.cmd(&["SCAN", "123456789"]).await,
         "ERR invalid cursor"
     ));
+    // KEYS: the same names in one reply.
+    let names = |reply: Frame| -> BTreeSet<String> {
+        let Frame::Array(keys) = reply else {
+            panic!("{reply:?}")
+        };
+        keys.into_iter()
+            .map(|k| {
+                let Frame::Bulk(k) = k else { panic!("{k:?}") };
+                String::from_utf8(k).expect("utf-8")
+            })
+            .collect()
+    };
+    assert_eq!(names(c.cmd(&["KEYS", "key:1*"]).await), expected);
+    assert_eq!(names(c.cmd(&["KEYS", "hash:*"]).await).len(), 50);
+    assert_eq!(names(c.cmd(&["KEYS", "*"]).await).len(), 2_050);
+    assert_eq!(names(c.cmd(&["KEYS", "nothing:*"]).await).len(), 0);
+}
+
+#[tokio::test]
+async fn keys_refuses_a_reply_past_the_reply_bound() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    // 5,000 names of 1,000 bytes: 5 MB of names, past the 4 MiB bound of one reply.
+    let mut pipeline = Vec::new();
+    for i in 0..5_000 {
+        let name = format!("{i:0>1000}");
+        pipeline.extend_from_slice(&encode(&["SET", &name, "v"]));
+    }
+    c.send(&pipeline).await;
+    for _ in 0..5_000 {
+        c.reply().await.expect("reply");
+    }
+    let reply = c.cmd(&["KEYS", "*"]).await;
+    assert!(
+        support::is_error(&reply, "ERR KEYS would reply with more than"),
+        "{:?}",
+        match &reply {
+            Frame::Array(a) => format!("an array of {}", a.len()),
+            other => format!("{other:?}"),
+        }
+    );
+    // A narrower pattern fits, and the connection goes on.
+    let Frame::Array(some) = c.cmd(&["KEYS", "000000*1"]).await else {
+        panic!("KEYS with a narrow pattern")
+    };
+    assert!(!some.is_empty());
+    assert_eq!(c.cmd(&["DBSIZE"]).await, Frame::Integer(5_000));
 }

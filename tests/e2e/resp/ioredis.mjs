@@ -85,6 +85,7 @@ await new Promise((resolve, reject) => {
   stream.on("error", reject);
 });
 ok("scan over 10,000 keys", seen.size === 10000);
+ok("keys with a pattern", (await r.keys("js:scan:999*")).length === 11);
 
 // AUTH and the read-only token
 const reader = connect(ro);

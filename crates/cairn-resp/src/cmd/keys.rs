@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::glob;
 use crate::keyspace::{self, name_of};
-use crate::limits::{SCAN_COUNT_MAX, SCAN_CURSORS_MAX, SCAN_PATTERN_BYTES_MAX};
+use crate::limits::{REPLY_BYTES_MAX, SCAN_COUNT_MAX, SCAN_CURSORS_MAX, SCAN_PATTERN_BYTES_MAX};
 use crate::view::View;
 
 fn count(n: usize) -> Frame {
@@ -343,6 +343,40 @@ pub async fn scan(
         Frame::text(cursor.to_string()),
         Frame::Array(found),
     ]))
+}
+
+/// `KEYS pattern`: every Redis key whose name matches the glob, walking the whole keyspace
+/// as DBSIZE does (in chunks, each from the snapshot of its moment, so not one point in time,
+/// as Redis's is). The reply is bounded like every other ([`REPLY_BYTES_MAX`]): past it, an
+/// error that points to SCAN instead of a reply too large to hold.
+pub async fn keys(args: &[Vec<u8>], db: &Database) -> Result<Frame> {
+    let pattern = arg(args, 1);
+    if pattern.len() > SCAN_PATTERN_BYTES_MAX {
+        return Err(Error::Limit(format!(
+            "pattern longer than {SCAN_PATTERN_BYTES_MAX} bytes"
+        )));
+    }
+    let every = pattern == b"*";
+    let mut found = Vec::new();
+    let mut bytes = 0usize;
+    let mut visit = |name: &[u8], _: &KvValue| {
+        if bytes <= REPLY_BYTES_MAX && (every || glob::matches(pattern, name)) {
+            // A bulk string's framing: `$<len>\r\n…\r\n`.
+            bytes += name.len() + 16;
+            found.push(Frame::Bulk(name.to_vec()));
+        }
+    };
+    let mut start = Some(HEADS_START.to_vec());
+    while let Some(position) = start {
+        start = walk(db, position, 10_000, &mut visit).await?;
+    }
+    // Past the bound nothing more was kept; the walk went on only to end cleanly.
+    if bytes > REPLY_BYTES_MAX {
+        return Err(Error::Limit(format!(
+            "KEYS would reply with more than {REPLY_BYTES_MAX} bytes of names; use SCAN"
+        )));
+    }
+    Ok(Frame::Array(found))
 }
 
 /// DBSIZE: the number of Redis keys (heads); walks the whole keyspace.

@@ -22,7 +22,7 @@ pub enum Kind {
     Write,
     /// Touches no data (PING, ECHO): anywhere, also inside MULTI.
     Pure,
-    /// Walks the whole keyspace (SCAN, DBSIZE): on the connection, never inside MULTI.
+    /// Walks the keyspace (SCAN, DBSIZE, KEYS): on the connection, never inside MULTI.
     Scan,
     /// Changes the connection (AUTH, SELECT, MULTI, …): handled by the connection.
     Connection,
@@ -121,6 +121,7 @@ pub static COMMANDS: &[Spec] = &[
     spec("type", 2, Read, Some(keys::type_), R, ONE),
     spec("scan", -2, Scan, None, &["readonly"], NONE),
     spec("dbsize", 1, Scan, None, R, NONE),
+    spec("keys", 2, Scan, None, &["readonly"], NONE),
     // hashes
     spec("hset", -4, Write, Some(hashes::hset), W, ONE),
     spec("hmset", -4, Write, Some(hashes::hmset), W, ONE),
