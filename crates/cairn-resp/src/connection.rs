@@ -27,6 +27,7 @@ use crate::limits::{
     PIPELINE_BYTES_MAX, PIPELINE_WRITES_MAX, QUERY_BYTES_MAX, WRITE_TIMEOUT_MS,
 };
 use crate::listener::{database_name, Shared};
+use crate::metrics::Counters;
 use crate::parse::parse;
 use crate::view::{read_point, NoView, SnapshotView};
 use crate::writer::{WriteOp, Writer};
@@ -122,6 +123,7 @@ impl Connection {
                     Ok(None) => break,
                     Err(e) => {
                         // Answer what came before, then the error, then close.
+                        Counters::add(&self.shared.counters.protocol_errors);
                         self.input.drain(..used);
                         self.push(Frame::Error(e.0));
                         self.flush().await?;
@@ -174,6 +176,7 @@ impl Connection {
                 Ok(Err(e)) => return Err(e),
                 Err(()) => {
                     if what == "request" {
+                        Counters::add(&self.shared.counters.protocol_errors);
                         self.push(Frame::err(format!(
                             "Protocol error: a request took longer than {FRAME_TIMEOUT_MS} ms to arrive"
                         )));
@@ -190,6 +193,9 @@ impl Connection {
 
     /// Queues a ready reply.
     fn push(&mut self, frame: Frame) {
+        if matches!(frame, Frame::Error(_)) {
+            Counters::add(&self.shared.counters.error_replies);
+        }
         if self.pending.is_empty() {
             frame.encode(self.protocol, &mut self.output);
         } else {
@@ -202,12 +208,16 @@ impl Connection {
         while let Some(pending) = self.pending.pop_front() {
             let (frame, protocol) = match pending {
                 Pending::Ready(frame, protocol) => (frame, protocol),
-                Pending::Waiting(receiver, protocol) => (
-                    receiver.await.unwrap_or_else(|_| {
+                Pending::Waiting(receiver, protocol) => {
+                    let frame = receiver.await.unwrap_or_else(|_| {
                         Frame::err("the database's writer stopped (the server is shutting down)")
-                    }),
-                    protocol,
-                ),
+                    });
+                    // (Ready replies were counted when pushed.)
+                    if matches!(frame, Frame::Error(_)) {
+                        Counters::add(&self.shared.counters.error_replies);
+                    }
+                    (frame, protocol)
+                }
             };
             frame.encode(protocol, &mut self.output);
         }
@@ -243,7 +253,9 @@ impl Connection {
         let Some(name) = args.first() else {
             return Flow::Continue;
         };
-        let Some(spec) = cmd::lookup(name) else {
+        let found = cmd::lookup_index(name);
+        self.shared.counters.call(found.map(|(index, _)| index));
+        let Some((_, spec)) = found else {
             let reply = cmd::unknown(&args);
             self.reply_or_fail_multi(reply);
             return Flow::Continue;

@@ -18,6 +18,7 @@ pub mod glob;
 pub mod keyspace;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
 pub mod parse;
 pub mod view;
 pub mod writer;

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use crate::cmd::keys::Cursors;
 use crate::connection::Connection;
 use crate::frame::{Frame, Protocol};
 use crate::limits::CONNECTIONS_MAX;
+use crate::metrics::Counters;
 use crate::writer::Writer;
 
 /// The database behind Redis database index `index`: 0 is the server's default database
@@ -37,7 +38,8 @@ pub struct Shared {
     pub(crate) limits: Limits,
     writers: Mutex<HashMap<String, Writer>>,
     pub(crate) cursors: Cursors,
-    connected: AtomicUsize,
+    /// Connections, commands and errors, for `/metrics`.
+    pub(crate) counters: Arc<Counters>,
     next_id: AtomicU64,
     started: Instant,
     pub(crate) port: u16,
@@ -48,7 +50,7 @@ pub(crate) use crate::connection::Open;
 
 impl Shared {
     pub(crate) fn connected(&self) -> usize {
-        self.connected.load(Ordering::Relaxed)
+        usize::try_from(self.counters.open.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     }
 
     pub(crate) fn uptime_s(&self) -> u64 {
@@ -100,12 +102,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
+    let counters = Arc::new(Counters::default());
+    backend.front_end_metrics.register({
+        let counters = counters.clone();
+        move || counters.snapshot()
+    });
     let shared = Arc::new(Shared {
         backend,
         limits,
         writers: Mutex::new(HashMap::new()),
         cursors: Cursors::default(),
-        connected: AtomicUsize::new(0),
+        counters,
         next_id: AtomicU64::new(1),
         started: Instant::now(),
         port,
@@ -128,6 +135,7 @@ pub async fn serve(
         // Finished connections leave the set.
         while tasks.try_join_next().is_some() {}
         let Ok(permit) = connections.clone().try_acquire_owned() else {
+            Counters::add(&shared.counters.refused);
             tasks.spawn(async move {
                 let mut out = Vec::new();
                 Frame::err("max number of clients reached").encode(Protocol::Resp2, &mut out);
@@ -138,12 +146,13 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "could not disable Nagle's algorithm");
         }
+        Counters::add(&shared.counters.accepted);
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
         tasks.spawn(async move {
-            shared.connected.fetch_add(1, Ordering::Relaxed);
+            shared.counters.open.fetch_add(1, Ordering::Relaxed);
             Connection::new(shared.clone(), stream, id).run().await;
-            shared.connected.fetch_sub(1, Ordering::Relaxed);
+            shared.counters.open.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
         });
     }

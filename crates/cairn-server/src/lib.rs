@@ -35,6 +35,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use prometheus_client::collector::Collector;
 use tokio::net::TcpListener;
 
 pub use config::{Access, DeclaredIndex, FileIndex, ServerConfig, TokenGrant};
@@ -62,6 +63,8 @@ pub(crate) struct App {
     pub closing: tokio::sync::watch::Sender<bool>,
     /// HTTP requests by route and status, for `/metrics`.
     pub http_metrics: observe::HttpMetrics,
+    /// The other front ends' metrics (the Redis protocol's), for `/metrics`.
+    pub front_end_metrics: FrontEndMetrics,
     /// The databases this server follows, each kept up to date by its follower.
     pub followers: replica::Followers,
     /// This server's base URL as clients reach it (its replicas' `eventual` endpoints).
@@ -173,6 +176,29 @@ pub struct Backend {
     pub registry: Arc<registry::Registry>,
     /// A failover group's write lease, shared by every database (`None` outside a group).
     pub lease: Option<Arc<cairn_store::replication::WriteLease>>,
+    /// The other front ends' metrics, added to every scrape of `/metrics`.
+    pub front_end_metrics: FrontEndMetrics,
+}
+
+/// Metrics of the front ends beside KV Connect (the Redis protocol's): each one registers a
+/// function that returns a collector of its figures at the moment of a scrape.
+#[derive(Clone, Default)]
+pub struct FrontEndMetrics(Arc<parking_lot::Mutex<Vec<CollectorSource>>>);
+
+/// A front end's way to a collector of its figures now.
+type CollectorSource = Arc<dyn Fn() -> Box<dyn Collector> + Send + Sync>;
+
+impl FrontEndMetrics {
+    /// Adds `collect` to every scrape from now on.
+    pub fn register(&self, collect: impl Fn() -> Box<dyn Collector> + Send + Sync + 'static) {
+        self.0.lock().push(Arc::new(collect));
+    }
+
+    /// A collector from each front end, now.
+    pub(crate) fn collect(&self) -> Vec<Box<dyn Collector>> {
+        let sources = self.0.lock().clone();
+        sources.iter().map(|collect| collect()).collect()
+    }
 }
 
 impl Backend {
@@ -228,6 +254,7 @@ impl Backend {
                 .with_replicas(&config.replication.replica_of),
             ),
             lease,
+            front_end_metrics: FrontEndMetrics::default(),
         })
     }
 }
@@ -298,6 +325,7 @@ pub async fn serve_with(
         clock: SystemClock,
         closing: tokio::sync::watch::Sender::new(false),
         http_metrics: observe::HttpMetrics::default(),
+        front_end_metrics: backend.front_end_metrics,
         config,
     });
     replica::Followers::start_all(&app);

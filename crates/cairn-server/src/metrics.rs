@@ -99,6 +99,9 @@ fn render(samples: Vec<DatabaseSample>, app: &App) -> Result<String, std::fmt::E
         watch_streams: app.watches.open_total() as u64,
     }));
     app.http_metrics.register(&mut registry);
+    for collector in app.front_end_metrics.collect() {
+        registry.register_collector(collector);
+    }
     if let Some(failover) = &app.failover {
         registry.register_collector(Box::new(crate::failover::FailoverCollector(
             failover.status(),

@@ -12,6 +12,7 @@
 //! | `redis_cli_*` | strings, counters, expiry, hashes, MULTI/EXEC with a WATCH conflict, `--pipe` of 10,000 commands, `--scan` over 10,000 keys, AUTH, read-only refusal, RESP3 (`-3`) |
 //! | `redis_py_scenarios` | the same through redis-py, RESP2 and RESP3, WATCH conflicts across connections, `scan_iter`, pipelines, SELECT |
 //! | `ioredis_scenarios` | the same through ioredis: `multi().exec()` null on conflict, `scanStream`, pipelines |
+//! | `redis_cli_commands_errors_and_connections_show_in_metrics` | `/metrics` of the Redis front end: commands by name, error replies, protocol errors, connections |
 //! | `deno_reads_what_redis_cli_wrote` | strings, counters, hash head and fields as a Deno client sees them; a Deno write read by redis-cli |
 
 use std::io::{BufRead, BufReader, Write};
@@ -57,6 +58,8 @@ struct Server {
     child: Child,
     url: String,
     port: u16,
+    /// `host:port` of the metrics listener.
+    metrics: String,
     _data: tempfile::TempDir,
 }
 
@@ -68,6 +71,7 @@ impl Server {
             .arg("--data-dir")
             .arg(data.path().join("databases"))
             .args(["--listen", "127.0.0.1:0", "--resp-listen", "127.0.0.1:0"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .args(["--access-token", RW, "--read-only-token", RO])
             .env_remove("DENO_KV_ACCESS_TOKEN")
             .env("NO_COLOR", "1")
@@ -83,8 +87,8 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let (mut url, mut port) = (None, None);
-        while url.is_none() || port.is_none() {
+        let (mut url, mut port, mut metrics) = (None, None, None);
+        while url.is_none() || port.is_none() || metrics.is_none() {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .expect("cairn serve printed its addresses");
@@ -94,11 +98,15 @@ impl Server {
             if let Some(addr) = line.strip_prefix("resp listening on redis://") {
                 port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
             }
+            if let Some(rest) = line.strip_prefix("metrics on http://") {
+                metrics = rest.strip_suffix("/metrics").map(str::to_owned);
+            }
         }
         Server {
             child,
             url: url.unwrap_or_default(),
             port: port.unwrap_or_default(),
+            metrics: metrics.unwrap_or_default(),
             _data: data,
         }
     }
@@ -112,6 +120,27 @@ impl Server {
             .args(args);
         let out = run(command, stdin);
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Server {
+    /// The value of the series `series` (name and labels as exposed) in `/metrics`.
+    fn metric(&self, series: &str) -> Option<f64> {
+        let mut stream = std::net::TcpStream::connect(&self.metrics).expect("metrics listener");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.metrics
+        )
+        .expect("request");
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stream, &mut text).expect("response");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .map(|value| value.trim().parse().expect("a number"))
     }
 }
 
@@ -195,6 +224,37 @@ fn redis_cli_strings_counters_expiry_and_hashes() {
         "1# \"f\" => \"v\""
     );
     assert_eq!(cli(&["-3", "--no-raw", "GET", "nothing"]), "(nil)");
+}
+
+#[test]
+fn redis_cli_commands_errors_and_connections_show_in_metrics() {
+    let server = Server::start();
+    let cli = |args: &[&str]| server.cli(RW, args, b"").trim_end().to_owned();
+    assert_eq!(cli(&["SET", "a", "1"]), "OK");
+    assert_eq!(cli(&["GET", "a"]), "1");
+    assert_eq!(cli(&["GET", "a"]), "1");
+    assert_eq!(cli(&["HSET", "h", "f", "v"]), "1");
+    assert!(cli(&["GET", "h"]).starts_with("WRONGTYPE"));
+    assert!(cli(&["NOSUCHCOMMAND", "x"]).contains("unknown command"));
+    // A request that breaks the protocol: answered with an error, the connection closed.
+    let mut raw =
+        std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("RESP connection");
+    raw.write_all(b"*1\r\n$abc\r\n").expect("send");
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut raw, &mut answer).expect("read until closed");
+    assert!(answer.starts_with("-ERR Protocol error"), "{answer:?}");
+
+    let get = |series: &str| server.metric(series).unwrap_or(0.0);
+    assert_eq!(get(r#"cairn_resp_commands_total{command="get"}"#), 3.0);
+    assert_eq!(get(r#"cairn_resp_commands_total{command="set"}"#), 1.0);
+    assert_eq!(get(r#"cairn_resp_commands_total{command="unknown"}"#), 1.0);
+    // WRONGTYPE, the unknown command, the protocol error.
+    assert_eq!(get("cairn_resp_error_replies_total"), 3.0);
+    assert_eq!(get("cairn_resp_protocol_errors_total"), 1.0);
+    // Seven connections (one per redis-cli run, one raw), all closed by now or closing.
+    assert_eq!(get("cairn_resp_connections_accepted_total"), 7.0);
+    assert_eq!(get("cairn_resp_connections_refused_total"), 0.0);
+    assert!(server.metric("cairn_resp_connections").is_some());
 }
 
 #[test]

@@ -177,9 +177,15 @@ pub static COMMANDS: &[Spec] = &[
 
 /// The command named `name` (any case).
 pub fn lookup(name: &[u8]) -> Option<&'static Spec> {
+    lookup_index(name).map(|(_, spec)| spec)
+}
+
+/// The spec of command `name` (any case) and its place in [`COMMANDS`].
+pub fn lookup_index(name: &[u8]) -> Option<(usize, &'static Spec)> {
     COMMANDS
         .iter()
-        .find(|spec| spec.name.as_bytes().eq_ignore_ascii_case(name))
+        .enumerate()
+        .find(|(_, spec)| spec.name.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Runs a Read, Write or Pure command (its arity already checked) on `view`.
