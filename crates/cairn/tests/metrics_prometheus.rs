@@ -97,7 +97,12 @@ fn query(prometheus: &Prometheus, promql: &str) -> Option<f64> {
 #[test]
 fn prometheus_scrapes_cairn_and_sees_commits_and_fsyncs() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = Served::start(&dir.path().join("data"), &[], None);
+    // With the Redis front end too: its families are in the same exposition.
+    let server = Served::start(
+        &dir.path().join("data"),
+        &["--resp-listen", "127.0.0.1:0"],
+        None,
+    );
     let prometheus = start_prometheus(dir.path(), &server.metrics_addr);
 
     // Load: one writer task committing until the checks are done.
@@ -132,6 +137,10 @@ fn prometheus_scrapes_cairn_and_sees_commits_and_fsyncs() {
             "histogram_quantile(0.99, sum by (le) (rate(cairn_wal_fsync_duration_seconds_bucket[5s])))",
         ),
         ("scrape health", "up{job=\"cairn\"}"),
+        (
+            "the Redis front end's families",
+            "count(cairn_resp_connections) + count(cairn_resp_error_replies_total)",
+        ),
     ];
     let started = Instant::now();
     let mut seen: Vec<Option<f64>> = vec![None; checks.len()];
