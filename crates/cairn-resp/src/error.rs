@@ -27,6 +27,15 @@ pub enum Error {
     /// A hash field does not hold an integer.
     #[error("hash value is not an integer")]
     HashNotInteger,
+    /// Not a number INCRBYFLOAT can add.
+    #[error("value is not a valid float")]
+    NotFloat,
+    /// A hash field does not hold a number HINCRBYFLOAT can add.
+    #[error("hash value is not a float")]
+    HashNotFloat,
+    /// A float increment reached infinity.
+    #[error("increment would produce NaN or Infinity")]
+    NotFinite,
     /// An expire time out of range.
     #[error("invalid expire time in '{0}' command")]
     InvalidExpire(String),

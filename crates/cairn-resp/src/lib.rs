@@ -13,6 +13,7 @@
 pub mod cmd;
 pub mod connection;
 pub mod error;
+pub mod float;
 pub mod frame;
 pub mod glob;
 pub mod keyspace;

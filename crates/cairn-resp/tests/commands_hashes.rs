@@ -85,6 +85,48 @@ async fn hash_commands_answer_as_redis() {
 }
 
 #[tokio::test]
+async fn hincrbyfloat_adds_decimals_to_a_field() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    assert_eq!(
+        c.cmd(&["HSET", "h", "f", "10.50", "s", "abc"]).await,
+        Frame::Integer(2)
+    );
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "h", "f", "0.1"]).await,
+        bulk("10.6")
+    );
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "h", "new", "0.25"]).await,
+        bulk("0.25")
+    );
+    assert_eq!(
+        c.cmd(&["HINCRBYFLOAT", "other", "x", "-1.5"]).await,
+        bulk("-1.5")
+    );
+    assert_eq!(c.cmd(&["HGET", "h", "f"]).await, bulk("10.6"));
+    assert_eq!(c.cmd(&["HLEN", "h"]).await, Frame::Integer(3));
+    for (bad, message) in [
+        (
+            &["HINCRBYFLOAT", "h", "s", "1"][..],
+            "ERR hash value is not a float",
+        ),
+        (
+            &["HINCRBYFLOAT", "h", "f", "1x"],
+            "ERR value is not a valid float",
+        ),
+        (
+            &["HINCRBYFLOAT", "h", "f", "-inf"],
+            "ERR increment would produce NaN or Infinity",
+        ),
+    ] {
+        let reply = c.cmd(bad).await;
+        assert!(is_error(&reply, message), "{bad:?}: {reply:?}");
+    }
+    assert_eq!(c.cmd(&["HGET", "h", "f"]).await, bulk("10.6"));
+}
+
+#[tokio::test]
 async fn a_hash_is_replaced_deleted_and_expired_whole() {
     let server = Server::start().await;
     let mut c = server.client(RW).await;

@@ -105,6 +105,56 @@ async fn setex_and_psetex_set_a_value_with_its_expiry() {
 }
 
 #[tokio::test]
+async fn incrbyfloat_adds_decimals_as_redis_prints_them() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    // Redis's documented example.
+    assert_eq!(c.cmd(&["SET", "f", "10.50"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "0.1"]).await, bulk("10.6"));
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "-5"]).await, bulk("5.6"));
+    assert_eq!(c.cmd(&["SET", "f", "5.0e3"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "f", "2.0e2"]).await, bulk("5200"));
+    assert_eq!(c.cmd(&["GET", "f"]).await, bulk("5200"));
+    // A missing key counts from 0; 0.1 three times is 0.3, as in Redis.
+    for want in ["0.1", "0.2", "0.3"] {
+        assert_eq!(c.cmd(&["INCRBYFLOAT", "g", "0.1"]).await, bulk(want));
+    }
+    // INCR reads what INCRBYFLOAT wrote when it is whole.
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "h", "2.5"]).await, bulk("2.5"));
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "h", "0.5"]).await, bulk("3"));
+    assert_eq!(c.cmd(&["INCR", "h"]).await, Frame::Integer(4));
+    // The expiry stays.
+    assert_eq!(c.cmd(&["SET", "t", "1", "EX", "100"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["INCRBYFLOAT", "t", "1.5"]).await, bulk("2.5"));
+    assert!(matches!(
+        c.cmd(&["TTL", "t"]).await,
+        Frame::Integer(99..=100)
+    ));
+    // Redis's errors, and nothing written.
+    assert_eq!(c.cmd(&["SET", "s", "abc"]).await, Frame::ok());
+    for (bad, message) in [
+        (
+            &["INCRBYFLOAT", "s", "1"][..],
+            "ERR value is not a valid float",
+        ),
+        (&["INCRBYFLOAT", "f", "x"], "ERR value is not a valid float"),
+        (
+            &["INCRBYFLOAT", "f", "inf"],
+            "ERR increment would produce NaN or Infinity",
+        ),
+        (&["HSET", "hash", "a", "1"], ""),
+        (&["INCRBYFLOAT", "hash", "1"], "WRONGTYPE"),
+    ] {
+        let reply = c.cmd(bad).await;
+        if !message.is_empty() {
+            assert!(is_error(&reply, message), "{bad:?}: {reply:?}");
+        }
+    }
+    assert_eq!(c.cmd(&["GET", "f"]).await, bulk("5200"));
+    assert_eq!(c.cmd(&["GET", "s"]).await, bulk("abc"));
+}
+
+#[tokio::test]
 async fn counters_parse_strictly_and_keep_their_expiry() {
     let server = Server::start().await;
     let mut c = server.client(RW).await;

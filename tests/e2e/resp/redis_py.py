@@ -45,6 +45,7 @@ except redis.ResponseError as e:
 r.set("py:temp", "v", ex=100)
 ok("ttl", 99 <= r.ttl("py:temp") <= 100)
 ok("persist", r.persist("py:temp") and r.ttl("py:temp") == -1)
+ok("incrbyfloat", r.incrbyfloat("py:float", 0.1) == 0.1 and r.incrbyfloat("py:float", 0.2) == 0.3)
 ok("setex", r.setex("py:cached", 100, "v") and r.get("py:cached") == b"v")
 ok("setex ttl", 99 <= r.ttl("py:cached") <= 100)
 ok("psetex", r.psetex("py:cached", 50000, "w") and 40000 <= r.pttl("py:cached") <= 50000)

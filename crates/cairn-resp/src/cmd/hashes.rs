@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::cmd::{arg, int, parse_int};
 use crate::error::{Error, Result};
+use crate::float::{self, AddError};
 use crate::frame::Frame;
 use crate::keyspace::{self, Head, Kind};
 use crate::view::View;
@@ -158,6 +159,26 @@ pub fn hincrby(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
         Ok(new)
     })?;
     Ok(Frame::Integer(new))
+}
+
+/// HINCRBYFLOAT key field increment: as INCRBYFLOAT, on a field.
+pub fn hincrbyfloat(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let field = arg(args, 2).to_vec();
+    let increment = arg(args, 3);
+    let error = |e| match e {
+        AddError::Current => Error::HashNotFloat,
+        AddError::Increment => Error::NotFloat,
+        AddError::NotFinite => Error::NotFinite,
+    };
+    // The increment first: a bad one is that error whatever the hash holds.
+    float::add(b"0", increment).map_err(error)?;
+    let new = update(view, arg(args, 1), |fields| {
+        let current = fields.get(&field).map_or(&b"0"[..], Vec::as_slice);
+        let new = float::add(current, increment).map_err(error)?;
+        fields.insert(field, new.clone().into_bytes());
+        Ok(new)
+    })?;
+    Ok(Frame::Bulk(new.into_bytes()))
 }
 
 /// HLEN key

@@ -105,6 +105,7 @@ pub static COMMANDS: &[Spec] = &[
     spec("incrby", 3, Write, Some(strings::incrby), W, ONE),
     spec("decr", 2, Write, Some(strings::decr), W, ONE),
     spec("decrby", 3, Write, Some(strings::decrby), W, ONE),
+    spec("incrbyfloat", 3, Write, Some(strings::incrbyfloat), W, ONE),
     spec("append", 3, Write, Some(strings::append), W, ONE),
     spec("strlen", 2, Read, Some(strings::strlen), R, ONE),
     // keys and expiry
@@ -140,6 +141,7 @@ pub static COMMANDS: &[Spec] = &[
     spec("hkeys", 2, Read, Some(hashes::hkeys), &["readonly"], ONE),
     spec("hvals", 2, Read, Some(hashes::hvals), &["readonly"], ONE),
     spec("hincrby", 4, Write, Some(hashes::hincrby), W, ONE),
+    spec("hincrbyfloat", 4, Write, Some(hashes::hincrbyfloat), W, ONE),
     spec("hlen", 2, Read, Some(hashes::hlen), R, ONE),
     spec("hexists", 3, Read, Some(hashes::hexists), R, ONE),
     // transactions

@@ -5,6 +5,7 @@
 
 use crate::cmd::{arg, int, is, parse_int};
 use crate::error::{Error, Result};
+use crate::float::{self, AddError};
 use crate::frame::Frame;
 use crate::keyspace::{self, Head, Kind};
 use crate::limits::REPLY_BYTES_MAX;
@@ -269,6 +270,23 @@ pub fn decr(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
 pub fn decrby(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let delta = int(arg(args, 2))?.checked_neg().ok_or(Error::Overflow)?;
     add(view, arg(args, 1), delta)
+}
+
+/// INCRBYFLOAT key increment: decimal arithmetic as Redis prints it (`float.rs`), keeping
+/// the expiry; the reply is the new value as a bulk string.
+pub fn incrbyfloat(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let name = arg(args, 1);
+    let (current, expire_at_ms) = match keyspace::get_string(view, name)? {
+        None => (b"0".to_vec(), None),
+        Some(found) => found,
+    };
+    let new = float::add(&current, arg(args, 2)).map_err(|e| match e {
+        AddError::Current | AddError::Increment => Error::NotFloat,
+        AddError::NotFinite => Error::NotFinite,
+    })?;
+    // A string or nothing (get_string refused anything else).
+    keyspace::put_string_over(view, name, false, new.clone().into_bytes(), expire_at_ms)?;
+    Ok(Frame::Bulk(new.into_bytes()))
 }
 
 /// APPEND key value: keeps the expiry.
