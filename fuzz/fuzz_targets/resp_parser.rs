@@ -1,7 +1,9 @@
 //! The RESP request parser on untrusted bytes: a request, "incomplete" or a protocol error,
 //! never a panic; a request takes at least one byte and at most the input; a request cut
 //! short is incomplete (nothing allocated, no error); the arguments re-encoded as a
-//! RESP array parse back to themselves; each argument is bounded by the limits.
+//! RESP array parse back to themselves; each argument is bounded by the limits. The first two
+//! arguments of each request also go through INCRBYFLOAT's arithmetic (values and increments
+//! come from clients): a number or a refusal, never a panic.
 #![no_main]
 
 use cairn_resp::limits::{ARRAY_LEN_MAX, BULK_BYTES_MAX};
@@ -30,6 +32,11 @@ fuzz_target!(|data: &[u8]| {
         if rest.first() == Some(&b'*') {
             let again = parse(&encode(&request.args)).expect("re-encoded").expect("complete");
             assert_eq!(again.args, request.args);
+        }
+        if let [a, b, ..] = &request.args[..] {
+            if let Ok(sum) = cairn_resp::float::add(a, b) {
+                assert!(!sum.is_empty() && cairn_resp::float::add(sum.as_bytes(), b"0").is_ok());
+            }
         }
         rest = &rest[request.len..];
     }

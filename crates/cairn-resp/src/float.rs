@@ -170,15 +170,21 @@ fn parse(bytes: &[u8]) -> Option<Number> {
     if negative {
         mantissa = -mantissa;
     }
-    let scale = i64::try_from(frac.len()).ok()? - exponent;
+    let Some(scale) = i64::try_from(frac.len())
+        .ok()
+        .and_then(|f| f.checked_sub(exponent))
+    else {
+        return float();
+    };
     if scale >= 0 {
         match u32::try_from(scale) {
             Ok(scale) if scale <= 38 => Some(Number::Exact { mantissa, scale }),
             _ => float(),
         }
     } else {
-        let up = u32::try_from(-scale)
-            .ok()
+        let up = scale
+            .checked_neg()
+            .and_then(|p| u32::try_from(p).ok())
             .and_then(|p| 10i128.checked_pow(p));
         match up.and_then(|up| mantissa.checked_mul(up)) {
             Some(mantissa) => Some(Number::Exact { mantissa, scale: 0 }),
@@ -239,5 +245,12 @@ mod tests {
         assert_eq!(sum("inf", "1"), Err(AddError::NotFinite));
         assert_eq!(sum("1", "-infinity"), Err(AddError::NotFinite));
         assert_eq!(sum("1e308", "1e308"), Err(AddError::NotFinite));
+    }
+
+    #[test]
+    fn extreme_exponents_do_not_overflow() {
+        assert_eq!(sum("1e-9223372036854775808", "1").as_deref(), Ok("1"));
+        assert_eq!(sum("1e9223372036854775807", "1"), Err(AddError::NotFinite));
+        assert_eq!(sum("0e99999999999999999999", "2").as_deref(), Ok("2"));
     }
 }
