@@ -171,6 +171,37 @@ pub fn remove(view: &mut dyn View, name: &[u8]) -> Result<bool> {
     Ok(true)
 }
 
+/// Moves `src`, whatever it holds (a string, a hash and its fields, another client's value),
+/// with its expiry, to `dst`, replacing what `dst` held; false if `src` does not exist.
+pub fn rename(view: &mut dyn View, src: &[u8], dst: &[u8]) -> Result<bool> {
+    let Some(old) = head(view, src)? else {
+        return Ok(false);
+    };
+    if src == dst {
+        return Ok(true);
+    }
+    let src_head = head_key(src);
+    let Some(head_slot) = view.get(&src_head)? else {
+        return Ok(false);
+    };
+    let fields = match old.kind {
+        Kind::Hash(_) => view.children(&src_head, HASH_FIELDS_MAX + 1)?,
+        _ => Vec::new(),
+    };
+    remove(view, dst)?;
+    for (key, slot) in fields {
+        if let [_, field] = key.parts() {
+            // A field expires with its head.
+            let moved = Key(vec![part(dst), field.clone()]);
+            view.put(&moved, slot.value, old.expire_at_ms)?;
+        }
+        view.delete(&key)?;
+    }
+    view.put(&head_key(dst), head_slot.value, old.expire_at_ms)?;
+    view.delete(&src_head)?;
+    Ok(true)
+}
+
 fn delete_fields(view: &mut dyn View, name: &[u8]) -> Result<()> {
     for (key, _) in view.children(&head_key(name), HASH_FIELDS_MAX + 1)? {
         view.delete(&key)?;

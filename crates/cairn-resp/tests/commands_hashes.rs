@@ -127,6 +127,58 @@ async fn hincrbyfloat_adds_decimals_to_a_field() {
 }
 
 #[tokio::test]
+async fn rename_moves_strings_hashes_and_their_expiry() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    assert_eq!(c.cmd(&["SET", "a", "1", "EX", "100"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["RENAME", "a", "b"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["EXISTS", "a"]).await, Frame::Integer(0));
+    assert_eq!(c.cmd(&["GET", "b"]).await, bulk("1"));
+    assert!(matches!(
+        c.cmd(&["TTL", "b"]).await,
+        Frame::Integer(99..=100)
+    ));
+    // A hash moves with its fields, over a string that was there.
+    assert_eq!(
+        c.cmd(&["HSET", "h", "f", "1", "g", "2"]).await,
+        Frame::Integer(2)
+    );
+    assert_eq!(c.cmd(&["RENAME", "h", "b"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["TYPE", "b"]).await, Frame::Simple("hash".into()));
+    assert_eq!(c.cmd(&["HGET", "b", "g"]).await, bulk("2"));
+    assert_eq!(c.cmd(&["HLEN", "b"]).await, Frame::Integer(2));
+    assert_eq!(c.cmd(&["TTL", "b"]).await, Frame::Integer(-1));
+    assert_eq!(c.cmd(&["EXISTS", "h"]).await, Frame::Integer(0));
+    assert_eq!(c.cmd(&["HGET", "h", "f"]).await, Frame::Null);
+    // A string over a hash: the hash's fields are gone.
+    assert_eq!(c.cmd(&["SET", "s", "v"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["RENAME", "s", "b"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["GET", "b"]).await, bulk("v"));
+    assert!(is_error(&c.cmd(&["HGET", "b", "g"]).await, "WRONGTYPE"));
+    assert_eq!(c.cmd(&["RENAME", "b", "b"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["GET", "b"]).await, bulk("v"));
+    // RENAMENX: only onto a free name.
+    assert_eq!(c.cmd(&["SET", "x", "1"]).await, Frame::ok());
+    assert_eq!(c.cmd(&["RENAMENX", "x", "b"]).await, Frame::Integer(0));
+    assert_eq!(c.cmd(&["RENAMENX", "x", "y"]).await, Frame::Integer(1));
+    assert_eq!(c.cmd(&["GET", "y"]).await, bulk("1"));
+    // No field of the hash that `b` once was is left behind its new owners.
+    assert_eq!(c.cmd(&["DEL", "b"]).await, Frame::Integer(1));
+    assert_eq!(c.cmd(&["HSET", "b", "new", "1"]).await, Frame::Integer(1));
+    assert_eq!(
+        c.cmd(&["HGETALL", "b"]).await,
+        Frame::Array(vec![bulk("new"), bulk("1")])
+    );
+    for bad in [
+        &["RENAME", "missing", "z"][..],
+        &["RENAMENX", "missing", "z"],
+    ] {
+        let reply = c.cmd(bad).await;
+        assert!(is_error(&reply, "ERR no such key"), "{bad:?}: {reply:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_hash_is_replaced_deleted_and_expired_whole() {
     let server = Server::start().await;
     let mut c = server.client(RW).await;
@@ -179,5 +231,17 @@ async fn a_hash_is_bounded_so_it_fits_one_atomic_write() {
     assert!(is_error(&reply, "ERR hash too large"), "{reply:?}");
     assert_eq!(c.cmd(&["HLEN", "big"]).await, Frame::Integer(max as i64));
     assert_eq!(c.cmd(&["EXPIRE", "big", "100"]).await, Frame::Integer(1));
+    // Moving it writes every field twice (removed here, written there): past one atomic
+    // write's mutations, refused whole.
+    let reply = c.cmd(&["RENAME", "big", "moved"]).await;
+    assert!(
+        is_error(
+            &reply,
+            "ERR this command's writes do not fit in one atomic write"
+        ),
+        "{reply:?}"
+    );
+    assert_eq!(c.cmd(&["HLEN", "big"]).await, Frame::Integer(max as i64));
+    assert_eq!(c.cmd(&["EXISTS", "moved"]).await, Frame::Integer(0));
     assert_eq!(c.cmd(&["DEL", "big"]).await, Frame::Integer(1));
 }

@@ -86,6 +86,8 @@ await new Promise((resolve, reject) => {
 });
 ok("scan over 10,000 keys", seen.size === 10000);
 ok("keys with a pattern", (await r.keys("js:scan:999*")).length === 11);
+await r.set("js:old", "v");
+ok("rename", (await r.rename("js:old", "js:new")) === "OK" && (await r.get("js:new")) === "v");
 
 // AUTH and the read-only token
 const reader = connect(ro);

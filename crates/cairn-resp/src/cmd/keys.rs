@@ -345,6 +345,28 @@ pub async fn scan(
     ]))
 }
 
+/// RENAME key newkey: the value, its fields and its expiry move; `newkey` is replaced.
+pub fn rename(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    if keyspace::rename(view, arg(args, 1), arg(args, 2))? {
+        Ok(Frame::ok())
+    } else {
+        Err(Error::Other("no such key".into()))
+    }
+}
+
+/// RENAMENX key newkey: as RENAME, only if `newkey` does not exist (1), else nothing (0).
+pub fn renamenx(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let (src, dst) = (arg(args, 1), arg(args, 2));
+    if keyspace::head(view, src)?.is_none() {
+        return Err(Error::Other("no such key".into()));
+    }
+    if keyspace::head(view, dst)?.is_some() {
+        return Ok(Frame::Integer(0));
+    }
+    keyspace::rename(view, src, dst)?;
+    Ok(Frame::Integer(1))
+}
+
 /// `KEYS pattern`: every Redis key whose name matches the glob, walking the whole keyspace
 /// as DBSIZE does (in chunks, each from the snapshot of its moment, so not one point in time,
 /// as Redis's is). The reply is bounded like every other ([`REPLY_BYTES_MAX`]): past it, an

@@ -85,6 +85,7 @@ const ONE: (i64, i64, i64) = (1, 1, 1);
 const ALL: (i64, i64, i64) = (1, -1, 1);
 const PAIRS: (i64, i64, i64) = (1, -1, 2);
 const NONE: (i64, i64, i64) = (0, 0, 0);
+const TWO: (i64, i64, i64) = (1, 2, 1);
 
 use Kind::{Connection, Pure, Read, Scan, Write};
 
@@ -111,6 +112,8 @@ pub static COMMANDS: &[Spec] = &[
     // keys and expiry
     spec("del", -2, Write, Some(keys::del), W, ALL),
     spec("unlink", -2, Write, Some(keys::del), W, ALL),
+    spec("rename", 3, Write, Some(keys::rename), W, TWO),
+    spec("renamenx", 3, Write, Some(keys::renamenx), W, TWO),
     spec("exists", -2, Read, Some(keys::exists), R, ALL),
     spec("expire", -3, Write, Some(keys::expire), W, ONE),
     spec("pexpire", -3, Write, Some(keys::pexpire), W, ONE),
