@@ -155,6 +155,81 @@ async fn incrbyfloat_adds_decimals_as_redis_prints_them() {
 }
 
 #[tokio::test]
+async fn getex_getrange_and_expiretime_answer_as_redis() {
+    let server = Server::start().await;
+    let mut c = server.client(RW).await;
+    assert_eq!(c.cmd(&["SET", "k", "Hello World"]).await, Frame::ok());
+    // GETRANGE: Redis's documented examples, and its clamping.
+    for (start, end, want) in [
+        ("0", "3", "Hell"),
+        ("-3", "-1", "rld"),
+        ("0", "-1", "Hello World"),
+        ("10", "100", "d"),
+        ("5", "3", ""),
+        ("-1", "-5", ""),
+        ("-100", "1", "He"),
+        ("20", "30", ""),
+    ] {
+        assert_eq!(
+            c.cmd(&["GETRANGE", "k", start, end]).await,
+            bulk(want),
+            "{start}..{end}"
+        );
+    }
+    assert_eq!(c.cmd(&["GETRANGE", "missing", "0", "-1"]).await, bulk(""));
+    // EXPIRETIME / PEXPIRETIME: -1 without expiry, -2 missing, else the absolute time.
+    assert_eq!(c.cmd(&["EXPIRETIME", "k"]).await, Frame::Integer(-1));
+    assert_eq!(c.cmd(&["PEXPIRETIME", "missing"]).await, Frame::Integer(-2));
+    assert_eq!(
+        c.cmd(&["PEXPIREAT", "k", "33177117420000"]).await,
+        Frame::Integer(1)
+    );
+    assert_eq!(
+        c.cmd(&["EXPIRETIME", "k"]).await,
+        Frame::Integer(33_177_117_420)
+    );
+    assert_eq!(
+        c.cmd(&["PEXPIRETIME", "k"]).await,
+        Frame::Integer(33_177_117_420_000)
+    );
+    // GETEX: the value, and the expiry set or removed.
+    assert_eq!(c.cmd(&["GETEX", "k", "PERSIST"]).await, bulk("Hello World"));
+    assert_eq!(c.cmd(&["TTL", "k"]).await, Frame::Integer(-1));
+    assert_eq!(
+        c.cmd(&["GETEX", "k", "EX", "100"]).await,
+        bulk("Hello World")
+    );
+    assert!(matches!(
+        c.cmd(&["TTL", "k"]).await,
+        Frame::Integer(99..=100)
+    ));
+    assert_eq!(c.cmd(&["GETEX", "k"]).await, bulk("Hello World"));
+    assert_eq!(c.cmd(&["GETEX", "missing", "EX", "100"]).await, Frame::Null);
+    assert_eq!(c.cmd(&["EXISTS", "missing"]).await, Frame::Integer(0));
+    for (bad, message) in [
+        (&["GETEX", "k", "EX"][..], "ERR syntax error"),
+        (&["GETEX", "k", "PERSIST", "EX", "1"], "ERR syntax error"),
+        (
+            &["GETEX", "k", "EX", "0"],
+            "ERR invalid expire time in 'getex' command",
+        ),
+        (
+            &["GETRANGE", "k", "a", "1"],
+            "ERR value is not an integer or out of range",
+        ),
+    ] {
+        let reply = c.cmd(bad).await;
+        assert!(is_error(&reply, message), "{bad:?}: {reply:?}");
+    }
+    // An expiry already past removes the key, after answering its value.
+    assert_eq!(
+        c.cmd(&["GETEX", "k", "PXAT", "1"]).await,
+        bulk("Hello World")
+    );
+    assert_eq!(c.cmd(&["EXISTS", "k"]).await, Frame::Integer(0));
+}
+
+#[tokio::test]
 async fn counters_parse_strictly_and_keep_their_expiry() {
     let server = Server::start().await;
     let mut c = server.client(RW).await;

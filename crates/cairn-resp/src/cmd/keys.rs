@@ -12,7 +12,7 @@ use crate::cmd::{arg, int, is, strings::expire_at};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::glob;
-use crate::keyspace::{self, name_of};
+use crate::keyspace::{self, name_of, Head};
 use crate::limits::{REPLY_BYTES_MAX, SCAN_COUNT_MAX, SCAN_CURSORS_MAX, SCAN_PATTERN_BYTES_MAX};
 use crate::view::View;
 
@@ -136,6 +136,31 @@ pub fn ttl(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
 /// PTTL key
 pub fn pttl(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     Ok(Frame::Integer(pttl_of(view, arg(args, 1))?))
+}
+
+/// When `name` expires, in ms since the Unix epoch: -2 if missing, -1 if it never expires.
+fn expire_time_of(view: &mut dyn View, name: &[u8]) -> Result<i64> {
+    Ok(match keyspace::head(view, name)? {
+        None => -2,
+        Some(Head {
+            expire_at_ms: None, ..
+        }) => -1,
+        Some(Head {
+            expire_at_ms: Some(at),
+            ..
+        }) => i64::try_from(at).unwrap_or(i64::MAX),
+    })
+}
+
+/// EXPIRETIME key: the Unix time (seconds) at which the key expires; -1 never, -2 missing.
+pub fn expiretime(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let ms = expire_time_of(view, arg(args, 1))?;
+    Ok(Frame::Integer(if ms < 0 { ms } else { ms / 1000 }))
+}
+
+/// PEXPIRETIME key: as EXPIRETIME, in milliseconds.
+pub fn pexpiretime(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    Ok(Frame::Integer(expire_time_of(view, arg(args, 1))?))
 }
 
 /// PERSIST key: 1 if an expiry was removed.

@@ -179,6 +179,46 @@ pub fn getdel(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     Ok(bulk_or_null(old.map(|(v, _)| v)))
 }
 
+/// GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]: GET that also sets or removes the
+/// expiry (a write when it has an option).
+pub fn getex(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let name = arg(args, 1);
+    let expiry = match &args[2.min(args.len())..] {
+        [] => None,
+        [option] if is(option, "PERSIST") => Some(None),
+        [option, n] if ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(option, w)) => {
+            let unit = option.to_ascii_uppercase();
+            Some(Some(expire_at(&unit, int(n)?, view.now_ms(), "getex")?))
+        }
+        _ => return Err(Error::Syntax),
+    };
+    let Some((value, _)) = keyspace::get_string(view, name)? else {
+        return Ok(Frame::Null);
+    };
+    if let Some(expire_at_ms) = expiry {
+        keyspace::set_expiry(view, name, expire_at_ms)?;
+    }
+    Ok(Frame::Bulk(value))
+}
+
+/// GETRANGE key start end: the bytes from `start` to `end`, both included, negative counting
+/// from the end, clamped to the string (Redis's rules; an empty string when nothing is left).
+pub fn getrange(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
+    let (start, end) = (int(arg(args, 2))?, int(arg(args, 3))?);
+    let value = keyspace::get_string(view, arg(args, 1))?.map_or_else(Vec::new, |(v, _)| v);
+    let len = i64::try_from(value.len()).unwrap_or(i64::MAX);
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return Ok(Frame::Bulk(Vec::new()));
+    }
+    let from_end = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (start, end) = (from_end(start), from_end(end).min(len - 1));
+    if start > end {
+        return Ok(Frame::Bulk(Vec::new()));
+    }
+    let range = usize::try_from(start).unwrap_or(0)..=usize::try_from(end).unwrap_or(0);
+    Ok(Frame::Bulk(value.get(range).unwrap_or_default().to_vec()))
+}
+
 /// MGET key [key ...]: keys that hold no string are nil, as in Redis.
 pub fn mget(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
     let mut out = Vec::with_capacity(args.len().saturating_sub(1));
