@@ -20,9 +20,8 @@ enum Number {
 }
 
 /// `current + increment`, both as Redis would read them (`strtold`: an optional sign, digits
-/// with an optional point, an optional exponent; `inf`), as the string Redis would store.
-/// `Err(None)`: `current` is not a number; `Err(Some(..))`: the increment is not, or the
-/// sum is not finite.
+/// with an optional point, an optional exponent; `inf`), as the string Redis would store;
+/// [`AddError`] says which was not a number, or that the sum is not finite.
 pub fn add(current: &[u8], increment: &[u8]) -> Result<String, AddError> {
     let a = parse(current).ok_or(AddError::Current)?;
     let b = parse(increment).ok_or(AddError::Increment)?;

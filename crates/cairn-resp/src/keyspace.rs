@@ -88,6 +88,13 @@ pub struct Head {
     pub versionstamp: Option<Versionstamp>,
 }
 
+impl Head {
+    /// True if the key holds a hash (whose fields go with it when it is replaced).
+    pub fn is_hash(&self) -> bool {
+        matches!(self.kind, Kind::Hash(_))
+    }
+}
+
 /// The head of `name`, if the key exists.
 pub fn head(view: &mut dyn View, name: &[u8]) -> Result<Option<Head>> {
     let Some(slot) = view.get(&head_key(name))? else {
@@ -130,13 +137,7 @@ pub fn put_string(
     value: Vec<u8>,
     expire_at_ms: Option<u64>,
 ) -> Result<()> {
-    let was_hash = matches!(
-        head(view, name)?,
-        Some(Head {
-            kind: Kind::Hash(_),
-            ..
-        })
-    );
+    let was_hash = head(view, name)?.is_some_and(|h| h.is_hash());
     put_string_over(view, name, was_hash, value, expire_at_ms)
 }
 
@@ -164,7 +165,7 @@ pub fn remove(view: &mut dyn View, name: &[u8]) -> Result<bool> {
     let Some(old) = head(view, name)? else {
         return Ok(false);
     };
-    if let Kind::Hash(_) = old.kind {
+    if old.is_hash() {
         delete_fields(view, name)?;
     }
     view.delete(&head_key(name))?;
@@ -184,9 +185,10 @@ pub fn rename(view: &mut dyn View, src: &[u8], dst: &[u8]) -> Result<bool> {
     let Some(head_slot) = view.get(&src_head)? else {
         return Ok(false);
     };
-    let fields = match old.kind {
-        Kind::Hash(_) => view.children(&src_head, HASH_FIELDS_MAX + 1)?,
-        _ => Vec::new(),
+    let fields = if old.is_hash() {
+        view.children(&src_head, HASH_FIELDS_MAX + 1)?
+    } else {
+        Vec::new()
     };
     remove(view, dst)?;
     for (key, slot) in fields {
@@ -219,7 +221,7 @@ pub fn set_expiry(view: &mut dyn View, name: &[u8], expire_at_ms: Option<u64>) -
         return remove(view, name);
     }
     let head_key = head_key(name);
-    if let Kind::Hash(_) = old.kind {
+    if old.is_hash() {
         for (key, slot) in view.children(&head_key, HASH_FIELDS_MAX + 1)? {
             view.put(&key, slot.value, expire_at_ms)?;
         }

@@ -110,13 +110,7 @@ pub fn set(args: &[Vec<u8>], view: &mut dyn View) -> Result<Frame> {
         Expiry::At(at) => Some(at),
         Expiry::Keep => old.as_ref().and_then(|h| h.expire_at_ms),
     };
-    let was_hash = matches!(
-        old,
-        Some(Head {
-            kind: Kind::Hash(_),
-            ..
-        })
-    );
+    let was_hash = old.as_ref().is_some_and(Head::is_hash);
     keyspace::put_string_over(view, name, was_hash, arg(args, 2).to_vec(), expire_at_ms)?;
     Ok(reply)
 }
@@ -139,15 +133,7 @@ fn set_expiring(
     command: &str,
 ) -> Result<Frame> {
     let at = expire_at(unit, int(arg(args, 2))?, view.now_ms(), command)?;
-    let name = arg(args, 1);
-    let was_hash = matches!(
-        keyspace::head(view, name)?,
-        Some(Head {
-            kind: Kind::Hash(_),
-            ..
-        })
-    );
-    keyspace::put_string_over(view, name, was_hash, arg(args, 3).to_vec(), Some(at))?;
+    keyspace::put_string(view, arg(args, 1), arg(args, 3).to_vec(), Some(at))?;
     Ok(Frame::ok())
 }
 
